@@ -1,0 +1,19 @@
+"""medhub: a hub of pretrained generative models for medical image synthesis.
+
+Example:
+    >>> from medhub import Generators
+    >>> g = Generators()
+    >>> images = g.generate(101, num_samples=4, save_images=False, seed=0)
+    >>> len(images), images[0].shape
+    (4, (64, 64))
+
+Importing medhub is light: torch, matplotlib and the GitHub/Zenodo clients are imported only by
+the functions that need them.
+"""
+
+from .errors import MedhubError
+from .generators import Generators
+
+__version__ = "0.1.0"
+
+__all__ = ["Generators", "MedhubError", "__version__"]

@@ -1,0 +1,40 @@
+"""Where medhub finds its bundled resources and keeps its state (never the working directory)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def bundled(relative: str) -> Path:
+    """Path of a resource shipped with medhub (``config/global.json``, ``models``, ``templates``).
+
+    A wheel carries them under ``medhub/_bundled/``; a source checkout (or an editable install)
+    has them at the repository root, next to the ``medhub`` package.
+    """
+    inside = _PACKAGE_DIR / "_bundled" / relative
+    if inside.exists():
+        return inside
+    return _PACKAGE_DIR.parent / relative
+
+
+def schema_path() -> Path:
+    """The JSON Schema of the catalog, shipped inside the package."""
+    return _PACKAGE_DIR / "schema" / "catalog.schema.json"
+
+
+def medhub_home() -> Path:
+    """Folder for medhub's state: ``$MEDHUB_HOME`` or the platform's user cache dir."""
+    env = os.environ.get("MEDHUB_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("medhub", appauthor=False))
+
+
+def is_offline() -> bool:
+    """True when ``MEDHUB_OFFLINE`` is set to a true value (1, true, yes, on)."""
+    return os.environ.get("MEDHUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,187 @@
+"""The ``medhub`` command.
+
+Exit codes: 0 success; 1 a medhub error (message on stderr); 2 bad usage; 3 unknown model id or
+no match; 130 interrupted. ``--json`` prints machine-readable output; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from typing import Any, Sequence
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs")
+    common.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="catalog file (default: MEDHUB_CONFIG or the bundled one)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="medhub", description="Pretrained generative models for medical image synthesis.",
+                                     parents=[common])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("list", parents=[common], help="list the models of the catalog")
+
+    p = sub.add_parser("search", parents=[common], help="search models by keywords")
+    p.add_argument("values", nargs="+", help="search values, e.g. brain mri")
+    p.add_argument("--operator", "-O", default="AND", type=str.upper, choices=["AND", "OR", "XOR"])
+    p.add_argument("--keys", action="store_true", help="match keys of the selection config too")
+    p.add_argument("--case-sensitive", action="store_true")
+
+    p = sub.add_parser("rank", parents=[common], help="rank models by a performance metric")
+    p.add_argument("--metric", "-m", default="FID", help="metric key, dotted for nested ones (default FID)")
+    p.add_argument("--order", choices=["asc", "desc"], help="default: the metric's direction")
+    p.add_argument("--models", nargs="+", metavar="ID", help="only rank these models")
+
+    p = sub.add_parser("info", parents=[common], help="show a model's catalog entry")
+    p.add_argument("model_id")
+    p.add_argument("--key", help="dotted config key, e.g. execution.outputs")
+
+    p = sub.add_parser("generate", parents=[common], help="generate samples with a model")
+    p.add_argument("model_id")
+    p.add_argument("-n", "--num-samples", type=int, default=30)
+    p.add_argument("-o", "--output", help="output folder (must not exist or be empty)")
+    p.add_argument("--seed", type=int, help="run seed (default: random, recorded in provenance.json)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--install-dependencies", action="store_true", help="pip-install missing model dependencies")
+    p.add_argument("--package-path", help="run a local package folder instead of the catalog's")
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="model input, VALUE parsed as JSON when it can be (repeatable)")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("refresh", parents=[common], help="fetch a newer catalog (MEDHUB_CATALOG_URL)")
+    p.add_argument("--url")
+    p.add_argument("--timeout", type=float, default=10.0)
+
+    sub.add_parser("version", parents=[common], help="print versions")
+    return parser
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(text)
+
+
+def _parse_kv(items: list[str]) -> dict[str, Any]:
+    from .errors import InvalidArgumentError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise InvalidArgumentError(f"--arg takes KEY=VALUE with KEY a Python name, not {item!r}.")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import Generators, __version__
+
+    if args.command == "version":
+        import platform
+
+        data = {"medhub": __version__, "python": platform.python_version()}
+        try:
+            from importlib.metadata import version
+
+            data["torch"] = version("torch")
+        except Exception:
+            data["torch"] = None
+        g = Generators(config_file=getattr(args, "config", None))
+        data["catalog_version"] = g.config_manager.catalog_version
+        data["catalog"] = str(g.config_manager.source)
+        _emit(args, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+        return EXIT_OK
+
+    g = Generators(config_file=getattr(args, "config", None))
+    cm = g.config_manager
+    if args.command == "list":
+        rows = [{"model_id": m, "type": cm.config_dict[m]["selection"].get("type"),
+                 "title": cm.config_dict[m]["description"].get("title")} for m in cm.model_ids]
+        text = "\n".join(f"{r['model_id']:<40} {r['type'] or '':<12} {r['title']}" for r in rows)
+        _emit(args, rows, text + f"\n{len(rows)} models (catalog {cm.catalog_version})")
+        return EXIT_OK
+    if args.command == "search":
+        found = g.find_matching_models_by_values(args.values, args.operator, args.keys, args.case_sensitive)
+        _emit(args, [{"model_id": m.model_id, "matched": m.matched_values} for m in found], str(found))
+        return EXIT_OK if found else EXIT_NOT_FOUND
+    if args.command == "rank":
+        ranking = g.rank_models_by_performance(args.models, args.metric, args.order)
+        _emit(args, list(ranking), str(ranking))
+        return EXIT_OK if ranking else EXIT_NOT_FOUND
+    if args.command == "info":
+        model_id = cm.resolve_model_id(args.model_id)
+        data = g.get_config_by_id(model_id, args.key)
+        _emit(args, data, f"{model_id}\n{json.dumps(data, indent=2, ensure_ascii=False)}")
+        return EXIT_OK
+    if args.command == "refresh":
+        result = g.refresh_catalog(url=args.url, timeout=args.timeout)
+        _emit(args, result.__dict__, f"{result.status}: catalog {result.catalog_version} {result.reason}".rstrip())
+        return EXIT_OK if result.status != "failed" else EXIT_ERROR
+    if args.command == "generate":
+        kwargs = _parse_kv(args.arg)
+        if args.package_path:
+            kwargs["package_path"] = args.package_path
+        run = g.generate(args.model_id, num_samples=args.num_samples, output_path=args.output, save_images=True,
+                         install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
+                         batch_size=args.batch_size, progress=False if args.no_progress else None, **kwargs)
+        data = {"output_path": str(run.output_path), "num_samples": run.num_samples, "seed": run.seed,
+                "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
+        _emit(args, data, f"wrote {run}")
+        return EXIT_OK
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``medhub`` command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    debug = getattr(args, "debug", False) or os.environ.get("MEDHUB_DEBUG") == "1"
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="medhub: %(levelname)s: %(message)s")
+    from .errors import InvalidArgumentError, MedhubError, ModelNotFoundError, SelectionError
+
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("medhub: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `medhub list | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except (ModelNotFoundError, SelectionError, InvalidArgumentError, MedhubError) as exc:
+        if debug:
+            traceback.print_exc()
+        message = " ".join(str(exc).split())
+        print(f"medhub: error: {message}", file=sys.stderr)
+        if isinstance(exc, ModelNotFoundError):
+            return EXIT_NOT_FOUND
+        return EXIT_USAGE if isinstance(exc, InvalidArgumentError) else EXIT_ERROR
+    except Exception as exc:  # an unexpected bug: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"medhub: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,283 @@
+"""ConfigManager: load, validate, version and refresh the model catalog (``global.json``)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from . import _paths
+from .compat import convert_medigan_catalog, is_medigan_catalog
+from .errors import CatalogError, ConfigKeyError, ModelNotFoundError
+
+logger = logging.getLogger("medhub.config")
+
+#: Major version of the catalog format this medhub understands.
+SCHEMA_VERSION = 1
+#: Where :meth:`ConfigManager.refresh` looks for a newer catalog unless told otherwise.
+DEFAULT_CATALOG_URL = "https://raw.githubusercontent.com/medhub-org/medhub/main/config/global.json"
+_ID_PREFIX = re.compile(r"^(\d{1,5})$")
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    schema = json.loads(_paths.schema_path().read_text(encoding="utf-8"))
+    return fastjsonschema.compile(schema)
+
+
+def validate_catalog(doc: Any, source: str = "catalog") -> None:
+    """Validate a catalog document against medhub's JSON Schema.
+
+    Raises :class:`CatalogError` naming the JSON path of the first bad value and the rule it
+    breaks, e.g. ``$.models.00101_X.execution.sha256 must match pattern ^[0-9a-f]{64}$``.
+    """
+    import fastjsonschema
+
+    if isinstance(doc, dict) and doc.get("schema_version") not in (None, SCHEMA_VERSION):
+        raise CatalogError(
+            f"{source}: schema_version {doc.get('schema_version')!r} is not supported by this medhub "
+            f"(it reads schema_version {SCHEMA_VERSION}); upgrade medhub or use a matching catalog."
+        )
+    try:
+        _validator()(doc)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        path = "$" + exc.name[len("data") :] if exc.name.startswith("data") else exc.name
+        message = exc.message.replace(exc.name, path, 1)
+        raise CatalogError(f"{source}: invalid catalog: {message} (rule: {exc.rule})") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError(f"Catalog file {path} does not exist; check MEDHUB_CONFIG or the path you passed.") from None
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What :meth:`ConfigManager.refresh` did: ``status`` is one of ``updated``, ``not-modified``,
+    ``not-newer``, ``offline`` or ``failed``; ``reason`` explains failures."""
+
+    status: str
+    catalog_version: str
+    reason: str = ""
+
+    @property
+    def updated(self) -> bool:
+        return self.status == "updated"
+
+
+class ConfigManager:
+    """Holds the model catalog and answers questions about its entries.
+
+    The catalog comes from, in this order: ``config_file`` if given; the file named by the
+    ``MEDHUB_CONFIG`` environment variable; a newer catalog that :meth:`refresh` stored in
+    ``MEDHUB_HOME``; the copy bundled with medhub. A medigan-format catalog is converted.
+
+    Example:
+        >>> cm = ConfigManager()
+        >>> cm.resolve_model_id(101)
+        '00101_DCGAN_BRAIN_MRI_T1'
+        >>> cm.get_config_by_id("101", "execution.interface")
+        'medhub/1'
+    """
+
+    def __init__(self, config_file: str | os.PathLike[str] | None = None, catalog_url: str | None = None) -> None:
+        self.catalog_url = catalog_url or os.environ.get("MEDHUB_CATALOG_URL") or DEFAULT_CATALOG_URL
+        explicit = config_file or os.environ.get("MEDHUB_CONFIG")
+        if explicit:
+            self.source = Path(explicit).expanduser().resolve()
+            doc = self._load(self.source)
+        else:
+            bundled = _paths.bundled("config/global.json")
+            self.source, doc = bundled, self._load(bundled)
+            cached = self._cached_catalog_path()
+            if cached.exists():
+                try:
+                    cached_doc = self._load(cached)
+                    if _version_key(cached_doc["catalog_version"]) > _version_key(doc["catalog_version"]):
+                        self.source, doc = cached, cached_doc
+                except CatalogError as exc:
+                    logger.warning("Ignoring the refreshed catalog in %s: %s", cached, exc)
+        self._set(doc)
+
+    # ------------------------------------------------------------------ loading
+    @staticmethod
+    def _load(path: Path) -> dict[str, Any]:
+        doc = _read_json(path)
+        if is_medigan_catalog(doc):
+            logger.info("%s is a medigan catalog; converting it to the medhub schema", path)
+            doc = convert_medigan_catalog(doc)
+        validate_catalog(doc, source=str(path))
+        return doc
+
+    def _set(self, doc: dict[str, Any]) -> None:
+        self.config: dict[str, Any] = doc
+        self.config_dict: dict[str, Any] = doc["models"]  # medigan's attribute name
+        self.model_ids: list[str] = list(doc["models"])
+        self.schema_version: int = doc["schema_version"]
+        self.catalog_version: str = doc["catalog_version"]
+        self._prefix_index: dict[str, list[str]] = {}
+        for model_id in self.model_ids:
+            self._prefix_index.setdefault(model_id.split("_", 1)[0], []).append(model_id)
+
+    def _cached_catalog_path(self) -> Path:
+        return _paths.medhub_home() / "catalog" / "global.json"
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder against which relative package links of this catalog resolve."""
+        if self.source == _paths.bundled("config/global.json"):
+            return _paths.bundled("models")
+        return self.source.parent
+
+    # ------------------------------------------------------------------ lookups
+    def resolve_model_id(self, model_id: str | int) -> str:
+        """Return the full id for ``model_id``: a full id, or its number as in medigan
+        (``5``, ``"5"``, ``"00005"`` -> ``"00005_DCGAN_MMG_MASS_ROI"``).
+
+        Raises :class:`ModelNotFoundError` naming the closest ids when nothing matches.
+        """
+        if isinstance(model_id, bool) or not isinstance(model_id, (str, int)):
+            raise ModelNotFoundError(f"A model id must be a string or an integer, not {type(model_id).__name__}.")
+        key = str(model_id).strip()
+        if key in self.config_dict:
+            return key
+        match = _ID_PREFIX.match(key)
+        if match:
+            hits = self._prefix_index.get(match.group(1).zfill(5), [])
+            if len(hits) == 1:
+                return hits[0]
+        else:
+            lowered = {m.lower(): m for m in self.model_ids}
+            if key.lower() in lowered:
+                return lowered[key.lower()]
+        close = difflib.get_close_matches(key, self.model_ids, n=3, cutoff=0.4)
+        if match and not close:
+            number = int(match.group(1))
+            close = sorted(self.model_ids, key=lambda m: abs(int(m[:5]) - number))[:3]
+        hint = f" Closest ids: {', '.join(close)}." if close else ""
+        raise ModelNotFoundError(
+            f"No model with id {model_id!r} in catalog {self.catalog_version} ({len(self.model_ids)} models).{hint} "
+            "List them with `medhub list`.",
+            candidates=close,
+        )
+
+    def is_model_in_config(self, model_id: str | int) -> bool:
+        """True if ``model_id`` resolves to a catalog entry."""
+        try:
+            self.resolve_model_id(model_id)
+        except ModelNotFoundError:
+            return False
+        return True
+
+    def get_config_by_id(self, model_id: str | int, config_key: str | None = None) -> Any:
+        """Return the entry of ``model_id``, or the part below a dotted ``config_key``.
+
+        Example:
+            >>> ConfigManager().get_config_by_id(101, "execution.generate_method.name")
+            'generate'
+        """
+        entry: Any = self.config_dict[self.resolve_model_id(model_id)]
+        if not config_key:
+            return entry
+        walked = []
+        for part in config_key.split("."):
+            walked.append(part)
+            if isinstance(entry, dict) and part in entry:
+                entry = entry[part]
+            elif isinstance(entry, list) and part.isdigit() and int(part) < len(entry):
+                entry = entry[int(part)]
+            else:
+                options = ", ".join(sorted(entry)) if isinstance(entry, dict) else "none (not an object)"
+                raise ConfigKeyError(
+                    f"Model {self.resolve_model_id(model_id)} has no config key {'.'.join(walked)!r}; "
+                    f"keys available there: {options}."
+                )
+        return entry
+
+    # ------------------------------------------------------------------ refresh
+    def refresh(self, url: str | None = None, timeout: float = 10.0) -> RefreshResult:
+        """Fetch a newer catalog from ``url`` (default: ``MEDHUB_CATALOG_URL`` or the project URL).
+
+        The download uses a timeout and the ETag of the last download. The fetched catalog is
+        accepted only if it validates, has the same ``schema_version`` and a newer
+        ``catalog_version``; it is then stored atomically in ``MEDHUB_HOME/catalog`` and used.
+        On any failure the current catalog stays in use. With ``MEDHUB_OFFLINE=1`` no network
+        call is made.
+        """
+        url = url or self.catalog_url
+        if _paths.is_offline():
+            return RefreshResult("offline", self.catalog_version, "MEDHUB_OFFLINE is set")
+        import requests
+
+        cache = self._cached_catalog_path()
+        etag_file = cache.with_suffix(".etag.json")
+        headers = {"Accept": "application/json"}
+        try:
+            etag_info = json.loads(etag_file.read_text())
+            if etag_info.get("url") == url and cache.exists():
+                headers["If-None-Match"] = etag_info["etag"]
+        except (OSError, ValueError, KeyError):
+            pass
+        try:
+            response = requests.get(url, headers=headers, timeout=(min(timeout, 5.0), timeout))
+        except requests.RequestException as exc:
+            logger.warning("Catalog refresh from %s failed: %s; keeping catalog %s", url, exc, self.catalog_version)
+            return RefreshResult("failed", self.catalog_version, f"request failed: {exc}")
+        if response.status_code == 304:
+            return RefreshResult("not-modified", self.catalog_version)
+        if response.status_code != 200:
+            reason = f"HTTP {response.status_code} from {url}"
+            logger.warning("Catalog refresh failed: %s; keeping catalog %s", reason, self.catalog_version)
+            return RefreshResult("failed", self.catalog_version, reason)
+        try:
+            doc = response.json()
+            if is_medigan_catalog(doc):
+                raise CatalogError("the remote catalog is in medigan format, which has no catalog_version")
+            validate_catalog(doc, source=url)
+        except (ValueError, CatalogError) as exc:
+            logger.warning("Rejected the catalog from %s: %s", url, exc)
+            return RefreshResult("failed", self.catalog_version, f"invalid catalog: {exc}")
+        if _version_key(doc["catalog_version"]) <= _version_key(self.catalog_version):
+            return RefreshResult(
+                "not-newer", self.catalog_version, f"remote catalog_version {doc['catalog_version']} is not newer"
+            )
+        _atomic_write_json(cache, doc)
+        if response.headers.get("ETag"):
+            _atomic_write_json(etag_file, {"url": url, "etag": response.headers["ETag"]})
+        self.source = cache
+        self._set(doc)
+        logger.info("Catalog updated to version %s from %s", self.catalog_version, url)
+        return RefreshResult("updated", self.catalog_version)
+
+    def __repr__(self) -> str:
+        return f"ConfigManager(source={str(self.source)!r}, catalog_version={self.catalog_version!r}, models={len(self.model_ids)})"
+
+
+def _atomic_write_json(path: Path, doc: Any) -> None:
+    """Write JSON to a temporary file in the same folder, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

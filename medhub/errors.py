@@ -1,0 +1,73 @@
+"""Exception classes of medhub. Every error medhub raises derives from :class:`MedhubError`."""
+
+from __future__ import annotations
+
+
+class MedhubError(Exception):
+    """Base class of every error raised by medhub; its message says what to do next."""
+
+
+class CatalogError(MedhubError):
+    """The model catalog could not be read, or one of its entries is malformed."""
+
+
+class ModelNotFoundError(MedhubError, KeyError):
+    """A model id does not resolve to exactly one catalog entry."""
+
+    def __init__(self, message: str, candidates: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.candidates = candidates or []
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class ConfigKeyError(MedhubError, KeyError):
+    """A dotted config key does not exist for a model."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SelectionError(MedhubError, ValueError):
+    """Bad arguments to a search or ranking (unknown operator, order, empty values...)."""
+
+
+class PackageError(MedhubError):
+    """A model package could not be found, verified or imported."""
+
+
+class IntegrityError(PackageError):
+    """A model package does not match the sha256 pinned in the catalog."""
+
+
+class PackageNotAvailableError(PackageError):
+    """A model package is not present locally and cannot be fetched by this medhub."""
+
+
+class DependencyError(MedhubError):
+    """A model package needs Python distributions that are missing or at the wrong version."""
+
+    def __init__(self, message: str, requirements: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.requirements = requirements or []
+
+
+class DeviceError(MedhubError, ValueError):
+    """The requested device is malformed or not available."""
+
+
+class GenerationError(MedhubError):
+    """A model package raised an error while generating samples."""
+
+
+class OutputSpecError(GenerationError):
+    """A model package returned outputs that break the outputs spec of its catalog entry."""
+
+
+class OutputPathError(MedhubError):
+    """The output folder cannot be used (not writable, a file, or holds another run)."""
+
+
+class InvalidArgumentError(MedhubError, ValueError):
+    """An argument has the wrong type or value (e.g. ``num_samples`` <= 0)."""

@@ -1,0 +1,306 @@
+"""ModelExecutor: resolve, verify, import and run one model package, in batches, reproducibly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import random
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import GenerationError, InvalidArgumentError, MedhubError, OutputSpecError, PackageError
+from ..outputs import (
+    GenerationRun,
+    OutputSpec,
+    RunWriter,
+    check_outputs,
+    from_samples,
+    infer_specs,
+    iter_batches,
+    parse_specs,
+    to_samples,
+    unique_run_dir,
+)
+from .deps import ensure_dependencies
+from .device import resolve_device
+from .loader import import_package
+from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
+from .seeds import check_seed, new_seed, sample_seeds
+
+logger = logging.getLogger("medhub.execution")
+
+DEFAULT_BATCH_SIZE = 32
+INTERFACES = ("medhub/1", "medigan")
+
+
+def check_num_samples(num_samples: Any) -> int:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
+        raise InvalidArgumentError(f"num_samples must be a positive integer, not {num_samples!r}.")
+    if num_samples <= 0:
+        raise InvalidArgumentError(f"num_samples must be a positive integer, not {num_samples}.")
+    return int(num_samples)
+
+
+def _check_batch_size(batch_size: Any) -> int | None:
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise InvalidArgumentError(f"batch_size must be a positive integer or None, not {batch_size!r}.")
+    return int(batch_size)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.ndarray):
+        return f"<array shape={value.shape} dtype={value.dtype}>"
+    return repr(value)
+
+
+class ModelExecutor:
+    """Runs one model. Created on the model's first use by :class:`~medhub.Generators` and kept,
+    so the package is imported and its weights loaded only once.
+
+    Example:
+        >>> from medhub.config import ConfigManager
+        >>> cm = ConfigManager()
+        >>> ex = ModelExecutor("00101_DCGAN_BRAIN_MRI_T1", cm.get_config_by_id(101, "execution"), base_dir=cm.base_dir)
+        >>> images = ex.generate(num_samples=2, save_images=False, seed=0, progress=False)
+        >>> images[0].shape
+        (64, 64)
+    """
+
+    def __init__(
+        self,
+        model_id: str,
+        execution_config: dict[str, Any],
+        base_dir: str | os.PathLike[str] | None = None,
+        description: dict[str, Any] | None = None,
+        catalog_version: str | None = None,
+        package_path: str | os.PathLike[str] | None = None,
+        home: Path | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.execution_config = execution_config
+        self.description = description or {}
+        self.catalog_version = catalog_version
+        self.package_path = package_path
+        self.interface = execution_config.get("interface", "medigan")
+        if self.interface not in INTERFACES:
+            raise PackageError(f"Model {model_id}: unknown package interface {self.interface!r}; medhub runs {INTERFACES}.")
+        self.specs: list[OutputSpec] = parse_specs(execution_config.get("outputs"))
+        self.dependencies: list[str] = list(execution_config.get("dependencies", []))
+        self._resolver = PackageResolver(Path(base_dir) if base_dir else Path.cwd(), home)
+        self._package: ResolvedPackage | None = None
+        self._module: ModuleType | None = None
+        self._models: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def uses_torch(self) -> bool:
+        from packaging.requirements import Requirement
+
+        return any(Requirement(d).name.lower() == "torch" for d in self.dependencies)
+
+    def prepare(self, install_dependencies: bool = False) -> ModuleType:
+        """Check dependencies, resolve and verify the package, import it (each once)."""
+        if self._module is None:
+            ensure_dependencies(self.model_id, self.dependencies, install=install_dependencies)
+            self._package = self._resolver.resolve(self.model_id, self.execution_config, self.package_path)
+            module = import_package(self._package.folder, self.model_id)
+            needed = ("load", "sample") if self.interface == "medhub/1" else (self.generate_method_name,)
+            missing = [name for name in needed if not callable(getattr(module, name, None))]
+            if missing:
+                raise PackageError(
+                    f"Model package {self.model_id} ({self.interface} interface) does not define {', '.join(missing)}(); "
+                    "see docs/model-package.md for the contract."
+                )
+            self._module = module
+        return self._module
+
+    @property
+    def generate_method_name(self) -> str:
+        return self.execution_config.get("generate_method", {}).get("name", "generate")
+
+    @property
+    def package_folder(self) -> Path:
+        self.prepare()
+        assert self._package is not None
+        return self._package.folder
+
+    @property
+    def weights_path(self) -> Path:
+        """Absolute path of the package's weights file."""
+        return weights_path(self.package_folder, self.execution_config)
+
+    def load(self, device: str = "cpu") -> Any:
+        """Load the model of a ``medhub/1`` package on ``device`` (cached per device)."""
+        module = self.prepare()
+        if device not in self._models:
+            started = time.perf_counter()
+            try:
+                self._models[device] = module.load(str(self.weights_path), device)
+            except MedhubError:
+                raise
+            except Exception as exc:
+                raise GenerationError(
+                    f"Model {self.model_id}: load() failed on {device} with {type(exc).__name__}: {exc}"
+                ) from exc
+            logger.debug("%s loaded on %s in %.3fs", self.model_id, device, time.perf_counter() - started)
+        return self._models[device]
+
+    def _default_args(self) -> dict[str, Any]:
+        return dict(self.execution_config.get("generate_method", {}).get("args", {}).get("custom", {}) or {})
+
+    def default_batch_size(self) -> int:
+        return int(self.execution_config.get("generate_method", {}).get("batch_size", DEFAULT_BATCH_SIZE))
+
+    # ------------------------------------------------------------------ sampling
+    def sample_batch(self, indices: range | list[int], seed: int, device: str = "cpu", **kwargs: Any) -> dict[str, np.ndarray]:
+        """Generate the samples at ``indices`` of the run seeded ``seed``; returns checked arrays.
+
+        For ``medhub/1`` packages sample i depends only on (seed, i). For medigan packages the
+        global RNGs are seeded from (seed, first index) before each call.
+        """
+        module = self.prepare()
+        seeds = sample_seeds(seed, indices)
+        args = {**self._default_args(), **kwargs}
+        try:
+            if self.interface == "medhub/1":
+                raw = module.sample(self.load(device), seeds, **args)
+            else:
+                self._seed_globals(seeds[0])
+                result = getattr(module, self.generate_method_name)(
+                    model_file=str(self.weights_path), num_samples=len(seeds), output_path=None, save_images=False, **args
+                )
+                raw = from_samples(result, self.specs, self.model_id)
+        except MedhubError:
+            raise
+        except Exception as exc:
+            raise GenerationError(
+                f"Model {self.model_id} raised {type(exc).__name__} while generating samples "
+                f"{indices[0]}-{indices[-1]}: {exc}"
+            ) from exc
+        if not self.specs:
+            if not isinstance(raw, dict):
+                raise OutputSpecError(f"Model {self.model_id}: sample() must return a dict, not {type(raw).__name__}.")
+            self.specs = infer_specs(raw)
+        return check_outputs(self.model_id, raw, self.specs, len(seeds))
+
+    def _seed_globals(self, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        if "torch" in sys.modules:
+            sys.modules["torch"].manual_seed(seed)
+
+    # ------------------------------------------------------------------ generate
+    def generate(
+        self,
+        num_samples: int = 30,
+        output_path: str | os.PathLike[str] | None = None,
+        save_images: bool = True,
+        is_gen_function_returned: bool = False,
+        install_dependencies: bool = False,
+        seed: int | None = None,
+        device: str = "auto",
+        batch_size: int | None = None,
+        progress: bool | None = None,
+        **kwargs: Any,
+    ) -> list[Any] | GenerationRun | Callable[..., Any]:
+        """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate`."""
+        num_samples = check_num_samples(num_samples)
+        seed = check_seed(seed)
+        batch_size = _check_batch_size(batch_size)
+        if is_gen_function_returned:
+            self.prepare(install_dependencies)
+            defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, seed=seed,
+                            device=device, batch_size=batch_size, progress=progress, **kwargs)
+
+            def generate_function(**overrides: Any) -> Any:
+                return self.generate(**{**defaults, **overrides})
+
+            generate_function.__doc__ = f"Generate samples with {self.model_id}; keyword arguments override {sorted(defaults)}."
+            return generate_function
+
+        self.prepare(install_dependencies)
+        device = resolve_device(device, self.uses_torch)
+        run_seed = new_seed() if seed is None else seed
+        batch_size = batch_size or self.default_batch_size()
+        started = datetime.now(timezone.utc)
+        writer = None
+        if save_images:
+            if output_path is None:
+                from .._paths import medhub_home
+
+                output_path = unique_run_dir(medhub_home() / "outputs", self.model_id)
+            writer = RunWriter(output_path, self.specs)
+        samples: list[Any] = []
+        from tqdm.auto import tqdm
+
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = tqdm(total=num_samples, desc=self.model_id, unit="sample", disable=not show)
+        try:
+            for indices in iter_batches(num_samples, batch_size):
+                batch = self.sample_batch(indices, run_seed, device, **kwargs)
+                if writer is not None:
+                    writer.set_specs(self.specs)
+                    writer.submit(indices, sample_seeds(run_seed, indices), batch)
+                else:
+                    samples.extend(to_samples(batch, self.specs))
+                bar.update(len(indices))
+            if writer is None:
+                return samples
+            return writer.finish(self._provenance(run_seed, num_samples, batch_size, device, kwargs, started))
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            bar.close()
+
+    def _provenance(self, seed: int, num_samples: int, batch_size: int, device: str, kwargs: dict[str, Any],
+                    started: datetime) -> dict[str, Any]:
+        from .. import __version__
+
+        package = self._package
+        assert package is not None
+        sha = package.sha256 or tree_digest(package.folder)[0]
+        torch_version = getattr(sys.modules.get("torch"), "__version__", None)
+        return {
+            "model_id": self.model_id,
+            "model_version": self.description.get("version"),
+            "catalog_version": self.catalog_version,
+            "interface": self.interface,
+            "package_sha256": sha,
+            "package_source": package.source,
+            "package_verified": package.verified,
+            "seed": seed,
+            "seed_scheme": "medhub.execution.seeds.sample_seeds(seed, index)",
+            "num_samples": num_samples,
+            "batch_size": batch_size,
+            "device": device,
+            "arguments": _jsonable({**self._default_args(), **kwargs}),
+            "medhub_version": __version__,
+            "torch_version": torch_version,
+            "numpy_version": np.__version__,
+            "python_version": platform.python_version(),
+            "platform": platform.platform(),
+            "started": started.isoformat(),
+            "finished": datetime.now(timezone.utc).isoformat(),
+        }
+
+    def __repr__(self) -> str:
+        return f"ModelExecutor(model_id={self.model_id!r}, interface={self.interface!r})"

@@ -1,0 +1,261 @@
+"""The ``Generators`` facade: every user-facing method, thin, delegating (medigan's API, kept)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Callable
+
+from .config import ConfigManager, RefreshResult
+from .errors import SelectionError
+from .selection import ModelSelector, Ranking, SearchResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .execution import ModelExecutor
+    from .outputs import GenerationRun
+
+logger = logging.getLogger("medhub.generators")
+
+
+class Generators:
+    """Search, rank and run the models of the medhub catalog.
+
+    Drop-in for medigan's ``Generators``: medigan code keeps working after changing the import.
+
+    Args:
+        config_manager: a :class:`~medhub.config.ConfigManager` (default: the bundled catalog,
+            or ``MEDHUB_CONFIG``).
+        model_selector: a :class:`~medhub.selection.ModelSelector` over that catalog.
+        model_executors: executors to start with (normally empty; created on first use).
+        initialize_all_models: create an executor for every model up front (medigan's flag;
+            packages are still imported only when first run).
+        config_file: path of a catalog to use instead of the bundled one.
+
+    Example:
+        >>> g = Generators()
+        >>> g.find_model(["brain", "mri"], "AND").model_ids[:1]
+        ['00101_DCGAN_BRAIN_MRI_T1']
+    """
+
+    def __init__(
+        self,
+        config_manager: ConfigManager | None = None,
+        model_selector: ModelSelector | None = None,
+        model_executors: list[ModelExecutor] | None = None,
+        initialize_all_models: bool = False,
+        config_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.config_manager = config_manager or ConfigManager(config_file)
+        self.model_selector = model_selector or ModelSelector(self.config_manager)
+        self.model_executors: list[ModelExecutor] = list(model_executors or [])
+        if initialize_all_models:
+            self.add_all_model_executors()
+
+    # ------------------------------------------------------------------ catalog
+    def get_config_by_id(self, model_id: str | int, config_key: str | None = None) -> Any:
+        """Catalog entry of a model, or the part below a dotted key.
+
+        Example:
+            >>> Generators().get_config_by_id(101, "execution.generate_method.name")
+            'generate'
+        """
+        return self.config_manager.get_config_by_id(model_id, config_key=config_key)
+
+    def list_models(self) -> list[str]:
+        """All model ids of the catalog.
+
+        Example:
+            >>> "00101_DCGAN_BRAIN_MRI_T1" in Generators().list_models()
+            True
+        """
+        return list(self.config_manager.model_ids)
+
+    def refresh_catalog(self, url: str | None = None, timeout: float = 10.0) -> RefreshResult:
+        """Fetch a newer catalog (see :meth:`ConfigManager.refresh`); executors of changed entries are dropped."""
+        before = {m: self.config_manager.config_dict[m] for m in self.config_manager.model_ids}
+        result = self.config_manager.refresh(url=url, timeout=timeout)
+        if result.updated:
+            self.model_executors = [
+                e for e in self.model_executors if before.get(e.model_id) == self.config_manager.config_dict.get(e.model_id)
+            ]
+        return result
+
+    # ------------------------------------------------------------------ selection
+    def get_selection_criteria_by_id(self, model_id: str, is_model_id_removed: bool = True) -> dict:
+        """The ``selection`` object of one model."""
+        return self.model_selector.get_selection_criteria_by_id(model_id, is_model_id_removed)
+
+    def get_selection_criteria_by_ids(self, model_ids: list[str] | None = None, are_model_ids_removed: bool = True) -> list:
+        """The ``selection`` objects of several models (all when ``model_ids`` is None)."""
+        return self.model_selector.get_selection_criteria_by_ids(model_ids, are_model_ids_removed)
+
+    def get_selection_values_for_key(self, key: str, model_id: str | None = None) -> list:
+        """Values of a dotted selection key, e.g. ``get_selection_values_for_key("modality")``."""
+        return self.model_selector.get_selection_values_for_key(key, model_id)
+
+    def get_selection_keys(self, model_id: str | None = None) -> list[str]:
+        """First-level keys of the selection config."""
+        return self.model_selector.get_selection_keys(model_id)
+
+    def get_models_by_key_value_pair(self, key1: str, value1: Any, is_case_sensitive: bool = False) -> list[dict]:
+        """Models whose selection value at ``key1`` equals (or holds) ``value1``."""
+        return self.model_selector.get_models_by_key_value_pair(key1, value1, is_case_sensitive)
+
+    def rank_models_by_performance(self, model_ids: list[str] | None = None, metric: str = "FID",
+                                   order: str | None = None) -> Ranking:
+        """Rank models by a performance metric, best first (order follows the metric unless given).
+
+        Example:
+            >>> ranking = Generators().rank_models_by_performance(metric="FID")
+            >>> sorted(ranking[0])
+            ['FID', 'model_id']
+        """
+        return self.model_selector.rank_models_by_performance(model_ids, metric, order)
+
+    def find_matching_models_by_values(self, values: list[str] | str, target_values_operator: str = "AND",
+                                       are_keys_also_matched: bool = False, is_case_sensitive: bool = False) -> SearchResult:
+        """Search the selection configs for ``values`` combined with AND / OR / XOR."""
+        return self.model_selector.find_matching_models_by_values(values, target_values_operator,
+                                                                  are_keys_also_matched, is_case_sensitive)
+
+    def find_model(self, values: list[str] | str, operator: str = "AND") -> SearchResult:
+        """Search as written in the medigan paper: ``find_model(["brain", "mri"], "AND")``."""
+        return self.model_selector.find_model(values, operator)
+
+    def find_models_and_rank(self, values: list[str] | str, target_values_operator: str = "AND",
+                             are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
+                             metric: str = "FID", order: str | None = None) -> Ranking:
+        """Search, then rank the matches by ``metric``."""
+        matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched,
+                                                      is_case_sensitive)
+        if not matches:
+            logger.warning("No model matches %s (%s); nothing to rank.", values, target_values_operator)
+            return Ranking([], metric=metric)
+        return self.rank_models_by_performance(matches.model_ids, metric, order)
+
+    def find_models_rank_and_generate(self, values: list[str] | str, target_values_operator: str = "AND",
+                                      are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
+                                      metric: str = "FID", order: str | None = None, num_samples: int = 30,
+                                      output_path: str | None = None, is_gen_function_returned: bool = False,
+                                      **kwargs: Any) -> Any:
+        """Search, rank, and generate with the best-ranked model."""
+        ranked = self.find_models_and_rank(values, target_values_operator, are_keys_also_matched, is_case_sensitive,
+                                           metric, order)
+        if not ranked:
+            raise SelectionError(
+                f"No model matches {values} ({target_values_operator}) and has a value for {metric!r}; "
+                "loosen the search or choose another metric."
+            )
+        best = ranked[0]["model_id"]
+        logger.info("Generating with the best-ranked model %s (%s=%s)", best, metric, ranked[0][metric])
+        return self.generate(best, num_samples=num_samples, output_path=output_path,
+                             is_gen_function_returned=is_gen_function_returned, **kwargs)
+
+    def find_model_and_generate(self, values: list[str] | str, target_values_operator: str = "AND",
+                                are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
+                                num_samples: int = 30, output_path: str | None = None,
+                                is_gen_function_returned: bool = False, **kwargs: Any) -> Any:
+        """Search; if exactly one model matches, generate with it (else raise, naming the matches)."""
+        matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched,
+                                                      is_case_sensitive)
+        if len(matches) != 1:
+            found = ", ".join(matches.model_ids) or "none"
+            raise SelectionError(
+                f"{len(matches)} models match {values} ({target_values_operator}); exactly one is needed. "
+                f"Matches: {found}. Add search values or use find_models_rank_and_generate()."
+            )
+        return self.generate(matches[0].model_id, num_samples=num_samples, output_path=output_path,
+                             is_gen_function_returned=is_gen_function_returned, **kwargs)
+
+    # ------------------------------------------------------------------ execution
+    def find_model_executor_by_id(self, model_id: str | int) -> ModelExecutor | None:
+        """The executor already created for ``model_id``, or None."""
+        full = self.config_manager.resolve_model_id(model_id)
+        return next((e for e in self.model_executors if e.model_id == full), None)
+
+    def is_model_executor_already_added(self, model_id: str | int) -> bool:
+        return self.find_model_executor_by_id(model_id) is not None
+
+    def add_model_executor(self, model_id: str | int, package_path: str | os.PathLike[str] | None = None) -> None:
+        """Create the executor of ``model_id`` if there is none yet."""
+        if not self.is_model_executor_already_added(model_id):
+            from .execution import ModelExecutor
+
+            full = self.config_manager.resolve_model_id(model_id)
+            entry = self.config_manager.config_dict[full]
+            self.model_executors.append(
+                ModelExecutor(full, entry["execution"], base_dir=self.config_manager.base_dir,
+                              description=entry.get("description"), catalog_version=self.config_manager.catalog_version,
+                              package_path=package_path)
+            )
+
+    def add_all_model_executors(self) -> None:
+        for model_id in self.config_manager.model_ids:
+            self.add_model_executor(model_id)
+
+    def get_model_executor(self, model_id: str | int, package_path: str | os.PathLike[str] | None = None) -> ModelExecutor:
+        """The executor of ``model_id``, created on first use and kept (weights load once).
+
+        ``package_path`` runs the model from a local package folder instead of the catalog's link.
+        """
+        existing = self.find_model_executor_by_id(model_id)
+        if existing is not None and package_path is not None and existing.package_path != package_path:
+            self.model_executors.remove(existing)
+            existing = None
+        if existing is None:
+            self.add_model_executor(model_id, package_path=package_path)
+            existing = self.find_model_executor_by_id(model_id)
+        assert existing is not None
+        return existing
+
+    def generate(self, model_id: str | int, num_samples: int = 30, output_path: str | os.PathLike[str] | None = None,
+                 save_images: bool = True, is_gen_function_returned: bool = False, install_dependencies: bool = False,
+                 seed: int | None = None, device: str = "auto", batch_size: int | None = None,
+                 **kwargs: Any) -> list[Any] | GenerationRun | Callable[..., Any]:
+        """Generate samples with a model.
+
+        Args:
+            model_id: full id, or its number (``101``, ``"101"``, ``"00101"``).
+            num_samples: how many samples (a positive integer).
+            output_path: folder to write into; it must not exist or be empty. Default: a new
+                folder under ``MEDHUB_HOME/outputs/<model_id>/``.
+            save_images: write files (PNG / NIfTI, ``manifest.csv``, ``provenance.json``) and
+                return a :class:`~medhub.outputs.GenerationRun`; if False, return the samples as
+                a list (arrays, or tuples ``(image, mask, ..., label)``) as medigan does.
+            is_gen_function_returned: return a callable that generates with these arguments
+                (keyword arguments given to it override them).
+            install_dependencies: pip-install missing package dependencies (the command is logged).
+            seed: run seed; sample i depends only on (seed, i) for ``medhub/1`` packages.
+                None draws a random seed, recorded in the provenance.
+            device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+            batch_size: samples per call into the model (default: the catalog's, else 32).
+            **kwargs: model inputs (e.g. ``condition``), and ``progress`` (bool) and
+                ``package_path`` (run a local package folder).
+
+        Example:
+            >>> images = Generators().generate(101, num_samples=2, save_images=False, seed=0)
+            >>> images[0].dtype
+            dtype('uint8')
+        """
+        package_path = kwargs.pop("package_path", None)
+        executor = self.get_model_executor(model_id, package_path=package_path)
+        return executor.generate(num_samples=num_samples, output_path=output_path, save_images=save_images,
+                                 is_gen_function_returned=is_gen_function_returned,
+                                 install_dependencies=install_dependencies, seed=seed, device=device,
+                                 batch_size=batch_size, **kwargs)
+
+    def get_generate_function(self, model_id: str | int, num_samples: int = 30,
+                              output_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Callable[..., Any]:
+        """A callable that generates with ``model_id`` (``generate(..., is_gen_function_returned=True)``)."""
+        return self.generate(model_id, num_samples=num_samples, output_path=output_path,  # type: ignore[return-value]
+                             is_gen_function_returned=True, **kwargs)
+
+    def __repr__(self) -> str:
+        return (f"Generators(catalog={self.config_manager.catalog_version!r}, models={len(self.config_manager.model_ids)}, "
+                f"executors={len(self.model_executors)})")
+
+    def __len__(self) -> int:
+        return len(self.model_executors)
+
+    def __getitem__(self, idx: int) -> ModelExecutor:
+        return self.model_executors[idx]

@@ -1,0 +1,366 @@
+"""Output specs, their checks, and the writers that put samples on disk (PNG, NIfTI, NPY).
+
+A model's ``execution.outputs`` lists what one sample holds, e.g.::
+
+    [{"name": "image", "kind": "image", "shape": [64, 64], "dtype": "uint8", "range": [0, 255]},
+     {"name": "label", "kind": "label", "shape": [], "dtype": "int64", "values": [0, 1, 2]}]
+
+Batches are dicts of batch-first numpy arrays keyed by output name.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import OutputPathError, OutputSpecError
+
+logger = logging.getLogger("medhub.outputs")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What one output of one sample is: name, kind, per-sample shape, dtype, value range."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    dtype: str
+    channels: int | None = None
+    range: tuple[float, float] | None = None
+    values: tuple[Any, ...] | None = None
+    format: str | None = None
+    spacing: tuple[float, ...] | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OutputSpec:
+        return cls(
+            name=d["name"],
+            kind=d["kind"],
+            shape=tuple(d.get("shape", ())),
+            dtype=d["dtype"],
+            channels=d.get("channels"),
+            range=tuple(d["range"]) if d.get("range") is not None else None,
+            values=tuple(d["values"]) if d.get("values") is not None else None,
+            format=d.get("format"),
+            spacing=tuple(d["spacing"]) if d.get("spacing") is not None else None,
+        )
+
+    @property
+    def file_format(self) -> str:
+        """``png`` for 2D images and masks, ``nifti`` for volumes, ``manifest`` for labels."""
+        if self.format:
+            return self.format
+        if self.kind == "label":
+            return "manifest"
+        if self.kind == "volume":
+            return "nifti"
+        channel_last = len(self.shape) == 3 and self.channels == self.shape[-1] and self.channels in (1, 3, 4)
+        two_d = len(self.shape) == 2 or channel_last
+        return "png" if two_d else "nifti"
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.kind}, shape (n, {', '.join(map(str, self.shape))}), {self.dtype})".replace(
+            "(n, )", "(n,)"
+        )
+
+
+def parse_specs(outputs: Sequence[Mapping[str, Any]] | None) -> list[OutputSpec]:
+    return [OutputSpec.from_dict(o) for o in outputs or []]
+
+
+def infer_specs(batch: Mapping[str, np.ndarray]) -> list[OutputSpec]:
+    """Specs for a package that declares none, read off its first batch."""
+    specs = []
+    for name, arr in batch.items():
+        arr = np.asarray(arr)
+        shape = arr.shape[1:]
+        if arr.dtype.kind in "OUS" or len(shape) == 0:
+            kind = "label"
+        elif name.startswith("mask"):
+            kind = "mask"
+        elif len(shape) == 2 or (len(shape) == 3 and shape[-1] in (3, 4)):
+            kind = "image"
+        else:
+            kind = "volume"
+        dtype = "str" if arr.dtype.kind in "OUS" else str(arr.dtype)
+        channels = shape[-1] if kind in ("image", "mask") and len(shape) == 3 else None
+        specs.append(OutputSpec(name, kind, tuple(shape), dtype, channels=channels))
+    return specs
+
+
+def check_outputs(model_id: str, batch: Any, specs: Sequence[OutputSpec], n: int) -> dict[str, np.ndarray]:
+    """Check one batch against the outputs spec; return it as a dict of numpy arrays.
+
+    Raises :class:`OutputSpecError` naming the spec and the offending shape, dtype or value.
+    """
+    if not isinstance(batch, Mapping):
+        raise OutputSpecError(
+            f"Model {model_id}: sample() must return a dict of batch-first arrays, not {type(batch).__name__}."
+        )
+    out: dict[str, np.ndarray] = {}
+    for spec in specs:
+        if spec.name not in batch:
+            raise OutputSpecError(
+                f"Model {model_id}: output '{spec.name}' declared in its outputs spec is missing; "
+                f"the package returned {sorted(batch)}."
+            )
+        arr = np.asarray(batch[spec.name])
+        expected = (n, *spec.shape)
+        if arr.shape != expected:
+            raise OutputSpecError(
+                f"Model {model_id}: output '{spec.name}' has shape {arr.shape}, but its outputs spec "
+                f"{spec.describe()} requires {expected} for a batch of {n}."
+            )
+        if spec.dtype == "str":
+            if arr.dtype.kind not in "OUS":
+                raise OutputSpecError(f"Model {model_id}: output '{spec.name}' has dtype {arr.dtype}, spec says str.")
+        elif arr.dtype != np.dtype(spec.dtype):
+            raise OutputSpecError(
+                f"Model {model_id}: output '{spec.name}' has dtype {arr.dtype}, but its outputs spec "
+                f"{spec.describe()} requires {spec.dtype}."
+            )
+        if spec.range is not None and arr.size and arr.dtype.kind in "biuf":
+            lo, hi = float(arr.min()), float(arr.max())
+            if np.isnan(lo) or np.isnan(hi) or lo < spec.range[0] or hi > spec.range[1]:
+                raise OutputSpecError(
+                    f"Model {model_id}: output '{spec.name}' has values in [{lo}, {hi}], outside the range "
+                    f"{list(spec.range)} of its outputs spec."
+                )
+        if spec.values is not None and arr.size:
+            bad = set(np.unique(arr).tolist()) - set(spec.values)
+            if bad:
+                raise OutputSpecError(
+                    f"Model {model_id}: output '{spec.name}' holds {sorted(bad)[:5]}, not among the values "
+                    f"{list(spec.values)} of its outputs spec."
+                )
+        out[spec.name] = arr
+    return out
+
+
+def to_samples(batch: Mapping[str, np.ndarray], specs: Sequence[OutputSpec]) -> list[Any]:
+    """Batch dict -> medigan-style list: one array per sample, or a tuple ``(image, mask, ..., label)``."""
+    names = [s.name for s in specs] if specs else list(batch)
+    arrays = [batch[name] for name in names]
+    n = len(arrays[0]) if arrays else 0
+    if len(arrays) == 1:
+        return list(arrays[0])
+    return [tuple(_item(a[i]) for a in arrays) for i in range(n)]
+
+
+def _item(x: Any) -> Any:
+    return x.item() if isinstance(x, np.ndarray) and x.ndim == 0 else x
+
+
+def from_samples(result: Any, specs: Sequence[OutputSpec], model_id: str) -> dict[str, np.ndarray]:
+    """medigan-style return value (list of arrays or of tuples) -> batch dict keyed by spec name."""
+    if result is None:
+        raise OutputSpecError(
+            f"Model {model_id}: its generate() returned None with save_images=False; a medigan package must "
+            "return the samples as a list of arrays or tuples."
+        )
+    items = list(result)
+    if not items:
+        raise OutputSpecError(f"Model {model_id}: its generate() returned no samples.")
+    first = items[0]
+    width = len(first) if isinstance(first, tuple) else 1
+    if specs:
+        names = [s.name for s in specs]
+    else:
+        names = ["image"] if width == 1 else ["image"] + [f"mask{'_' + str(k) if k > 1 else ''}" for k in range(1, width)]
+        if width > 1 and np.ndim(first[-1]) == 0:
+            names[-1] = "label"
+    if len(names) != width:
+        raise OutputSpecError(
+            f"Model {model_id}: each sample has {width} element(s), its outputs spec declares {len(names)}: {names}."
+        )
+    if width == 1:
+        return {names[0]: np.stack([np.asarray(x) for x in items])}
+    columns = list(zip(*items))
+    return {name: np.stack([np.asarray(x) for x in col]) for name, col in zip(names, columns)}
+
+
+# ---------------------------------------------------------------------------- writing
+def _to_png_array(arr: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr
+    lo, hi = spec.range if spec.range else (float(arr.min()), float(arr.max()))
+    scaled = (arr.astype(np.float64) - lo) / max(hi - lo, 1e-12)
+    out = np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8)
+    return out[..., 0] if out.ndim == 3 and out.shape[-1] == 1 else out
+
+
+def write_png(path: Path, arr: np.ndarray, spec: OutputSpec) -> None:
+    from PIL import Image
+
+    Image.fromarray(_to_png_array(arr, spec)).save(path, format="PNG", compress_level=1)
+
+
+def write_nifti(path: Path, arr: np.ndarray, spec: OutputSpec) -> None:
+    import nibabel as nib
+
+    affine = np.eye(4)
+    if spec.spacing:
+        affine[: len(spec.spacing[:3]), : len(spec.spacing[:3])] = np.diag(spec.spacing[:3])
+    data = arr.astype(np.uint8) if arr.dtype == np.bool_ else arr
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+
+
+def write_npy(path: Path, arr: np.ndarray, spec: OutputSpec) -> None:
+    np.save(path, arr)
+
+
+_WRITERS = {"png": (write_png, ".png"), "nifti": (write_nifti, ".nii.gz"), "npy": (write_npy, ".npy")}
+
+
+def sample_filename(index: int, spec: OutputSpec) -> str | None:
+    """File name of output ``spec`` of sample ``index`` (None for outputs kept in the manifest)."""
+    fmt = spec.file_format
+    return None if fmt == "manifest" else f"{index:06d}_{spec.name}{_WRITERS[fmt][1]}"
+
+
+def prepare_output_dir(output_path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Check ``output_path`` and create a private staging folder beside it.
+
+    Returns (final folder, staging folder). The final folder must not exist, or be an empty
+    folder: medhub never mixes a new run with files that are already there.
+    """
+    final = Path(output_path).expanduser().resolve()
+    if final.exists():
+        if not final.is_dir():
+            raise OutputPathError(f"Output path {final} is a file; give a folder path.")
+        if any(final.iterdir()):
+            raise OutputPathError(
+                f"Output folder {final} is not empty; medhub does not mix runs. Choose a new folder or empty it."
+            )
+    parent = final.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=parent))
+    except OSError as exc:
+        raise OutputPathError(f"Cannot write to output folder {final}: {exc.strerror or exc}.") from None
+    return final, staging
+
+
+@dataclass
+class GenerationRun:
+    """What a saving ``generate`` call wrote. ``os.fspath(run)`` is the output folder."""
+
+    output_path: Path
+    num_samples: int
+    seed: int
+    manifest_path: Path
+    provenance_path: Path
+    files: list[str] = field(default_factory=list)
+
+    def __fspath__(self) -> str:
+        return str(self.output_path)
+
+    def __str__(self) -> str:
+        return f"{self.num_samples} samples (seed {self.seed}) in {self.output_path}"
+
+
+class RunWriter:
+    """Writes batches to a staging folder with a pool of encoder threads, then publishes it.
+
+    At most ``max_pending`` encoding tasks are in flight, so memory stays bounded for any run
+    length. :meth:`finish` writes ``manifest.csv`` and ``provenance.json`` and renames the
+    staging folder into place; :meth:`abort` removes it, leaving the output path as it was.
+    """
+
+    def __init__(self, output_path: str | os.PathLike[str], specs: Sequence[OutputSpec], workers: int | None = None,
+                 max_pending: int | None = None) -> None:
+        self.final, self.staging = prepare_output_dir(output_path)
+        self.specs = list(specs)
+        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self.max_pending = max_pending or 4 * self.workers
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="medhub-writer")
+        self._pending: deque[Future[None]] = deque()
+        self.rows: list[dict[str, Any]] = []
+        self.files: list[str] = []
+
+    def set_specs(self, specs: Sequence[OutputSpec]) -> None:
+        self.specs = list(specs)
+
+    def _encode(self, jobs: list[tuple[Path, np.ndarray, OutputSpec]]) -> None:
+        for path, arr, spec in jobs:
+            _WRITERS[spec.file_format][0](path, arr, spec)
+
+    def submit(self, indices: Sequence[int], seeds: Sequence[int], batch: Mapping[str, np.ndarray]) -> None:
+        jobs: list[tuple[Path, np.ndarray, OutputSpec]] = []
+        for j, (index, seed) in enumerate(zip(indices, seeds)):
+            row: dict[str, Any] = {"index": int(index), "seed": int(seed)}
+            for spec in self.specs:
+                value = batch[spec.name][j]
+                name = sample_filename(int(index), spec)
+                if name is None:
+                    row[spec.name] = _item(np.asarray(value))
+                else:
+                    row[spec.name] = name
+                    self.files.append(name)
+                    jobs.append((self.staging / name, np.asarray(value), spec))
+            self.rows.append(row)
+        chunk = max(1, -(-len(jobs) // self.workers))
+        for k in range(0, len(jobs), chunk):
+            while len(self._pending) >= self.max_pending:
+                self._pending.popleft().result()
+            self._pending.append(self._pool.submit(self._encode, jobs[k : k + chunk]))
+
+    def finish(self, provenance: dict[str, Any]) -> GenerationRun:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)
+        manifest = self.staging / "manifest.csv"
+        columns = ["index", "seed"] + [s.name for s in self.specs]
+        with open(manifest, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        provenance = dict(provenance, files=len(self.files), outputs=[s.__dict__ for s in self.specs])
+        (self.staging / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+        if self.final.exists():
+            self.final.rmdir()  # checked empty in prepare_output_dir
+        os.replace(self.staging, self.final)
+        return GenerationRun(self.final, len(self.rows), int(provenance.get("seed", 0)), self.final / "manifest.csv",
+                             self.final / "provenance.json", list(self.files))
+
+    def abort(self) -> None:
+        for fut in self._pending:
+            fut.cancel()
+        self._pool.shutdown(wait=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def read_manifest(folder: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """Rows of ``manifest.csv`` in a generation output folder."""
+    with open(Path(folder) / "manifest.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def unique_run_dir(root: Path, model_id: str) -> Path:
+    """A fresh folder name under ``root/<model_id>/`` for runs without an explicit output path."""
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return root / model_id / f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def iter_batches(total: int, batch_size: int, start: int = 0) -> Iterable[range]:
+    for lo in range(start, start + total, batch_size):
+        yield range(lo, min(lo + batch_size, start + total))

@@ -1,0 +1,107 @@
+"""DCGAN generating 64x64 axial T1-weighted brain MRI slices (medhub/1 package).
+
+Trained on axial slices of the MNI152 2009 T1 template (see README.md). The module
+implements both interfaces of the medhub model package contract:
+
+* native ``medhub/1``: :func:`load` once, then :func:`sample` with one seed per sample;
+* medigan compatibility: :func:`generate`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+LATENT_DIM = 100
+IMAGE_SIZE = 64
+WEIGHTS_FILE = "weights.safetensors"
+
+
+class Generator(nn.Module):
+    """DCGAN generator: latent vector (N, 100) -> image (N, 1, 64, 64) in [-1, 1]."""
+
+    def __init__(self, latent_dim: int = LATENT_DIM, width: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, w * 8, 4, 1, 0, bias=False),  # 4x4
+            nn.BatchNorm2d(w * 8),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(w * 8, w * 4, 4, 2, 1, bias=False),  # 8x8
+            nn.BatchNorm2d(w * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(w * 4, w * 2, 4, 2, 1, bias=False),  # 16x16
+            nn.BatchNorm2d(w * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(w * 2, w, 4, 2, 1, bias=False),  # 32x32
+            nn.BatchNorm2d(w),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(w, 1, 4, 2, 1, bias=False),  # 64x64
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+def load(weights_path: str | Path, device: str = "cpu") -> Generator:
+    """Build the generator, load its safetensors weights and move it to ``device``."""
+    from safetensors.torch import load_file
+
+    model = Generator()
+    model.load_state_dict(load_file(str(weights_path)))
+    return model.to(device).eval()
+
+
+def latents(seeds: Sequence[int]) -> torch.Tensor:
+    """One standard-normal latent vector per seed, drawn on the CPU (device independent)."""
+    out = torch.empty(len(seeds), LATENT_DIM)
+    for i, seed in enumerate(seeds):
+        gen = torch.Generator().manual_seed(int(seed))
+        out[i] = torch.randn(LATENT_DIM, generator=gen)
+    return out
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Map generator output in [-1, 1] to uint8 images (N, H, W)."""
+    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x[:, 0].cpu().numpy()
+
+
+def sample(model: Generator, seeds: Sequence[int], latent: Any = None, **_: Any) -> dict[str, np.ndarray]:
+    """Generate one image per seed; sample i depends only on ``seeds[i]``.
+
+    ``latent`` (optional, shape (N, 100)) replaces the seeded latent vectors; the latent
+    explorer uses it.
+    """
+    z = latents(seeds) if latent is None else torch.as_tensor(np.asarray(latent), dtype=torch.float32)
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        images = model(z.to(device))
+    return {"image": to_uint8(images)}
+
+
+def generate(
+    model_file: str | Path,
+    num_samples: int = 16,
+    output_path: str | Path | None = None,
+    save_images: bool = True,
+    seed: int = 0,
+    **kwargs: Any,
+) -> list[np.ndarray] | None:
+    """medigan-compatible entry point: returns a list of (64, 64) uint8 arrays, or writes PNGs."""
+    model = load(model_file, "cpu")
+    images = sample(model, [seed * 1_000_003 + i for i in range(num_samples)])["image"]
+    if not save_images:
+        return list(images)
+    from PIL import Image
+
+    out = Path(output_path or ".")
+    out.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(out / f"{i}.png")
+    return None
