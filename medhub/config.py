@@ -8,10 +8,11 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import _paths
 from .compat import convert_medigan_catalog, is_medigan_catalog
@@ -167,16 +168,30 @@ class ConfigManager:
             lowered = {m.lower(): m for m in self.model_ids}
             if key.lower() in lowered:
                 return lowered[key.lower()]
-        close = difflib.get_close_matches(key, self.model_ids, n=3, cutoff=0.4)
-        if match and not close:
+        if match:
             number = int(match.group(1))
             close = sorted(self.model_ids, key=lambda m: abs(int(m[:5]) - number))[:3]
+        else:
+            close = self._closest(key)
         hint = f" Closest ids: {', '.join(close)}." if close else ""
         raise ModelNotFoundError(
             f"No model with id {model_id!r} in catalog {self.catalog_version} ({len(self.model_ids)} models).{hint} "
             "List them with `medhub list`.",
             candidates=close,
         )
+
+    def _closest(self, key: str, n: int = 3) -> list[str]:
+        """The ``n`` ids most similar to ``key`` (substring hits first, then by similarity)."""
+        needle = key.lower()
+
+        def score(model_id: str) -> float:
+            full = model_id.lower()
+            name = full.split("_", 1)[-1]
+            ratio = max(difflib.SequenceMatcher(None, needle, full).ratio(),
+                        difflib.SequenceMatcher(None, needle, name).ratio())
+            return ratio + (1.0 if needle in full else 0.0)
+
+        return sorted(self.model_ids, key=score, reverse=True)[:n]
 
     def is_model_in_config(self, model_id: str | int) -> bool:
         """True if ``model_id`` resolves to a catalog entry."""

@@ -18,10 +18,11 @@ import shutil
 import tempfile
 import uuid
 from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -161,7 +162,9 @@ def to_samples(batch: Mapping[str, np.ndarray], specs: Sequence[OutputSpec]) -> 
 
 
 def _item(x: Any) -> Any:
-    return x.item() if isinstance(x, np.ndarray) and x.ndim == 0 else x
+    if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
+        return x.item()
+    return x
 
 
 def from_samples(result: Any, specs: Sequence[OutputSpec], model_id: str) -> dict[str, np.ndarray]:
@@ -265,7 +268,13 @@ class GenerationRun:
     seed: int
     manifest_path: Path
     provenance_path: Path
-    files: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[str]:
+        """Names of the sample files, read from the manifest (label columns are not files)."""
+        provenance = json.loads(self.provenance_path.read_text())
+        file_columns = [o["name"] for o in provenance.get("outputs", []) if OutputSpec(**o).file_format != "manifest"]
+        return [row[c] for row in read_manifest(self.output_path) for c in file_columns]
 
     def __fspath__(self) -> str:
         return str(self.output_path)
@@ -277,9 +286,10 @@ class GenerationRun:
 class RunWriter:
     """Writes batches to a staging folder with a pool of encoder threads, then publishes it.
 
-    At most ``max_pending`` encoding tasks are in flight, so memory stays bounded for any run
-    length. :meth:`finish` writes ``manifest.csv`` and ``provenance.json`` and renames the
-    staging folder into place; :meth:`abort` removes it, leaving the output path as it was.
+    At most ``max_pending`` encoding tasks are in flight and manifest rows are streamed to
+    ``manifest.csv``, so memory stays bounded for any run length. :meth:`finish` writes
+    ``provenance.json`` and renames the staging folder into place; :meth:`abort` removes it,
+    leaving the output path as it was.
     """
 
     def __init__(self, output_path: str | os.PathLike[str], specs: Sequence[OutputSpec], workers: int | None = None,
@@ -290,8 +300,10 @@ class RunWriter:
         self.max_pending = max_pending or 4 * self.workers
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="medhub-writer")
         self._pending: deque[Future[None]] = deque()
-        self.rows: list[dict[str, Any]] = []
-        self.files: list[str] = []
+        self._manifest: Any = None
+        self._csv: Any = None
+        self.num_samples = 0
+        self.num_files = 0
 
     def set_specs(self, specs: Sequence[OutputSpec]) -> None:
         self.specs = list(specs)
@@ -301,7 +313,12 @@ class RunWriter:
             _WRITERS[spec.file_format][0](path, arr, spec)
 
     def submit(self, indices: Sequence[int], seeds: Sequence[int], batch: Mapping[str, np.ndarray]) -> None:
+        if self._csv is None:  # the columns are known once the first batch fixed the specs
+            self._manifest = open(self.staging / "manifest.csv", "w", newline="", encoding="utf-8")
+            self._csv = csv.DictWriter(self._manifest, fieldnames=["index", "seed"] + [s.name for s in self.specs])
+            self._csv.writeheader()
         jobs: list[tuple[Path, np.ndarray, OutputSpec]] = []
+        rows = []
         for j, (index, seed) in enumerate(zip(indices, seeds)):
             row: dict[str, Any] = {"index": int(index), "seed": int(seed)}
             for spec in self.specs:
@@ -311,9 +328,11 @@ class RunWriter:
                     row[spec.name] = _item(np.asarray(value))
                 else:
                     row[spec.name] = name
-                    self.files.append(name)
                     jobs.append((self.staging / name, np.asarray(value), spec))
-            self.rows.append(row)
+            rows.append(row)
+        self._csv.writerows(rows)
+        self.num_samples += len(rows)
+        self.num_files += len(jobs)
         chunk = max(1, -(-len(jobs) // self.workers))
         for k in range(0, len(jobs), chunk):
             while len(self._pending) >= self.max_pending:
@@ -326,24 +345,22 @@ class RunWriter:
                 self._pending.popleft().result()
         finally:
             self._pool.shutdown(wait=True)
-        manifest = self.staging / "manifest.csv"
-        columns = ["index", "seed"] + [s.name for s in self.specs]
-        with open(manifest, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        provenance = dict(provenance, files=len(self.files), outputs=[s.__dict__ for s in self.specs])
+            if self._manifest is not None:
+                self._manifest.close()
+        provenance = dict(provenance, files=self.num_files, outputs=[s.__dict__ for s in self.specs])
         (self.staging / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
         if self.final.exists():
             self.final.rmdir()  # checked empty in prepare_output_dir
         os.replace(self.staging, self.final)
-        return GenerationRun(self.final, len(self.rows), int(provenance.get("seed", 0)), self.final / "manifest.csv",
-                             self.final / "provenance.json", list(self.files))
+        return GenerationRun(self.final, self.num_samples, int(provenance.get("seed", 0)), self.final / "manifest.csv",
+                             self.final / "provenance.json")
 
     def abort(self) -> None:
         for fut in self._pending:
             fut.cancel()
         self._pool.shutdown(wait=True)
+        if self._manifest is not None:
+            self._manifest.close()
         shutil.rmtree(self.staging, ignore_errors=True)
 
 

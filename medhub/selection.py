@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .config import ConfigManager
 from .errors import SelectionError

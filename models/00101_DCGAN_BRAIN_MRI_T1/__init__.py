@@ -9,8 +9,9 @@ implements both interfaces of the medhub model package contract:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from common import ROOT, load_package, save_grid, write_json
 from mri_data import mni152_axial_slices
+from torch import nn
 
 MODEL_ID = "00101_DCGAN_BRAIN_MRI_T1"
 

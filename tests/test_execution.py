@@ -1,0 +1,312 @@
+"""ModelExecutor and generate(): both interfaces, seeding, writers, bad inputs, integrity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import IMG8, LABEL, NUMPY_TOY, entry, write_catalog, write_package
+from PIL import Image
+
+from medhub import Generators
+from medhub.errors import (
+    DependencyError,
+    DeviceError,
+    GenerationError,
+    IntegrityError,
+    InvalidArgumentError,
+    OutputPathError,
+    OutputSpecError,
+    PackageError,
+    PackageNotAvailableError,
+)
+from medhub.execution.resolve import tree_digest
+from medhub.execution.seeds import sample_seeds
+from medhub.outputs import read_manifest
+
+
+@pytest.fixture
+def g(toy_catalog) -> Generators:
+    return Generators(config_file=toy_catalog)
+
+
+def test_numpy_only_package_runs_without_torch(toy_catalog, tmp_path):
+    code = (
+        "import sys; from medhub import Generators;"
+        f"g = Generators(config_file={str(toy_catalog)!r});"
+        "s = g.generate(900, num_samples=3, save_images=False, seed=0);"
+        "r = g.generate(900, num_samples=3, output_path=sys.argv[1], seed=0);"
+        "assert len(s) == 3 and s[0][0].shape == (8, 8);"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "o")], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("model", [900, 901, 906])
+def test_sample_i_depends_only_on_seed_and_index(g, model):
+    whole = g.generate(model, num_samples=7, save_images=False, seed=42, batch_size=3)
+    alone = g.generate(model, num_samples=7, save_images=False, seed=42, batch_size=1)
+    big = g.generate(model, num_samples=7, save_images=False, seed=42, batch_size=32)
+    for a, b, c in zip(whole, alone, big):
+        for x, y, z in zip(a, b, c):
+            assert np.array_equal(x, y) and np.array_equal(x, z)
+    other = g.generate(model, num_samples=7, save_images=False, seed=43)
+    assert not np.array_equal(whole[0][0], other[0][0])
+
+
+def test_sample_seeds_are_stable():
+    assert sample_seeds(0, [0, 1, 2]) == sample_seeds(0, range(3))
+    assert sample_seeds(0, [5]) == [sample_seeds(0, range(10))[5]]
+    assert len(set(sample_seeds(1, range(1000)))) == 1000
+    assert sample_seeds(1, [0]) != sample_seeds(2, [0])
+    assert all(0 <= s < 2**63 for s in sample_seeds(2**64 - 1, range(10)))
+
+
+def test_in_memory_shapes_follow_medigan(g):
+    numpy_out = g.generate(900, num_samples=2, save_images=False, seed=0)
+    image, label = numpy_out[0]
+    assert image.shape == (8, 8) and image.dtype == np.uint8 and isinstance(label, int)
+    medigan_out = g.generate(902, num_samples=4, save_images=False, seed=0, batch_size=2)
+    assert len(medigan_out) == 4 and len(medigan_out[0]) == 3
+
+
+def test_save_writes_files_manifest_and_provenance(g, tmp_path):
+    in_memory = g.generate(900, num_samples=5, save_images=False, seed=7)
+    run = g.generate(900, num_samples=5, output_path=tmp_path / "out", seed=7, batch_size=2)
+    out = tmp_path / "out"
+    assert Path(run.output_path) == out and Path(run) == out
+    rows = read_manifest(out)
+    assert [int(r["index"]) for r in rows] == list(range(5))
+    assert [int(r["seed"]) for r in rows] == sample_seeds(7, range(5))
+    for row, (image, label) in zip(rows, in_memory):
+        assert np.array_equal(np.asarray(Image.open(out / row["image"])), image)
+        assert int(row["label"]) == label
+    prov = json.loads((out / "provenance.json").read_text())
+    for key in ("model_id", "model_version", "package_sha256", "seed", "arguments", "medhub_version",
+                "torch_version", "started", "finished", "catalog_version", "batch_size", "device"):
+        assert key in prov
+    assert prov["seed"] == 7 and prov["model_id"] == "00900_NUMPY_TOY" and prov["files"] == 5
+    assert sorted(p.name for p in out.iterdir()) == sorted(run.files + ["manifest.csv", "provenance.json"])
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_sixteen_bit_png_and_masks(g, tmp_path):
+    mem = g.generate(901, num_samples=2, save_images=False, seed=1)
+    g.generate(901, num_samples=2, output_path=tmp_path / "o", seed=1)
+    img = Image.open(tmp_path / "o" / "000000_image.png")
+    assert img.mode.startswith("I")  # 16-bit PNG
+    assert np.array_equal(np.asarray(img).astype(np.uint16), mem[0][0])
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "000000_mask.png")), mem[0][1])
+
+
+def test_volumes_written_as_nifti(g, tmp_path):
+    import nibabel as nib
+
+    mem = g.generate(906, num_samples=2, save_images=False, seed=3)
+    g.generate(906, num_samples=2, output_path=tmp_path / "v", seed=3)
+    vol = nib.load(tmp_path / "v" / "000001_volume.nii.gz")
+    assert np.array_equal(np.asarray(vol.dataobj), mem[1][0])
+    assert np.allclose(np.diag(vol.affine)[:3], [1.5, 1.5, 2.0])
+    assert np.array_equal(np.asarray(nib.load(tmp_path / "v" / "000001_mask.nii.gz").dataobj), mem[1][1])
+
+
+def test_random_seed_is_recorded_and_replays(g, tmp_path):
+    run = g.generate(900, num_samples=3, output_path=tmp_path / "a")
+    replay = g.generate(900, num_samples=3, save_images=False, seed=run.seed)
+    first = np.asarray(Image.open(tmp_path / "a" / "000000_image.png"))
+    assert np.array_equal(first, replay[0][0])
+
+
+def test_default_output_path_is_under_medhub_home(g, _isolated_home):
+    run = g.generate(900, num_samples=1, seed=0)
+    assert Path(run.output_path).is_relative_to(_isolated_home / "outputs" / "00900_NUMPY_TOY")
+
+
+def test_existing_non_empty_output_is_never_mixed(g, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(OutputPathError, match="not empty"):
+        g.generate(900, num_samples=2, output_path=out, seed=0)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    g.generate(900, num_samples=2, output_path=empty, seed=0)
+    assert (empty / "manifest.csv").exists()
+
+
+def test_unwritable_output_path(g, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(OutputPathError, match="is a file"):
+        g.generate(900, num_samples=1, output_path=blocker, seed=0)
+    with pytest.raises(OutputPathError, match="Cannot write"):
+        g.generate(900, num_samples=1, output_path=blocker / "sub", seed=0)
+
+
+def test_failure_mid_run_leaves_nothing_behind(g, tmp_path):
+    with pytest.raises(GenerationError, match="00903_RAISES.*RuntimeError.*boom") as err:
+        g.generate(903, num_samples=10, output_path=tmp_path / "out", seed=0, batch_size=4)
+    assert isinstance(err.value.__cause__, RuntimeError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["catalog.json", "packages"]
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, "3", True, None])
+def test_num_samples_must_be_positive_int(g, n, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="num_samples"):
+        g.generate(900, num_samples=n, output_path=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kwargs, match", [({"batch_size": 0}, "batch_size"), ({"seed": -1}, "seed"),
+                                           ({"seed": "x"}, "seed")])
+def test_other_bad_arguments(g, kwargs, match):
+    with pytest.raises(Exception, match=match):
+        g.generate(900, num_samples=1, save_images=False, **kwargs)
+
+
+def test_outputs_breaking_spec_name_spec_and_shape(g, tmp_path):
+    with pytest.raises(OutputSpecError) as err:
+        g.generate(904, num_samples=2, output_path=tmp_path / "o", seed=0)
+    msg = str(err.value)
+    assert "00904_BAD_SPEC" in msg and "(2, 3, 32, 32)" in msg and "(2, 32, 32)" in msg and "image (image" in msg
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_dependency_gives_pip_command(g):
+    with pytest.raises(DependencyError) as err:
+        g.generate(905, num_samples=1, save_images=False)
+    assert "pip install 'medhub-no-such-dist>=1.0'" in str(err.value)
+    assert err.value.requirements == ["medhub-no-such-dist>=1.0"]
+
+
+def test_install_dependencies_runs_pip_and_reports_failure(g, monkeypatch, caplog):
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
+
+    monkeypatch.setattr("medhub.execution.deps.subprocess.run", fake_run)
+    with pytest.raises(DependencyError, match="No matching distribution"):
+        g.generate(905, num_samples=1, save_images=False, install_dependencies=True)
+    assert calls == [[sys.executable, "-m", "pip", "install", "medhub-no-such-dist>=1.0"]]
+    assert "pip install" in caplog.text
+
+
+def test_medigan_package_with_custom_args(g, tmp_path):
+    samples = g.generate(902, num_samples=3, save_images=False, seed=5, size=6)
+    again = g.generate(902, num_samples=3, save_images=False, seed=5)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(samples, again))
+    run = g.generate(902, num_samples=3, output_path=tmp_path / "m", seed=5)
+    assert sorted(read_manifest(run.output_path)[0]) == ["image", "index", "label", "mask", "seed"]
+    with pytest.raises(OutputSpecError, match="shape"):
+        g.generate(902, num_samples=1, save_images=False, size=7)
+
+
+def test_gen_function_is_returned(g):
+    fn = g.generate(900, num_samples=2, save_images=False, seed=1, is_gen_function_returned=True)
+    assert callable(fn)
+    assert len(fn()) == 2 and len(fn(num_samples=5)) == 5
+    assert np.array_equal(fn()[0][0], g.generate(900, num_samples=1, save_images=False, seed=1)[0][0])
+    assert callable(g.get_generate_function(900, num_samples=1))
+
+
+def test_devices(g):
+    assert g.generate(901, num_samples=1, save_images=False, device="cpu", seed=0)
+    with pytest.raises(DeviceError, match="Unknown device"):
+        g.generate(901, num_samples=1, save_images=False, device="gpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            g.generate(901, num_samples=1, save_images=False, device="cuda:1")
+    assert g.get_model_executor(900)._models.keys() <= {"cpu"}
+
+
+def test_executor_created_lazily_and_weights_loaded_once(g):
+    assert len(g) == 0
+    for _ in range(3):
+        g.generate("00900", num_samples=2, save_images=False, seed=0)
+    assert len(g.model_executors) == 1
+    module = g.get_model_executor(900).prepare()
+    assert module.LOADS == ["cpu"]
+    assert module.__name__.startswith("medhub_pkg_00900_NUMPY_TOY_")
+
+
+def test_packages_do_not_shadow_each_other(tmp_path):
+    for name, value in (("one", 1), ("two", 2)):
+        folder = write_package(tmp_path, name, "from .net import VALUE\nimport numpy as np\n"
+                               "def load(w, d): return VALUE\n"
+                               "def sample(m, seeds, **k): return {'image': np.full((len(seeds), 2, 2), m, np.uint8)}\n")
+        (folder / "net.py").write_text(f"VALUE = {value}\n")
+    spec = [{"name": "image", "kind": "image", "shape": [2, 2], "dtype": "uint8"}]
+    cat = write_catalog(tmp_path / "c.json", {"00001_ONE": entry("one", spec), "00002_TWO": entry("two", spec)})
+    g = Generators(config_file=cat)
+    assert g.generate(1, num_samples=1, save_images=False)[0][0, 0] == 1
+    assert g.generate(2, num_samples=1, save_images=False)[0][0, 0] == 2
+    assert str(tmp_path) not in sys.path
+
+
+def test_pinned_sha256_is_verified(tmp_path):
+    folder = write_package(tmp_path, "pkg", NUMPY_TOY)
+    digest, size = tree_digest(folder)
+    cat = write_catalog(tmp_path / "c.json", {"00001_PINNED": entry("pkg", [IMG8, LABEL], sha256=digest, size=size)})
+    assert Generators(config_file=cat).generate(1, num_samples=1, save_images=False)
+    (folder / "__init__.py").write_text(NUMPY_TOY + "\n# tampered\n")
+    with pytest.raises(IntegrityError, match="does not match the sha256"):
+        Generators(config_file=cat).generate(1, num_samples=1, save_images=False)
+
+
+def test_tree_digest_ignores_caches_and_order(tmp_path):
+    folder = write_package(tmp_path, "pkg", NUMPY_TOY)
+    before = tree_digest(folder)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "x.pyc").write_bytes(b"junk")
+    assert tree_digest(folder) == before
+    (folder / "extra.txt").write_text("x")
+    assert tree_digest(folder)[0] != before[0]
+
+
+def test_remote_package_not_in_cache(g, _isolated_home):
+    with pytest.raises(PackageNotAvailableError, match="package_path"):
+        g.generate(907, num_samples=1, save_images=False)
+
+
+def test_package_path_overrides_catalog_link(g, tmp_path):
+    folder = write_package(tmp_path / "mine", "pkg", NUMPY_TOY.replace("integers(0, 256", "integers(7, 8"))
+    out = g.generate(900, num_samples=1, save_images=False, seed=0, package_path=folder)
+    assert (out[0][0] == 7).all()
+
+
+def test_package_without_required_functions(tmp_path):
+    write_package(tmp_path, "empty", "X = 1\n")
+    cat = write_catalog(tmp_path / "c.json", {"00001_EMPTY": entry("empty", [IMG8])})
+    with pytest.raises(PackageError, match=r"does not define load\(\), sample\(\)|does not define load, sample"):
+        Generators(config_file=cat).generate(1, num_samples=1, save_images=False)
+
+
+def test_package_import_error_is_reported(tmp_path):
+    write_package(tmp_path, "broken", "import medhub_no_such_module\n")
+    cat = write_catalog(tmp_path / "c.json", {"00001_BROKEN": entry("broken", [IMG8])})
+    with pytest.raises(PackageError, match="medhub_no_such_module"):
+        Generators(config_file=cat).generate(1, num_samples=1, save_images=False)
+
+
+def test_missing_package_folder(tmp_path):
+    cat = write_catalog(tmp_path / "c.json", {"00001_GONE": entry("gone", [IMG8])})
+    with pytest.raises(PackageNotAvailableError, match="not found"):
+        Generators(config_file=cat).generate(1, num_samples=1, save_images=False)
+
+
+def test_package_without_spec_is_inferred(tmp_path):
+    write_package(tmp_path, "pkg", NUMPY_TOY)
+    cat = write_catalog(tmp_path / "c.json", {"00001_NOSPEC": entry("pkg")})
+    g = Generators(config_file=cat)
+    run = g.generate(1, num_samples=3, output_path=tmp_path / "o", seed=0)
+    assert sorted(read_manifest(run.output_path)[0]) == ["image", "index", "label", "seed"]
