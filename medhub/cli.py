@@ -134,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "refresh":
         result = g.refresh_catalog(url=args.url, timeout=args.timeout)
-        _emit(args, result.__dict__, f"{result.status}: catalog {result.catalog_version} {result.reason}".rstrip())
+        _emit(args, result.as_dict(), f"{result.status}: catalog {result.catalog_version} {result.reason}".rstrip())
         return EXIT_OK if result.status != "failed" else EXIT_ERROR
     if args.command == "generate":
         kwargs = _parse_kv(args.arg)

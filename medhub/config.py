@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -56,6 +53,43 @@ def validate_catalog(doc: Any, source: str = "catalog") -> None:
         raise CatalogError(f"{source}: invalid catalog: {message} (rule: {exc.rule})") from None
 
 
+#: Catalogs with at least this many models remember a successful validation (keyed on the file's
+#: path, size, modification time and the schema), so a large unchanged catalog is validated once.
+_VALIDATION_CACHE_MIN_MODELS = 1000
+
+
+def _validation_key(path: Path) -> str | None:
+    import hashlib
+
+    try:
+        st = path.stat()
+        schema = _paths.schema_path().read_bytes()
+    except OSError:
+        return None
+    raw = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|".encode() + schema
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _validation_store() -> Path:
+    return _paths.medhub_home() / "catalog" / "validated.json"
+
+
+def _validation_cached(key: str) -> bool:
+    try:
+        return key in json.loads(_validation_store().read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def _remember_validation(key: str) -> None:
+    store = _validation_store()
+    try:
+        keys = json.loads(store.read_text()) if store.exists() else []
+        _atomic_write_json(store, ([k for k in keys if k != key] + [key])[-32:])
+    except (OSError, ValueError) as exc:  # a read-only home only costs speed
+        logger.debug("Cannot remember catalog validation in %s: %s", store, exc)
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -69,14 +103,20 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-@dataclass(frozen=True)
 class RefreshResult:
     """What :meth:`ConfigManager.refresh` did: ``status`` is one of ``updated``, ``not-modified``,
     ``not-newer``, ``offline`` or ``failed``; ``reason`` explains failures."""
 
-    status: str
-    catalog_version: str
-    reason: str = ""
+    __slots__ = ("status", "catalog_version", "reason")
+
+    def __init__(self, status: str, catalog_version: str, reason: str = "") -> None:
+        self.status, self.catalog_version, self.reason = status, catalog_version, reason
+
+    def as_dict(self) -> dict[str, str]:
+        return {"status": self.status, "catalog_version": self.catalog_version, "reason": self.reason}
+
+    def __repr__(self) -> str:
+        return f"RefreshResult(status={self.status!r}, catalog_version={self.catalog_version!r}, reason={self.reason!r})"
 
     @property
     def updated(self) -> bool:
@@ -120,11 +160,25 @@ class ConfigManager:
     # ------------------------------------------------------------------ loading
     @staticmethod
     def _load(path: Path) -> dict[str, Any]:
-        doc = _read_json(path)
-        if is_medigan_catalog(doc):
-            logger.info("%s is a medigan catalog; converting it to the medhub schema", path)
-            doc = convert_medigan_catalog(doc)
-        validate_catalog(doc, source=str(path))
+        import gc
+
+        # Parsing a large catalog creates millions of objects; the cyclic GC only slows that down.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            doc = _read_json(path)
+            if is_medigan_catalog(doc):
+                logger.info("%s is a medigan catalog; converting it to the medhub schema", path)
+                doc = convert_medigan_catalog(doc)
+            large = isinstance(doc, dict) and len(doc.get("models") or ()) >= _VALIDATION_CACHE_MIN_MODELS
+            key = _validation_key(path) if large else None
+            if key is None or not _validation_cached(key):
+                validate_catalog(doc, source=str(path))
+                if key is not None:
+                    _remember_validation(key)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         return doc
 
     def _set(self, doc: dict[str, Any]) -> None:
@@ -182,6 +236,8 @@ class ConfigManager:
 
     def _closest(self, key: str, n: int = 3) -> list[str]:
         """The ``n`` ids most similar to ``key`` (substring hits first, then by similarity)."""
+        import difflib
+
         needle = key.lower()
 
         def score(model_id: str) -> float:
@@ -287,6 +343,8 @@ class ConfigManager:
 
 def _atomic_write_json(path: Path, doc: Any) -> None:
     """Write JSON to a temporary file in the same folder, then rename it into place."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -200,7 +200,7 @@ class Generators:
         ``package_path`` runs the model from a local package folder instead of the catalog's link.
         """
         existing = self.find_model_executor_by_id(model_id)
-        if existing is not None and package_path is not None and existing.package_path != package_path:
+        if existing is not None and existing.package_path != package_path:
             self.model_executors.remove(existing)
             existing = None
         if existing is None:

@@ -20,7 +20,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,8 @@ class OutputSpec:
             return "manifest"
         if self.kind == "volume":
             return "nifti"
-        channel_last = len(self.shape) == 3 and self.channels == self.shape[-1] and self.channels in (1, 3, 4)
-        two_d = len(self.shape) == 2 or channel_last
+        three = len(self.shape) == 3 and self.channels in (1, 3, 4)
+        two_d = len(self.shape) == 2 or (three and self.channels in (self.shape[0], self.shape[-1]))
         return "png" if two_d else "nifti"
 
     def describe(self) -> str:
@@ -196,15 +196,37 @@ def from_samples(result: Any, specs: Sequence[OutputSpec], model_id: str) -> dic
 
 
 # ---------------------------------------------------------------------------- writing
+_warned_unscaled: set[str] = set()
+
+
 def _to_png_array(arr: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    """Array for a PNG file: (H, W) or (H, W, C) of uint8, or (H, W) of uint16.
+
+    uint8 and uint16 are written as they are (8- and 16-bit PNG), booleans as 0/255. Other integer
+    types (e.g. int16 CT) are mapped from the spec's ``range`` to 16 bit, floats to 8 bit. Without a
+    ``range`` each image is scaled by its own min and max (logged once, as intensities are then
+    not comparable between files). Channel-first arrays are moved to channel-last.
+    """
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255
     if arr.dtype in (np.uint8, np.uint16):
-        return arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr
-    lo, hi = spec.range if spec.range else (float(arr.min()), float(arr.max()))
+        return arr
+    if spec.range:
+        lo, hi = spec.range
+    else:
+        if spec.name not in _warned_unscaled:
+            _warned_unscaled.add(spec.name)
+            logger.warning("Output %r has dtype %s and no range in its outputs spec; each PNG is scaled by its own "
+                           "min and max.", spec.name, arr.dtype)
+        lo, hi = float(arr.min()), float(arr.max())
+    to16 = arr.dtype.kind in "iu" and arr.ndim == 2
+    top = 65535 if to16 else 255
     scaled = (arr.astype(np.float64) - lo) / max(hi - lo, 1e-12)
-    out = np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8)
-    return out[..., 0] if out.ndim == 3 and out.shape[-1] == 1 else out
+    return np.clip(np.round(scaled * top), 0, top).astype(np.uint16 if to16 else np.uint8)
 
 
 def write_png(path: Path, arr: np.ndarray, spec: OutputSpec) -> None:

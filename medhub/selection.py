@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache, partial
 from typing import Any
 
 from .config import ConfigManager
@@ -20,10 +20,15 @@ LOWER_IS_BETTER = {"fid", "fid_rr", "fid_radimagenet", "mse", "nsme", "nmse", "m
 _SEPARATORS = re.compile(r"[\s_\-/\\,;:()\[\]{}|+]+")
 
 
+@lru_cache(maxsize=65536)
+def _normalize(text: str, case_sensitive: bool) -> str:
+    out = _SEPARATORS.sub(" ", text).strip()
+    return out if case_sensitive else out.casefold()
+
+
 def normalize(text: Any, case_sensitive: bool = False) -> str:
     """Normalise a value for matching: separators become single spaces, case folds unless asked."""
-    out = _SEPARATORS.sub(" ", str(text)).strip()
-    return out if case_sensitive else out.casefold()
+    return _normalize(str(text), case_sensitive)
 
 
 def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any, bool]]:
@@ -61,33 +66,49 @@ def _as_number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
-@dataclass
 class MatchedEntry:
     """One place in a model's selection config where a search value matched."""
 
-    key: str
-    value: Any
-    search_value: str
+    __slots__ = ("key", "value", "search_value")
+
+    def __init__(self, key: str, value: Any, search_value: str) -> None:
+        self.key, self.value, self.search_value = key, value, search_value
 
     @property
     def matching_element(self) -> str:  # medigan's name
         return self.search_value
 
+    def __repr__(self) -> str:
+        return f"MatchedEntry(key={self.key!r}, value={self.value!r}, search_value={self.search_value!r})"
 
-@dataclass
+
 class ModelMatch:
-    """A model found by a search; ``model_id`` as in medigan's ``ModelMatchCandidate``."""
+    """A model found by a search; ``model_id`` as in medigan's ``ModelMatchCandidate``.
 
-    model_id: str
-    target_values: list[str]
-    target_values_operator: str
-    matched_entries: list[MatchedEntry] = field(default_factory=list)
-    is_match: bool = True
+    ``matched_entries`` (where each value matched) is worked out on first access, so a search
+    returning thousands of models stays fast.
+    """
+
+    def __init__(self, model_id: str, target_values: list[str], target_values_operator: str,
+                 matched_entries: list[MatchedEntry] | Callable[[], list[MatchedEntry]] | None = None,
+                 found: set[str] | None = None) -> None:
+        self.model_id = model_id
+        self._found = found
+        self.target_values = target_values
+        self.target_values_operator = target_values_operator
+        self._entries = matched_entries if matched_entries is not None else []
+        self.is_match = True
+
+    @property
+    def matched_entries(self) -> list[MatchedEntry]:
+        if callable(self._entries):
+            self._entries = self._entries()
+        return self._entries
 
     @property
     def matched_values(self) -> list[str]:
         """The search values that matched, in the order they were given."""
-        found = {m.search_value for m in self.matched_entries}
+        found = self._found if self._found is not None else {m.search_value for m in self.matched_entries}
         return [v for v in self.target_values if v in found]
 
     def get_all_matching_elements(self) -> list[str]:
@@ -98,6 +119,9 @@ class ModelMatch:
 
     def __getitem__(self, idx: int) -> MatchedEntry:
         return self.matched_entries[idx]
+
+    def __repr__(self) -> str:
+        return f"ModelMatch(model_id={self.model_id!r}, matched_values={self.matched_values!r})"
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -163,25 +187,28 @@ class ModelSelector:
 
     def __init__(self, config_manager: ConfigManager | None = None) -> None:
         self.config_manager = config_manager or ConfigManager()
-        self._index: dict[bool, list[tuple[str, list[tuple[str, str, Any, bool]]]]] = {}
+        # per case mode: [(model_id, " v1 | v2 | ...", " k1 | k2 | ...")], built on the first search
+        self._index: dict[bool, list[tuple[str, str, str]]] = {}
 
     def _selection(self, model_id: str) -> dict[str, Any]:
         return self.config_manager.config_dict[model_id].get("selection", {})
 
-    def _flat(self, case_sensitive: bool) -> list[tuple[str, list[tuple[str, str, Any, bool]]]]:
-        """Per model, the normalised (text, key, value, is_key) of every key and leaf; built once."""
-        if case_sensitive not in self._index or len(self._index[case_sensitive]) != len(self.config_manager.model_ids):
-            self._index[case_sensitive] = [
-                (
-                    model_id,
-                    [
-                        (f" {normalize(v, case_sensitive)} ", k, v, is_key)
-                        for k, v, is_key in _walk(self._selection(model_id))
-                    ],
-                )
-                for model_id in self.config_manager.model_ids
-            ]
-        return self._index[case_sensitive]
+    def _search_index(self, case_sensitive: bool) -> list[tuple[str, str, str]]:
+        """Per model, its normalised leaf values and keys, each padded with spaces and joined by ``|``.
+
+        A search value, padded the same way, is a whole-word match iff it occurs in that text
+        (``|`` never survives normalisation, so matches cannot cross two values).
+        """
+        index = self._index.get(case_sensitive)
+        if index is None or len(index) != len(self.config_manager.model_ids):
+            index = []
+            for model_id in self.config_manager.model_ids:
+                values, keys = [], []
+                for _, v, is_key in _walk(self._selection(model_id)):
+                    (keys if is_key else values).append(f" {_normalize(str(v), case_sensitive)} ")
+                index.append((model_id, "|".join(values), "|".join(keys)))
+            self._index[case_sensitive] = index
+        return index
 
     # ------------------------------------------------------------------ search
     def find_matching_models_by_values(
@@ -206,25 +233,27 @@ class ModelSelector:
         if operator not in OPERATORS:
             raise SelectionError(f"Unknown operator {target_values_operator!r}; use one of {', '.join(OPERATORS)}.")
         needles = [(v, f" {normalize(v, is_case_sensitive)} ") for v in values]
+        wanted = len(set(values))
         result = SearchResult()
-        for model_id, entries in self._flat(is_case_sensitive):
-            matched: list[MatchedEntry] = []
-            found: set[str] = set()
-            for text, key, value, is_key in entries:
-                if is_key and not are_keys_also_matched:
-                    continue
-                for raw, needle in needles:
-                    if needle in text:
-                        matched.append(MatchedEntry(key=key, value=value, search_value=raw))
-                        found.add(raw)
+        for model_id, value_text, key_text in self._search_index(is_case_sensitive):
+            found = {raw for raw, needle in needles if needle in value_text or (are_keys_also_matched and needle in key_text)}
             n = len(found)
-            ok = (operator == "AND" and n == len(set(values))) or (operator == "OR" and n > 0) or (
-                operator == "XOR" and n == 1
-            )
-            if ok:
-                result.append(ModelMatch(model_id, values, operator, matched))
+            if (operator == "AND" and n == wanted) or (operator == "OR" and n > 0) or (operator == "XOR" and n == 1):
+                details = partial(self._matched_entries, model_id, needles, is_case_sensitive, are_keys_also_matched)
+                result.append(ModelMatch(model_id, values, operator, details, found))
         logger.debug("search %s %s -> %d models", operator, values, len(result))
         return result
+
+    def _matched_entries(self, model_id: str, needles: list[tuple[str, str]], case_sensitive: bool,
+                         keys_too: bool) -> list[MatchedEntry]:
+        """Where in the selection config of ``model_id`` each search value matched."""
+        entries = []
+        for key, value, is_key in _walk(self._selection(model_id)):
+            if is_key and not keys_too:
+                continue
+            text = f" {_normalize(str(value), case_sensitive)} "
+            entries.extend(MatchedEntry(key, value, raw) for raw, needle in needles if needle in text)
+        return entries
 
     def find_model(self, values: list[str] | str, operator: str = "AND") -> SearchResult:
         """Short form of :meth:`find_matching_models_by_values`, as written in the medigan paper."""

@@ -278,3 +278,21 @@ def test_corrupt_cached_catalog_falls_back_to_bundled(_isolated_home):
     cached.write_text("{broken")
     cm = ConfigManager()
     assert cm.source != cached
+
+
+def test_large_catalog_validation_is_remembered_until_the_file_changes(tmp_path, monkeypatch, _isolated_home):
+    import medhub.config as config
+
+    monkeypatch.setattr(config, "_VALIDATION_CACHE_MIN_MODELS", 2)
+    calls = []
+    real = config.validate_catalog
+    monkeypatch.setattr(config, "validate_catalog", lambda doc, source="": (calls.append(source), real(doc, source)))
+    models = {f"0090{i}_X": entry("pkg", [IMG8]) for i in range(3)}
+    path = write_catalog(tmp_path / "c.json", models)
+    ConfigManager(path)
+    ConfigManager(path)
+    assert len(calls) == 1
+    models["00901_X"]["execution"]["interface"] = "bogus"
+    write_catalog(path, models)
+    with pytest.raises(CatalogError, match="00901_X"):
+        ConfigManager(path)

@@ -310,3 +310,85 @@ def test_package_without_spec_is_inferred(tmp_path):
     g = Generators(config_file=cat)
     run = g.generate(1, num_samples=3, output_path=tmp_path / "o", seed=0)
     assert sorted(read_manifest(run.output_path)[0]) == ["image", "index", "label", "seed"]
+
+
+def test_package_path_does_not_stick(g, tmp_path):
+    folder = write_package(tmp_path / "mine", "pkg", NUMPY_TOY.replace("integers(0, 256", "integers(7, 8"))
+    assert (g.generate(900, num_samples=1, save_images=False, seed=0, package_path=folder)[0][0] == 7).all()
+    assert not (g.generate(900, num_samples=1, save_images=False, seed=0)[0][0] == 7).all()
+
+
+def test_edited_package_is_imported_afresh(tmp_path):
+    folder = write_package(tmp_path, "pkg", NUMPY_TOY)
+    cat = write_catalog(tmp_path / "c.json", {"00001_EDIT": entry("pkg", [IMG8, LABEL])})
+    first = Generators(config_file=cat).generate(1, num_samples=1, save_images=False, seed=0)[0][0]
+    import os
+
+    (folder / "__init__.py").write_text(NUMPY_TOY.replace("integers(0, 256", "integers(9, 10"))
+    st = (folder / "__init__.py").stat()
+    os.utime(folder / "__init__.py", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    second = Generators(config_file=cat).generate(1, num_samples=1, save_images=False, seed=0)[0][0]
+    assert not np.array_equal(first, second) and (second == 9).all()
+
+
+PER_SAMPLE = """
+import numpy as np
+def load(w, d): return None
+def sample(model, seeds, offset=None, scale=1, **_):
+    return {"image": (np.asarray(offset, dtype=np.uint8).reshape(-1, 1, 1) * scale + np.zeros((len(seeds), 2, 2), np.uint8))}
+"""
+
+
+def test_per_sample_inputs_are_sliced_per_batch(tmp_path):
+    write_package(tmp_path, "pkg", PER_SAMPLE)
+    spec = [{"name": "image", "kind": "image", "shape": [2, 2], "dtype": "uint8"}]
+    e = entry("pkg", spec)
+    e["execution"]["generate_method"]["per_sample_inputs"] = ["offset"]
+    g = Generators(config_file=write_catalog(tmp_path / "c.json", {"00001_PS": e}))
+    out = g.generate(1, num_samples=7, save_images=False, batch_size=3, offset=np.arange(7), scale=2)
+    assert [int(o[0, 0]) for o in out] == [2 * i for i in range(7)]
+    with pytest.raises(InvalidArgumentError, match=r"one row per sample: shape \(7, ...\)"):
+        g.generate(1, num_samples=7, save_images=False, offset=np.arange(6))
+
+
+def test_shipped_model_takes_latents_per_sample():
+    g = Generators()
+    z = np.random.default_rng(0).standard_normal((5, 100)).astype(np.float32)
+    a = g.generate(101, num_samples=5, save_images=False, batch_size=2, latent=z)
+    b = g.generate(101, num_samples=5, save_images=False, batch_size=5, latent=z)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_relative_links_of_a_copied_catalog_fall_back_to_shipped_models(tmp_path):
+    import shutil
+
+    from conftest import REPO
+
+    copy = tmp_path / "global.json"
+    shutil.copy(REPO / "config" / "global.json", copy)
+    assert Generators(config_file=copy).generate(101, num_samples=1, save_images=False, seed=0)[0].shape == (64, 64)
+
+
+WIDE = """
+import numpy as np
+def load(w, d): return None
+def sample(model, seeds, **_):
+    n = len(seeds)
+    ct = np.tile(np.linspace(-1000, 2000, 16, dtype=np.float32).astype(np.int16), (n, 16, 1))
+    rgb_first = np.zeros((n, 3, 5, 6), np.uint8); rgb_first[:, 0] = 200
+    return {"ct": ct, "rgb": rgb_first, "prob": np.full((n, 4, 4), 0.5, np.float32)}
+"""
+
+
+def test_png_writer_maps_wide_types_and_channel_first(tmp_path):
+    write_package(tmp_path, "pkg", WIDE)
+    spec = [{"name": "ct", "kind": "image", "shape": [16, 16], "dtype": "int16", "range": [-1000, 2000]},
+            {"name": "rgb", "kind": "image", "shape": [3, 5, 6], "dtype": "uint8", "channels": 3},
+            {"name": "prob", "kind": "image", "shape": [4, 4], "dtype": "float32", "range": [0, 1]}]
+    g = Generators(config_file=write_catalog(tmp_path / "c.json", {"00001_WIDE": entry("pkg", spec)}))
+    g.generate(1, num_samples=1, output_path=tmp_path / "o", seed=0)
+    ct = np.asarray(Image.open(tmp_path / "o" / "000000_ct.png")).astype(np.int64)
+    assert ct.min() == 0 and ct.max() == 65535  # int16 range mapped to 16 bit
+    rgb = Image.open(tmp_path / "o" / "000000_rgb.png")
+    assert rgb.mode == "RGB" and rgb.size == (6, 5) and np.asarray(rgb)[0, 0, 0] == 200
+    assert np.asarray(Image.open(tmp_path / "o" / "000000_prob.png")).max() == 128

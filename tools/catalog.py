@@ -51,10 +51,22 @@ def import_medigan(path: Path, doc: dict) -> None:
     print(f"imported {len(medigan)} medigan models")
 
 
+def _full_ids(doc: dict, ids: list[str]) -> set[str]:
+    """Full ids for ids given in full or by number (101, 00101)."""
+    out = set()
+    for given in ids:
+        hits = [m for m in doc["models"] if m == given or (given.isdigit() and m[:5] == given.zfill(5))]
+        if len(hits) != 1:
+            raise SystemExit(f"unknown model id {given!r}")
+        out.add(hits[0])
+    return out
+
+
 def pin(doc: dict, ids: list[str]) -> None:
+    wanted = _full_ids(doc, ids)
     for model_id, entry in doc["models"].items():
         link = entry["execution"]["package_link"]
-        if is_url(link) or (ids and model_id not in ids):
+        if is_url(link) or (wanted and model_id not in wanted):
             continue
         folder = MODELS / link
         meta = copy.deepcopy(entry)
@@ -73,8 +85,12 @@ def check(doc: dict) -> int:
         link = entry["execution"]["package_link"]
         if is_url(link):
             continue
+        pinned = entry["execution"].get("sha256")
         digest, _ = tree_digest(MODELS / link)
-        if digest != entry["execution"].get("sha256"):
+        if not pinned:
+            print(f"{model_id}: not pinned (run tools/catalog.py pin {model_id})")
+            bad += 1
+        elif digest != pinned:
             print(f"{model_id}: sha256 mismatch (run tools/catalog.py pin {model_id})")
             bad += 1
     print("catalog ok" if not bad else f"{bad} package(s) out of date")

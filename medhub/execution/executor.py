@@ -201,6 +201,23 @@ class ModelExecutor:
             self.specs = infer_specs(raw)
         return check_outputs(self.model_id, raw, self.specs, len(seeds))
 
+    def _per_sample_inputs(self, kwargs: dict[str, Any], num_samples: int) -> dict[str, Any]:
+        """Inputs the catalog declares per sample (``generate_method.per_sample_inputs``): one row
+        per sample, sliced to each batch."""
+        names = self.execution_config.get("generate_method", {}).get("per_sample_inputs", [])
+        out = {}
+        for name in names:
+            if kwargs.get(name) is None:
+                continue
+            value = np.asarray(kwargs[name])
+            if value.ndim == 0 or value.shape[0] != num_samples:
+                raise InvalidArgumentError(
+                    f"Input {name!r} of {self.model_id} needs one row per sample: shape ({num_samples}, ...), "
+                    f"not {value.shape}."
+                )
+            out[name] = value
+        return out
+
     def _seed_globals(self, seed: int) -> None:
         random.seed(seed)
         np.random.seed(seed % 2**32)
@@ -249,13 +266,15 @@ class ModelExecutor:
                 output_path = unique_run_dir(medhub_home() / "outputs", self.model_id)
             writer = RunWriter(output_path, self.specs)
         samples: list[Any] = []
+        per_sample = self._per_sample_inputs(kwargs, num_samples)
         from tqdm.auto import tqdm
 
         show = sys.stderr.isatty() if progress is None else progress
         bar = tqdm(total=num_samples, desc=self.model_id, unit="sample", disable=not show)
         try:
             for indices in iter_batches(num_samples, batch_size):
-                batch = self.sample_batch(indices, run_seed, device, **kwargs)
+                inputs = {**kwargs, **{k: v[indices.start : indices.stop] for k, v in per_sample.items()}}
+                batch = self.sample_batch(indices, run_seed, device, **inputs)
                 if writer is not None:
                     writer.set_specs(self.specs)
                     writer.submit(indices, sample_seeds(run_seed, indices), batch)

@@ -22,7 +22,9 @@ def import_package(folder: Path, model_id: str) -> ModuleType:
     init = folder / "__init__.py"
     if not init.is_file():
         raise PackageError(f"Model package {model_id} at {folder} has no __init__.py; is the package complete?")
-    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:10]
+    # the name changes when __init__.py changes, so an edited package is imported afresh
+    stamp = f"{folder.resolve()}|{init.stat().st_mtime_ns}"
+    digest = hashlib.sha256(stamp.encode()).hexdigest()[:10]
     name = f"medhub_pkg_{re.sub(r'[^0-9A-Za-z_]', '_', model_id)}_{digest}"
     if name in sys.modules:
         return sys.modules[name]

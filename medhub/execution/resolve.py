@@ -83,6 +83,20 @@ class PackageResolver:
         self.base_dir = Path(base_dir)
         self.home = home
 
+    def local_path(self, link: str) -> Path:
+        """An absolute link as is; a relative one against the catalog's folder, else medhub's models."""
+        path = Path(link).expanduser()
+        if path.is_absolute():
+            return path
+        candidate = self.base_dir / path
+        if not candidate.exists():
+            from .._paths import bundled
+
+            shipped = bundled("models") / path
+            if shipped.exists():
+                return shipped
+        return candidate
+
     def cache_folder(self, model_id: str) -> Path:
         from .._paths import medhub_home
 
@@ -96,10 +110,7 @@ class PackageResolver:
         link = execution["package_link"]
         if is_url(link):
             return self.fetch_remote(model_id, execution)
-        path = Path(link)
-        if not path.is_absolute():
-            path = self.base_dir / path
-        folder = self._package_root(path.resolve(), model_id, execution)
+        folder = self._package_root(self.local_path(link).resolve(), model_id, execution)
         if pinned:
             digest, _ = tree_digest(folder)
             if digest != pinned:

@@ -20,6 +20,9 @@ from torch import nn
 LATENT_DIM = 100
 IMAGE_SIZE = 64
 WEIGHTS_FILE = "weights.safetensors"
+#: The network always runs on blocks of exactly this many latent vectors (the last one padded),
+#: so the arithmetic for a sample never depends on how many samples were asked for at once.
+CHUNK = 32
 
 
 class Generator(nn.Module):
@@ -73,17 +76,31 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x[:, 0].cpu().numpy()
 
 
+def forward(model: Generator, z: torch.Tensor) -> torch.Tensor:
+    """Run the generator on ``z`` in fixed blocks of :data:`CHUNK`; bit-identical per sample."""
+    device = next(model.parameters()).device
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, z.shape[0], CHUNK):
+            block = z[start : start + CHUNK]
+            n = block.shape[0]
+            if n < CHUNK:
+                block = torch.cat([block, block.new_zeros(CHUNK - n, block.shape[1])])
+            outs.append(model(block.to(device))[:n])
+    return torch.cat(outs)
+
+
 def sample(model: Generator, seeds: Sequence[int], latent: Any = None, **_: Any) -> dict[str, np.ndarray]:
     """Generate one image per seed; sample i depends only on ``seeds[i]``.
 
     ``latent`` (optional, shape (N, 100)) replaces the seeded latent vectors; the latent
     explorer uses it.
     """
-    z = latents(seeds) if latent is None else torch.as_tensor(np.asarray(latent), dtype=torch.float32)
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        images = model(z.to(device))
-    return {"image": to_uint8(images)}
+    if latent is None:
+        z = latents(seeds)
+    else:
+        z = torch.as_tensor(np.asarray(latent, dtype=np.float32)).reshape(len(seeds), LATENT_DIM)
+    return {"image": to_uint8(forward(model, z))}
 
 
 def generate(
@@ -91,12 +108,20 @@ def generate(
     num_samples: int = 16,
     output_path: str | Path | None = None,
     save_images: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
     **kwargs: Any,
 ) -> list[np.ndarray] | None:
-    """medigan-compatible entry point: returns a list of (64, 64) uint8 arrays, or writes PNGs."""
-    model = load(model_file, "cpu")
-    images = sample(model, [seed * 1_000_003 + i for i in range(num_samples)])["image"]
+    """medigan-compatible entry point: returns a list of (64, 64) uint8 arrays, or writes PNGs.
+
+    Without ``seed`` the per-sample seeds come from numpy's global generator, so seeding it
+    (as medigan users do with ``np.random.seed``) makes the call reproducible.
+    """
+    if seed is None:
+        drawn = np.random.randint(0, 2**63 - 1, size=num_samples, dtype=np.int64)
+    else:
+        drawn = np.random.default_rng(seed).integers(0, 2**63 - 1, size=num_samples, dtype=np.int64)
+    seeds = [int(s) for s in drawn]
+    images = sample(load(model_file, "cpu"), seeds)["image"]
     if not save_images:
         return list(images)
     from PIL import Image
