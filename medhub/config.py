@@ -92,11 +92,22 @@ def _remember_validation(key: str) -> None:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise CatalogError(f"Catalog file {path} does not exist; check MEDHUB_CONFIG or the path you passed.") from None
-    except json.JSONDecodeError as exc:
-        raise CatalogError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
+    try:
+        import orjson  # about twice as fast as json on large catalogs
+
+        return orjson.loads(raw)
+    except ImportError:
+        pass
+    except json.JSONDecodeError:
+        pass  # re-parse with json below for its error message
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise CatalogError(f"{path}: not valid JSON ({where}).") from None
 
 
 def _version_key(version: str) -> tuple[int, ...]:
