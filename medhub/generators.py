@@ -34,8 +34,8 @@ class Generators:
 
     Example:
         >>> g = Generators()
-        >>> g.find_model(["brain", "mri"], "AND").model_ids[:1]
-        ['00101_DCGAN_BRAIN_MRI_T1']
+        >>> "00101_DCGAN_BRAIN_MRI_T1" in g.find_model(["brain", "mri"], "AND").model_ids
+        True
     """
 
     def __init__(

@@ -166,7 +166,7 @@ def test_num_samples_must_be_positive_int(g, n, tmp_path):
 @pytest.mark.parametrize("kwargs, match", [({"batch_size": 0}, "batch_size"), ({"seed": -1}, "seed"),
                                            ({"seed": "x"}, "seed")])
 def test_other_bad_arguments(g, kwargs, match):
-    with pytest.raises(Exception, match=match):
+    with pytest.raises(InvalidArgumentError, match=match):
         g.generate(900, num_samples=1, save_images=False, **kwargs)
 
 
@@ -392,3 +392,32 @@ def test_png_writer_maps_wide_types_and_channel_first(tmp_path):
     rgb = Image.open(tmp_path / "o" / "000000_rgb.png")
     assert rgb.mode == "RGB" and rgb.size == (6, 5) and np.asarray(rgb)[0, 0, 0] == 200
     assert np.asarray(Image.open(tmp_path / "o" / "000000_prob.png")).max() == 128
+
+
+def test_writer_keeps_a_bounded_number_of_batches_in_flight(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from medhub.outputs import OutputSpec, RunWriter
+
+    spec = OutputSpec("image", "image", (4, 4), "uint8")
+    writer = RunWriter(tmp_path / "o", [spec], workers=2, max_pending=3)
+    active, peak, lock = [0], [0], threading.Lock()
+    real = writer._encode
+
+    def slow(jobs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.005)
+        real(jobs)
+        with lock:
+            active[0] -= 1
+
+    monkeypatch.setattr(writer, "_encode", slow)
+    for start in range(0, 200, 10):
+        writer.submit(range(start, start + 10), range(start, start + 10), {"image": np.zeros((10, 4, 4), np.uint8)})
+        assert len(writer._pending) <= 3
+    run = writer.finish({"seed": 0})
+    assert peak[0] == 2  # both encoder threads were busy at once
+    assert run.num_samples == 200 and len(list((tmp_path / "o").glob("*.png"))) == 200

@@ -76,3 +76,16 @@ def test_medigan_interface_of_shipped_package(model_id, tmp_path):
     assert len(out) == 3
     module.generate(str(folder / ex["weights"]), num_samples=2, output_path=str(tmp_path / "m"), save_images=True)
     assert len(list((tmp_path / "m").iterdir())) == 2
+
+
+@pytest.mark.parametrize("model_id", SHIPPED)
+def test_cli_generates_offline(model_id, tmp_path, monkeypatch, capsys):
+    import json
+
+    from medhub.cli import main
+
+    monkeypatch.setenv("MEDHUB_OFFLINE", "1")
+    code = main(["generate", model_id[:5], "-n", "16", "--seed", "0", "-o", str(tmp_path / "o"), "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["num_samples"] == 16 and (tmp_path / "o" / "manifest.csv").exists()

@@ -42,10 +42,10 @@ def new_seed() -> int:
 
 def check_seed(seed: object) -> int | None:
     """Validate a user seed: None or a non-negative integer below 2**64."""
-    from ..errors import MedhubError
+    from ..errors import InvalidArgumentError
 
     if seed is None:
         return None
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
-        raise MedhubError(f"seed must be a non-negative integer below 2**64 or None, not {seed!r}.")
+        raise InvalidArgumentError(f"seed must be a non-negative integer below 2**64 or None, not {seed!r}.")
     return int(seed)
