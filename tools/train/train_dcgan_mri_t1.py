@@ -1,6 +1,6 @@
 """Train the shipped DCGAN ``00101_DCGAN_BRAIN_MRI_T1`` on MNI152 T1 axial slices.
 
-    python tools/train/train_dcgan_mri_t1.py --iterations 3000 --run-dir runs/dcgan
+    python tools/train/train_dcgan_mri_t1.py --iterations 5000 --run-dir runs/dcgan
 
 Resumes from ``<run-dir>/checkpoint.pt`` when it exists, so a long run can be restarted.
 Writes ``models/00101_DCGAN_BRAIN_MRI_T1/weights.safetensors`` and ``docs/img/00101_grid.png``.
@@ -81,7 +81,7 @@ def recalibrate_batchnorm(g: nn.Module, latent_dim: int, batches: int = 100, bat
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iterations", type=int, default=3000)
+    ap.add_argument("--iterations", type=int, default=5000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr-g", type=float, default=1e-3)
     ap.add_argument("--lr-d", type=float, default=2e-4)
