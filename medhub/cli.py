@@ -61,6 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                    help="model input, VALUE parsed as JSON when it can be (repeatable)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="run a remote package that has no pinned sha256 (its sha256 is recorded)")
+
+    p = sub.add_parser("prefetch", parents=[common], help="download remote packages now, for offline use")
+    p.add_argument("model_ids", nargs="+", metavar="MODEL_ID")
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("cache", parents=[common], help="inspect and clean the package cache (MEDHUB_HOME)")
+    cache_sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    cache_sub.add_parser("ls", parents=[common], help="list cached packages")
+    cache_sub.add_parser("verify", parents=[common], help="check archives and packages against their sha256")
+    rm = cache_sub.add_parser("rm", parents=[common], help="remove a model's cached package and trust record")
+    rm.add_argument("model_id")
+    cache_sub.add_parser("prune", parents=[common], help="remove partial downloads and packages not in the catalog")
 
     p = sub.add_parser("refresh", parents=[common], help="fetch a newer catalog (MEDHUB_CATALOG_URL)")
     p.add_argument("--url")
@@ -136,18 +151,50 @@ def _run(args: argparse.Namespace) -> int:
         result = g.refresh_catalog(url=args.url, timeout=args.timeout)
         _emit(args, result.as_dict(), f"{result.status}: catalog {result.catalog_version} {result.reason}".rstrip())
         return EXIT_OK if result.status != "failed" else EXIT_ERROR
+    if args.command == "prefetch":
+        done = g.prefetch(args.model_ids, trust_remote_code=args.trust_remote_code,
+                          progress=False if args.no_progress else None)
+        _emit(args, done, "\n".join(f"{m}: {path}" for m, path in done.items()))
+        return EXIT_OK
+    if args.command == "cache":
+        return _cache(args, g)
     if args.command == "generate":
         kwargs = _parse_kv(args.arg)
         if args.package_path:
             kwargs["package_path"] = args.package_path
         run = g.generate(args.model_id, num_samples=args.num_samples, output_path=args.output, save_images=True,
                          install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
-                         batch_size=args.batch_size, progress=False if args.no_progress else None, **kwargs)
+                         batch_size=args.batch_size, progress=False if args.no_progress else None,
+                         trust_remote_code=args.trust_remote_code, **kwargs)
         data = {"output_path": str(run.output_path), "num_samples": run.num_samples, "seed": run.seed,
                 "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
         _emit(args, data, f"wrote {run}")
         return EXIT_OK
     raise AssertionError(args.command)  # pragma: no cover
+
+
+def _cache(args: argparse.Namespace, g: Any) -> int:
+    from .execution.cache import PackageCache
+
+    cache = PackageCache()
+    if args.cache_command == "ls":
+        rows = cache.list()
+        text = "\n".join(f"{r['model_id']:<40} {r['sha256'][:16]}  {r['size'] or 0:>12,} B  {r['path']}" for r in rows)
+        _emit(args, rows, (text + "\n" if rows else "") + f"{len(rows)} cached package(s) in {cache.root}")
+        return EXIT_OK
+    if args.cache_command == "verify":
+        problems = cache.verify()
+        _emit(args, {"ok": not problems, "problems": problems}, "\n".join(problems) or "cache ok")
+        return EXIT_OK if not problems else EXIT_ERROR
+    if args.cache_command == "rm":
+        model_id = g.config_manager.resolve_model_id(args.model_id) if g.config_manager.is_model_in_config(
+            args.model_id) else args.model_id
+        removed = [str(p) for p in cache.remove(model_id)]
+        _emit(args, removed, "\n".join(f"removed {p}" for p in removed) or f"nothing cached for {model_id}")
+        return EXIT_OK
+    removed = [str(p) for p in cache.prune(g.config_manager.config_dict)]
+    _emit(args, removed, "\n".join(f"removed {p}" for p in removed) or "nothing to prune")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

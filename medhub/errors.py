@@ -71,3 +71,15 @@ class OutputPathError(MedhubError):
 
 class InvalidArgumentError(MedhubError, ValueError):
     """An argument has the wrong type or value (e.g. ``num_samples`` <= 0)."""
+
+
+class DownloadError(PackageError):
+    """A package download failed (HTTP error, timeout, too many retries)."""
+
+
+class UnsafeArchiveError(PackageError):
+    """A package archive holds members that could escape the package folder or exhaust the disk."""
+
+
+class UntrustedPackageError(PackageError):
+    """A package has no pinned sha256 and the user has not said it trusts it, or it changed since."""

@@ -212,7 +212,7 @@ class Generators:
     def generate(self, model_id: str | int, num_samples: int = 30, output_path: str | os.PathLike[str] | None = None,
                  save_images: bool = True, is_gen_function_returned: bool = False, install_dependencies: bool = False,
                  seed: int | None = None, device: str = "auto", batch_size: int | None = None,
-                 **kwargs: Any) -> list[Any] | GenerationRun | Callable[..., Any]:
+                 trust_remote_code: bool = False, **kwargs: Any) -> list[Any] | GenerationRun | Callable[..., Any]:
         """Generate samples with a model.
 
         Args:
@@ -230,6 +230,9 @@ class Generators:
                 None draws a random seed, recorded in the provenance.
             device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
             batch_size: samples per call into the model (default: the catalog's, else 32).
+            trust_remote_code: run a remote package that has no sha256 pinned in the catalog
+                (such as the medigan models); its sha256 is recorded and later changes refused.
+                ``MEDHUB_TRUST_REMOTE_CODE=1`` does the same.
             **kwargs: model inputs (e.g. ``condition``), and ``progress`` (bool) and
                 ``package_path`` (run a local package folder).
 
@@ -243,13 +246,39 @@ class Generators:
         return executor.generate(num_samples=num_samples, output_path=output_path, save_images=save_images,
                                  is_gen_function_returned=is_gen_function_returned,
                                  install_dependencies=install_dependencies, seed=seed, device=device,
-                                 batch_size=batch_size, **kwargs)
+                                 batch_size=batch_size, trust_remote_code=trust_remote_code, **kwargs)
 
     def get_generate_function(self, model_id: str | int, num_samples: int = 30,
                               output_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Callable[..., Any]:
         """A callable that generates with ``model_id`` (``generate(..., is_gen_function_returned=True)``)."""
         return self.generate(model_id, num_samples=num_samples, output_path=output_path,  # type: ignore[return-value]
                              is_gen_function_returned=True, **kwargs)
+
+    def prefetch(self, model_ids: list[str | int] | str | int, trust_remote_code: bool = False,
+                 progress: bool | None = None) -> dict[str, str]:
+        """Download, verify and extract remote packages now, for later offline use.
+
+        Returns ``{model_id: package folder}``; shipped packages are listed where they are.
+
+        Example:
+            >>> Generators().prefetch([101])  # doctest: +ELLIPSIS
+            {'00101_DCGAN_BRAIN_MRI_T1': '.../00101_DCGAN_BRAIN_MRI_T1'}
+        """
+        from .execution.cache import PackageCache
+        from .execution.resolve import is_url
+
+        ids = [model_ids] if isinstance(model_ids, (str, int)) else list(model_ids)
+        cache = PackageCache()
+        out = {}
+        for given in ids:
+            model_id = self.config_manager.resolve_model_id(given)
+            execution = self.config_manager.config_dict[model_id]["execution"]
+            if is_url(execution["package_link"]):
+                out[model_id] = str(cache.fetch(model_id, execution, trust_remote_code=trust_remote_code,
+                                                progress=progress))
+            else:
+                out[model_id] = str(self.get_model_executor(model_id).package_folder)
+        return out
 
     def __repr__(self) -> str:
         return (f"Generators(catalog={self.config_manager.catalog_version!r}, models={len(self.config_manager.model_ids)}, "

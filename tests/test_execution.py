@@ -273,9 +273,14 @@ def test_tree_digest_ignores_caches_and_order(tmp_path):
     assert tree_digest(folder)[0] != before[0]
 
 
-def test_remote_package_not_in_cache(g, _isolated_home):
-    with pytest.raises(PackageNotAvailableError, match="package_path"):
+def test_remote_unpinned_package_needs_trust_and_offline_needs_cache(g, monkeypatch):
+    from medhub.errors import UntrustedPackageError
+
+    with pytest.raises(UntrustedPackageError, match="trust_remote_code=True"):
         g.generate(907, num_samples=1, save_images=False)
+    monkeypatch.setenv("MEDHUB_OFFLINE", "1")
+    with pytest.raises(PackageNotAvailableError, match="medhub prefetch 00907_REMOTE"):
+        g.generate(907, num_samples=1, save_images=False, trust_remote_code=True)
 
 
 def test_package_path_overrides_catalog_link(g, tmp_path):

@@ -116,11 +116,15 @@ class ModelExecutor:
 
         return any(Requirement(d).name.lower() == "torch" for d in self.dependencies)
 
-    def prepare(self, install_dependencies: bool = False) -> ModuleType:
-        """Check dependencies, resolve and verify the package, import it (each once)."""
+    def prepare(self, install_dependencies: bool = False, trust_remote_code: bool = False) -> ModuleType:
+        """Check dependencies, fetch (remote), resolve and verify the package, import it (each once).
+
+        ``trust_remote_code`` allows running a remote package that has no pinned sha256.
+        """
         if self._module is None:
             ensure_dependencies(self.model_id, self.dependencies, install=install_dependencies)
-            self._package = self._resolver.resolve(self.model_id, self.execution_config, self.package_path)
+            self._package = self._resolver.resolve(self.model_id, self.execution_config, self.package_path,
+                                                   trust_remote_code=trust_remote_code)
             module = import_package(self._package.folder, self.model_id)
             needed = ("load", "sample") if self.interface == "medhub/1" else (self.generate_method_name,)
             missing = [name for name in needed if not callable(getattr(module, name, None))]
@@ -164,7 +168,26 @@ class ModelExecutor:
         return self._models[device]
 
     def _default_args(self) -> dict[str, Any]:
-        return dict(self.execution_config.get("generate_method", {}).get("args", {}).get("custom", {}) or {})
+        args = dict(self.execution_config.get("generate_method", {}).get("args", {}).get("custom", {}) or {})
+        if self.interface == "medigan" and self._package is not None:
+            args = {k: self._package_relative(v) for k, v in args.items()}
+        return args
+
+    def _package_relative(self, value: Any) -> Any:
+        """medigan custom arguments name files as ``models/<model_id>/...`` (relative to medigan's
+        working directory); point them into this package's folder instead."""
+        if isinstance(value, list):
+            return [self._package_relative(v) for v in value]
+        prefix = f"models/{self.model_id}/"
+        if not isinstance(value, str) or not value.startswith(prefix):
+            return value
+        assert self._package is not None
+        rest = value[len(prefix):]
+        folder = self._package.folder
+        for base in (folder.parent, folder) if (folder.parent / ".medhub-package.json").exists() else (folder,):
+            if (base / rest).exists():
+                return str(base / rest)
+        return str(folder / rest)
 
     def default_batch_size(self) -> int:
         return int(self.execution_config.get("generate_method", {}).get("batch_size", DEFAULT_BATCH_SIZE))
@@ -236,6 +259,7 @@ class ModelExecutor:
         device: str = "auto",
         batch_size: int | None = None,
         progress: bool | None = None,
+        trust_remote_code: bool = False,
         **kwargs: Any,
     ) -> list[Any] | GenerationRun | Callable[..., Any]:
         """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate`."""
@@ -243,7 +267,7 @@ class ModelExecutor:
         seed = check_seed(seed)
         batch_size = _check_batch_size(batch_size)
         if is_gen_function_returned:
-            self.prepare(install_dependencies)
+            self.prepare(install_dependencies, trust_remote_code)
             defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, seed=seed,
                             device=device, batch_size=batch_size, progress=progress, **kwargs)
 
@@ -253,7 +277,7 @@ class ModelExecutor:
             generate_function.__doc__ = f"Generate samples with {self.model_id}; keyword arguments override {sorted(defaults)}."
             return generate_function
 
-        self.prepare(install_dependencies)
+        self.prepare(install_dependencies, trust_remote_code)
         device = resolve_device(device, self.uses_torch)
         run_seed = new_seed() if seed is None else seed
         batch_size = batch_size or self.default_batch_size()

@@ -43,7 +43,7 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def tree_digest(folder: Path) -> tuple[str, int]:
+def tree_digest(folder: Path, exclude: frozenset[str] = frozenset()) -> tuple[str, int]:
     """sha256 and total size of a package folder.
 
     The digest is the sha256 of the lines ``<sha256 of file>  <relative posix path>\\n`` for
@@ -52,8 +52,11 @@ def tree_digest(folder: Path) -> tuple[str, int]:
     """
     lines, size = [], 0
     for path in _package_files(folder):
+        rel = path.relative_to(folder).as_posix()
+        if rel in exclude:
+            continue
         size += path.stat().st_size
-        lines.append(f"{file_sha256(path)}  {path.relative_to(folder).as_posix()}\n")
+        lines.append(f"{file_sha256(path)}  {rel}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest(), size
 
 
@@ -75,8 +78,8 @@ class PackageResolver:
     """Turns a catalog entry (or a user-given path) into a verified package folder.
 
     ``base_dir`` is the folder relative links resolve against; ``home`` the medhub cache.
-    Remote downloads plug in here (``fetch_remote``); until then a remote package must already
-    be in the cache at ``<home>/packages/<model_id>/``.
+    Remote packages are downloaded, verified and extracted into the cache by
+    :class:`~medhub.execution.cache.PackageCache`.
     """
 
     def __init__(self, base_dir: Path, home: Path | None = None) -> None:
@@ -97,19 +100,15 @@ class PackageResolver:
                 return shipped
         return candidate
 
-    def cache_folder(self, model_id: str) -> Path:
-        from .._paths import medhub_home
-
-        return (self.home or medhub_home()) / "packages" / model_id
-
-    def resolve(self, model_id: str, execution: dict[str, Any], package_path: str | os.PathLike[str] | None = None) -> ResolvedPackage:
+    def resolve(self, model_id: str, execution: dict[str, Any], package_path: str | os.PathLike[str] | None = None,
+                trust_remote_code: bool = False) -> ResolvedPackage:
         pinned = execution.get("sha256")
         if package_path is not None:
             folder = self._package_root(Path(package_path).expanduser().resolve(), model_id, execution)
             return ResolvedPackage(folder, "user", None, False)
         link = execution["package_link"]
         if is_url(link):
-            return self.fetch_remote(model_id, execution)
+            return self.fetch_remote(model_id, execution, trust_remote_code)
         folder = self._package_root(self.local_path(link).resolve(), model_id, execution)
         if pinned:
             digest, _ = tree_digest(folder)
@@ -121,16 +120,15 @@ class PackageResolver:
                 )
         return ResolvedPackage(folder, "catalog", pinned, bool(pinned))
 
-    def fetch_remote(self, model_id: str, execution: dict[str, Any]) -> ResolvedPackage:
-        """Return the cached copy of a remote package (downloading is a separate component)."""
-        folder = self.cache_folder(model_id)
-        if (folder / "__init__.py").is_file() or any(folder.glob("*/__init__.py")):
-            return ResolvedPackage(self._package_root(folder, model_id, execution), "cache", execution.get("sha256"), False)
-        raise PackageNotAvailableError(
-            f"Model {model_id} is a remote package ({execution['package_link']}) that is not in the cache "
-            f"({folder}). This medhub version does not download packages yet: download and extract the archive "
-            f"into {folder}, or pass package_path=<folder of the extracted package>."
-        )
+    def fetch_remote(self, model_id: str, execution: dict[str, Any], trust_remote_code: bool = False) -> ResolvedPackage:
+        """The cached copy of a remote package, downloaded, verified and extracted on first use."""
+        from .cache import PackageCache
+
+        root = PackageCache(self.home).fetch(model_id, execution, trust_remote_code=trust_remote_code)
+        import json
+
+        sha = json.loads((root / ".medhub-package.json").read_text())["archive_sha256"]
+        return ResolvedPackage(self._package_root(root, model_id, execution), "cache", sha, True)
 
     @staticmethod
     def _package_root(path: Path, model_id: str, execution: dict[str, Any]) -> Path:
@@ -146,6 +144,9 @@ class PackageResolver:
         name = execution.get("package_name")
         if name and (path / name / "__init__.py").is_file():
             return path / name
+        inner = [p for p in path.iterdir() if p.is_dir() and (p / "__init__.py").is_file()]
+        if len(inner) == 1:  # a zip holding one package folder under another name
+            return inner[0]
         raise PackageError(f"Model package {model_id} at {path} has no __init__.py (nor {name}/__init__.py).")
 
 
