@@ -81,6 +81,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url")
     p.add_argument("--timeout", type=float, default=10.0)
 
+    # -- figures (medhub.visualize; needs matplotlib: pip install 'medhub[viz]')
+    p = sub.add_parser("grid", parents=[common], help="save a grid of a model's samples as an image")
+    p.add_argument("model_id")
+    p.add_argument("-o", "--output", required=True, help="image file to write, e.g. grid.png")
+    p.add_argument("-n", "--num-samples", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ncols", type=int, help="columns of the grid (default: about sqrt(n))")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--package-path", help="run a local package folder instead of the catalog's")
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help="model input (repeatable)")
+    p.add_argument("--install-dependencies", action="store_true", help="pip-install missing model dependencies")
+    p.add_argument("--trust-remote-code", action="store_true", help="run a remote package that has no pinned sha256")
+    p = sub.add_parser("plot", parents=[common], help="save a catalog plot as an image")
+    p.add_argument("what", choices=["fid"], help="fid: each model's FID against its real-real bound")
+    p.add_argument("-o", "--output", required=True, help="image file to write, e.g. fid.png")
+    p.add_argument("--models", nargs="+", metavar="ID", help="only these models")
+
+    p = sub.add_parser("fid", parents=[common], help="FID between a real and a synthetic image set")
+    p.add_argument("real", help="folder of images, or model:ID:N")
+    p.add_argument("synthetic", help="folder of images, or model:ID:N (N samples of model ID)")
+    p.add_argument("--lower-bound", action="store_true", help="also FID_rr (real halves) and r_FID")
+    p.add_argument("--extractor", default="inception", choices=["inception", "radimagenet"])
+    p.add_argument("--weights", help="extractor TorchScript file (required for radimagenet)")
+    p.add_argument("--normalize", action="store_true", help="per-image min-max normalisation")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0, help="seed of model samples and of the real splits")
+    p.add_argument("--real-cache", help=".npz file caching the real set's features")
+
     sub.add_parser("version", parents=[common], help="print versions")
     return parser
 
@@ -158,6 +187,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "cache":
         return _cache(args, g)
+    if args.command == "fid":
+        return _fid(args)
     if args.command == "generate":
         kwargs = _parse_kv(args.arg)
         if args.package_path:
@@ -170,7 +201,45 @@ def _run(args: argparse.Namespace) -> int:
                 "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
         _emit(args, data, f"wrote {run}")
         return EXIT_OK
+    if args.command in ("grid", "plot"):
+        from .visualize import plot_fid_overview, plot_samples
+
+        if args.command == "grid":
+            fig = plot_samples(args.model_id, n=args.num_samples, seed=args.seed, ncols=args.ncols, device=args.device,
+                               package_path=args.package_path, save_path=args.output, pyplot=False,
+                               install_dependencies=args.install_dependencies,
+                               trust_remote_code=args.trust_remote_code, generators=g, **_parse_kv(args.arg))
+        else:
+            fig = plot_fid_overview(args.models, save_path=args.output, pyplot=False, generators=g)
+        _emit(args, {"output": str(os.path.abspath(args.output)), "axes": len(fig.axes)}, f"wrote {args.output}")
+        return EXIT_OK
     raise AssertionError(args.command)  # pragma: no cover
+
+
+def _fid_source(text: str) -> Any:
+    if text.startswith("model:"):
+        _, model_id, n = (text.split(":") + [""])[:3]
+        if not n.isdigit():
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"Write model sets as model:ID:N, e.g. model:101:500, not {text!r}.")
+        return (model_id, int(n))
+    return text
+
+
+def _fid(args: argparse.Namespace) -> int:
+    from . import evaluate
+
+    options = dict(extractor=args.extractor, weights=args.weights, normalize=args.normalize,
+                   batch_size=args.batch_size, device=args.device, seed=args.seed, real_cache=args.real_cache)
+    real, synthetic = _fid_source(args.real), _fid_source(args.synthetic)
+    if args.lower_bound:
+        report = evaluate.fid_report(real, synthetic, **options)
+        _emit(args, report.to_dict(), str(report))
+    else:
+        value = evaluate.fid(real, synthetic, **options)
+        _emit(args, {"fid": value, "extractor": args.extractor, "normalize": args.normalize}, f"FID {value:.3f}")
+    return EXIT_OK
 
 
 def _cache(args: argparse.Namespace, g: Any) -> int:
