@@ -330,3 +330,17 @@ def test_generated_samples_match_between_runs(zenodo, tmp_path):
     a = g.generate(1, num_samples=3, save_images=False, seed=1)
     b = g.generate(1, num_samples=3, save_images=False, seed=1)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_corrupt_cached_archive_is_downloaded_again(zenodo, tmp_path, _isolated_home):
+    import shutil
+
+    zenodo.files["p.zip"] = flat_zip(2)
+    models = {"00001_A": remote(zenodo.api_url("p.zip"), zenodo.files["p.zip"], input_path="models/00001_A/images")}
+    catalog(tmp_path, models).prefetch([1], progress=False)
+    archive = next((_isolated_home / "archives").glob("*.zip"))
+    archive.write_bytes(b"garbage")
+    shutil.rmtree(_isolated_home / "packages")
+    assert (catalog(tmp_path, models).generate(1, num_samples=1, save_images=False)[0] == 2).all()
+    assert archive.read_bytes() == zenodo.files["p.zip"]
+    assert len(zenodo.content_requests("p.zip")) == 2

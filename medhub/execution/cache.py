@@ -164,6 +164,9 @@ class PackageCache:
             if found is not None:
                 return found
             archive = self.archives / f"{pinned}{_suffix(url)}" if pinned else None
+            if archive is not None and archive.is_file() and file_sha256(archive) != pinned:
+                logger.warning("Cached archive %s is corrupt; downloading it again", archive)
+                archive.unlink()
             if archive is None or not archive.is_file():
                 part, digest, size = download(url, self.downloads, key, sha256=pinned, size=execution.get("size"),
                                               progress=progress, resume=locked)
