@@ -83,3 +83,49 @@ class UnsafeArchiveError(PackageError):
 
 class UntrustedPackageError(PackageError):
     """A package has no pinned sha256 and the user has not said it trusts it, or it changed since."""
+
+
+class LatentNotSupportedError(MedhubError, ValueError):
+    """A model takes no explicit latent vector, so the latent explorer cannot drive it."""
+
+
+# ---------------------------------------------------------------------------- model contribution
+class ContributionError(MedhubError):
+    """A step of the model contribution workflow failed.
+
+    ``step`` names the step (``tokens``, ``model-id``, ``package``, ``weights``, ``metadata``,
+    ``test``, ``archive``, ``github-check``, ``zenodo-create``, ``zenodo-upload``,
+    ``zenodo-metadata``, ``zenodo-publish``, ``github-issue``); ``done`` lists what was already done;
+    ``state`` holds what is needed to resume (e.g. ``{"zenodo_deposition_id": 123}``).
+    """
+
+    def __init__(self, message: str, step: str = "", done: list[str] | None = None,
+                 state: dict | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.done = list(done or [])
+        self.state = dict(state or {})
+
+
+class MissingTokenError(ContributionError):
+    """An access token needed to publish (ZENODO_ACCESS_TOKEN, GITHUB_TOKEN) was not given."""
+
+
+class ModelIdError(ContributionError, ValueError):
+    """A model id to contribute is malformed or already taken."""
+
+
+class MetadataError(ContributionError, ValueError):
+    """The metadata of a contributed model is missing fields, invalid, or holds a local path."""
+
+
+class ModelTestError(ContributionError):
+    """A contributed model failed its test (import, dependencies, generation, outputs spec)."""
+
+
+class ZenodoError(ContributionError):
+    """A request to Zenodo's REST API failed (create, upload, metadata, publish)."""
+
+
+class GitHubError(ContributionError):
+    """A request to the GitHub API failed (repository access, issue search, issue creation)."""

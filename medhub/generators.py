@@ -280,6 +280,158 @@ class Generators:
                 out[model_id] = str(self.get_model_executor(model_id).package_folder)
         return out
 
+    # ------------------------------------------------------------------ torch datasets and visualization
+    # Thin wrappers over medhub.data (torch) and medhub.visualize (matplotlib); both modules are
+    # imported on first call only, so `import medhub` stays light. Keep this block at the end of
+    # the class.
+    def get_as_torch_dataset(self, model_id: str | int, num_samples: int | None = 100, install_dependencies: bool = False,
+                             transform: Callable[[Any], Any] | None = None, seed: int = 0, **kwargs: Any) -> Any:
+        """A lazy torch ``Dataset`` of ``num_samples`` samples (medigan's method; item i depends on (seed, i)).
+
+        Items are dicts ``{"sample": (C, H, W) float tensor, "mask": ..., "label": ...}``, generated a
+        chunk at a time on first access. ``iterable=True`` gives an ``IterableDataset`` (endless when
+        ``num_samples`` is None). Other options (``chunk_size``, ``device``, ``item_transform``, model
+        inputs...): see :func:`medhub.data.get_as_torch_dataset`.
+
+        Example:
+            >>> ds = Generators().get_as_torch_dataset(101, num_samples=1000, seed=0)
+            >>> len(ds), tuple(ds[0]["sample"].shape)
+            (1000, (1, 64, 64))
+        """
+        from .data import get_as_torch_dataset
+
+        return get_as_torch_dataset(model_id, num_samples, install_dependencies, transform, seed, generators=self,
+                                    **kwargs)
+
+    def get_as_torch_dataloader(self, model_id: Any = None, num_samples: int | None = 1000,
+                                install_dependencies: bool = False, transform: Callable[[Any], Any] | None = None,
+                                seed: int = 0, **kwargs: Any) -> Any:
+        """A torch ``DataLoader`` over a lazy synthetic dataset (medigan's method).
+
+        DataLoader arguments (``batch_size``, ``shuffle``, ``num_workers``, ``pin_memory``,
+        ``persistent_workers``, ...) are passed through, only those given; other keyword arguments
+        are model inputs. See :func:`medhub.data.get_as_torch_dataloader`.
+
+        Example:
+            >>> loader = Generators().get_as_torch_dataloader(101, num_samples=64, batch_size=32)
+            >>> [tuple(b["sample"].shape) for b in loader]
+            [(32, 1, 64, 64), (32, 1, 64, 64)]
+        """
+        from .data import get_as_torch_dataloader
+
+        return get_as_torch_dataloader(model_id, num_samples, install_dependencies, transform, seed, generators=self,
+                                       **kwargs)
+
+    def visualize(self, model_id: str | int, slider_grouper: int = 10, auto_close: bool = False,
+                  install_dependencies: bool = False, seed: int | None = None,
+                  save_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Any:
+        """Latent-space explorer of a model: sliders over groups of latent dimensions (medigan's method).
+
+        Returns the :class:`medhub.visualize.LatentExplorer`; see :func:`medhub.visualize.visualize`.
+        """
+        from .visualize import visualize
+
+        return visualize(model_id, slider_grouper, auto_close, install_dependencies, seed, save_path, generators=self,
+                         **kwargs)
+
+    def plot_samples(self, model_id: str | int, n: int = 16, seed: int = 0, **kwargs: Any) -> Any:
+        """A matplotlib Figure with a grid of ``n`` samples (mid slices of volumes); see
+        :func:`medhub.visualize.plot_samples`."""
+        from .visualize import plot_samples
+
+        return plot_samples(model_id, n, seed, generators=self, **kwargs)
+
+    def plot_fid_overview(self, model_ids: list[str | int] | None = None, **kwargs: Any) -> Any:
+        """A matplotlib Figure: each model's FID against its real-real lower bound, by modality;
+        see :func:`medhub.visualize.plot_fid_overview`."""
+        from .visualize import plot_fid_overview
+
+        return plot_fid_overview(model_ids, generators=self, **kwargs)
+
+    # ------------------------------------------------------------------ model contribution
+    # Thin wrappers over medhub.contribute (imported on first call; PyGithub only when an issue is
+    # searched or opened). See docs/contributing-models.md. One block, kept together.
+    def contribute(self, model_id: str, init_py_path: str | os.PathLike[str], github_access_token: str | None = None,
+                   zenodo_access_token: str | None = None, metadata_file_path: str | os.PathLike[str] | None = None,
+                   model_weights_name: str | None = None, model_weights_extension: str | None = None,
+                   generate_method_name: str | None = None, dependencies: list[str] | None = None,
+                   fill_more_fields_interactively: bool = False, overwrite_existing_metadata: bool = False,
+                   output_path: str | os.PathLike[str] | None = None, creator_name: str | None = None,
+                   creator_affiliation: str | None = None, model_description: str | None = None,
+                   install_dependencies: bool = False, *, dry_run: bool = False, publish: bool | None = None,
+                   sandbox: bool = False, interactive: bool = False, metadata_fields: dict[str, Any] | None = None,
+                   zenodo_url: str | None = None, github_url: str | None = None, github_repo: str | None = None,
+                   zenodo_deposition_id: int | None = None, package_link: str | None = None, num_samples: int = 3,
+                   device: str = "cpu") -> Any:
+        """Publish a model in one call: validate, test, zip, upload to Zenodo, open the GitHub issue.
+
+        medigan's parameters keep their meaning; tokens default to ``ZENODO_ACCESS_TOKEN`` and
+        ``GITHUB_TOKEN``. Steps and their errors: :mod:`medhub.contribute.contributor`.
+
+        Args:
+            model_id: the new id, ``NNNNN_NAME`` with a number free in the catalog.
+            init_py_path: the package's ``__init__.py`` (or its folder).
+            metadata_file_path: the catalog entry as JSON (default: the package's ``metadata.json``,
+                else one built from the template and the arguments).
+            model_weights_name, model_weights_extension, generate_method_name, dependencies,
+                creator_name, creator_affiliation, model_description: as in medigan; they override
+                the metadata file.
+            fill_more_fields_interactively, interactive: prompt for missing metadata and for the
+                publication. Without it nothing is asked: missing fields raise an error listing them.
+            overwrite_existing_metadata: accept the id of a catalog model (a new version of it).
+            output_path: folder for the archive and ``<id>.entry.json`` (default
+                ``MEDHUB_HOME/contributions/<id>``).
+            install_dependencies: pip-install the package's missing dependencies for its test.
+            dry_run: validate, test and zip only; no network request at all.
+            publish: publish the Zenodo deposition (True), leave it a draft (False), or ask when
+                interactive (None; a draft otherwise). No issue is opened for a draft.
+            sandbox: use https://sandbox.zenodo.org (its own tokens).
+            metadata_fields: dotted keys to set, e.g. ``{"selection.modality": ["MRI"]}``.
+            zenodo_url, github_url, github_repo: default ``MEDHUB_ZENODO_URL``, ``MEDHUB_GITHUB_URL``
+                (e.g. GitHub Enterprise's ``https://HOST/api/v3``), ``MEDHUB_GITHUB_REPO``.
+            zenodo_deposition_id: resume a draft deposition after a failed step.
+            package_link: the download URL of an already published archive: skip Zenodo, check
+                that archive against the rebuilt one, open the issue only.
+            num_samples, device: the test run.
+
+        Returns:
+            a :class:`~medhub.contribute.ContributionResult`: ``record_id``, ``download_url``,
+            ``issue_url``, the catalog ``entry`` (sha256, size, link), ``archive_path``, ``done``.
+        """
+        from .contribute import ModelContributor
+
+        contributor = ModelContributor(model_id, init_py_path, self.config_manager,
+                                       interactive=interactive or fill_more_fields_interactively)
+        return contributor.contribute(
+            metadata_file_path, zenodo_access_token=zenodo_access_token, github_access_token=github_access_token,
+            model_weights_name=model_weights_name, model_weights_extension=model_weights_extension,
+            generate_method_name=generate_method_name, dependencies=dependencies, creator_name=creator_name,
+            creator_affiliation=creator_affiliation, model_description=model_description,
+            metadata_fields=metadata_fields, install_dependencies=install_dependencies,
+            allow_existing=overwrite_existing_metadata, output_path=output_path, dry_run=dry_run, publish=publish,
+            sandbox=sandbox, zenodo_url=zenodo_url, github_url=github_url, github_repo=github_repo,
+            zenodo_deposition_id=zenodo_deposition_id, package_link=package_link, num_samples=num_samples,
+            device=device)
+
+    def test_model(self, model_id: str | int, is_local_model: bool = True, overwrite_existing_metadata: bool = False,
+                   store_new_config: bool = True, num_samples: int = 3, install_dependencies: bool = False, *,
+                   init_py_path: str | os.PathLike[str] | None = None,
+                   metadata_file_path: str | os.PathLike[str] | None = None, seed: int = 0, device: str = "cpu",
+                   trust_remote_code: bool = False) -> Any:
+        """Generate ``num_samples`` samples twice with ``seed`` and check them against the outputs spec.
+
+        With ``init_py_path``, tests a local package (its ``metadata.json``, or
+        ``metadata_file_path``); otherwise the catalog model ``model_id``. medigan's
+        ``is_local_model``, ``overwrite_existing_metadata`` and ``store_new_config`` are accepted
+        and ignored: medhub never writes into its catalog. Returns a
+        :class:`~medhub.contribute.TestReport`; raises :class:`~medhub.errors.ModelTestError`.
+        """
+        from .contribute import test_model
+
+        return test_model(self, model_id, num_samples, install_dependencies, init_py_path=init_py_path,
+                          metadata_file_path=metadata_file_path, seed=seed, device=device,
+                          trust_remote_code=trust_remote_code)
+
     def __repr__(self) -> str:
         return (f"Generators(catalog={self.config_manager.catalog_version!r}, models={len(self.config_manager.model_ids)}, "
                 f"executors={len(self.model_executors)})")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._paths import bundled
 from ..errors import GenerationError, InvalidArgumentError, MedhubError, OutputSpecError, PackageError
 from ..outputs import (
     GenerationRun,
@@ -104,7 +105,7 @@ class ModelExecutor:
             raise PackageError(f"Model {model_id}: unknown package interface {self.interface!r}; medhub runs {INTERFACES}.")
         self.specs: list[OutputSpec] = parse_specs(execution_config.get("outputs"))
         self.dependencies: list[str] = list(execution_config.get("dependencies", []))
-        self._resolver = PackageResolver(Path(base_dir) if base_dir else Path.cwd(), home)
+        self._resolver = PackageResolver(Path(base_dir) if base_dir else bundled("models"), home)
         self._package: ResolvedPackage | None = None
         self._module: ModuleType | None = None
         self._models: dict[str, Any] = {}
