@@ -426,3 +426,15 @@ def test_writer_keeps_a_bounded_number_of_batches_in_flight(tmp_path, monkeypatc
     run = writer.finish({"seed": 0})
     assert peak[0] == 2  # both encoder threads were busy at once
     assert run.num_samples == 200 and len(list((tmp_path / "o").glob("*.png"))) == 200
+
+
+def test_edited_submodule_is_imported_afresh(tmp_path):
+    folder = write_package(tmp_path, "pkg", "from .net import VALUE\nimport numpy as np\n"
+                           "def load(w, d): return VALUE\n"
+                           "def sample(m, seeds, **k): return {'image': np.full((len(seeds), 2, 2), m, np.uint8)}\n")
+    (folder / "net.py").write_text("VALUE = 1\n")
+    spec = [{"name": "image", "kind": "image", "shape": [2, 2], "dtype": "uint8"}]
+    cat = write_catalog(tmp_path / "c.json", {"00001_SUB": entry("pkg", spec)})
+    assert Generators(config_file=cat).generate(1, num_samples=1, save_images=False)[0][0, 0] == 1
+    (folder / "net.py").write_text("VALUE = 22\n")  # same mtime granularity is fine: the size changed too
+    assert Generators(config_file=cat).generate(1, num_samples=1, save_images=False)[0][0, 0] == 22

@@ -22,8 +22,11 @@ def import_package(folder: Path, model_id: str) -> ModuleType:
     init = folder / "__init__.py"
     if not init.is_file():
         raise PackageError(f"Model package {model_id} at {folder} has no __init__.py; is the package complete?")
-    # the name changes when __init__.py changes, so an edited package is imported afresh
-    stamp = f"{folder.resolve()}|{init.stat().st_mtime_ns}"
+    # the name changes when any of the package's Python files changes, so an edited package is
+    # imported afresh instead of served from sys.modules
+    sources = sorted((p.relative_to(folder).as_posix(), p.stat().st_mtime_ns, p.stat().st_size)
+                     for p in folder.rglob("*.py"))
+    stamp = f"{folder.resolve()}|{sources}"
     digest = hashlib.sha256(stamp.encode()).hexdigest()[:10]
     name = f"medhub_pkg_{re.sub(r'[^0-9A-Za-z_]', '_', model_id)}_{digest}"
     if name in sys.modules:

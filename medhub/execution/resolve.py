@@ -25,7 +25,7 @@ _IGNORED_NAMES = {".DS_Store"}
 
 def _package_files(folder: Path) -> list[Path]:
     files = []
-    for root, dirs, names in os.walk(folder):
+    for root, dirs, names in os.walk(folder, followlinks=True):  # linked content counts too
         dirs[:] = sorted(d for d in dirs if d not in _IGNORED_DIRS)
         for name in names:
             path = Path(root) / name
