@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="run a remote package that has no pinned sha256 (its sha256 is recorded)")
+    p.add_argument("--shard", metavar="K/N", help="generate shard K of N into the shared output folder (needs --seed "
+                                                   "and -o); 'auto' reads torchrun's or SLURM's variables")
+
+    p = sub.add_parser("merge-manifests", parents=[common], help="join the manifest parts of a sharded run")
+    p.add_argument("folder")
 
     p = sub.add_parser("prefetch", parents=[common], help="download remote packages now, for offline use")
     p.add_argument("model_ids", nargs="+", metavar="MODEL_ID")
@@ -225,6 +230,12 @@ def _run(args: argparse.Namespace) -> int:
         return _cache(args, g)
     if args.command == "fid":
         return _fid(args)
+    if args.command == "merge-manifests":
+        from .shards import merge_manifests
+
+        path = merge_manifests(args.folder)
+        _emit(args, {"manifest": str(path)}, f"wrote {path}")
+        return EXIT_OK
     if args.command == "generate":
         kwargs = _parse_kv(args.arg)
         if args.package_path:
@@ -232,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
         run = g.generate(args.model_id, num_samples=args.num_samples, output_path=args.output, save_images=True,
                          install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
                          batch_size=args.batch_size, progress=False if args.no_progress else None,
-                         trust_remote_code=args.trust_remote_code, **kwargs)
+                         trust_remote_code=args.trust_remote_code, shard=args.shard, **kwargs)
         data = {"output_path": str(run.output_path), "num_samples": run.num_samples, "seed": run.seed,
                 "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
         _emit(args, data, f"wrote {run}")

@@ -212,7 +212,8 @@ class Generators:
     def generate(self, model_id: str | int, num_samples: int = 30, output_path: str | os.PathLike[str] | None = None,
                  save_images: bool = True, is_gen_function_returned: bool = False, install_dependencies: bool = False,
                  seed: int | None = None, device: str = "auto", batch_size: int | None = None,
-                 trust_remote_code: bool = False, **kwargs: Any) -> list[Any] | GenerationRun | Callable[..., Any]:
+                 trust_remote_code: bool = False, shard: str | tuple[int, int] | None = None,
+                 **kwargs: Any) -> list[Any] | GenerationRun | Callable[..., Any]:
         """Generate samples with a model.
 
         Args:
@@ -233,6 +234,10 @@ class Generators:
             trust_remote_code: run a remote package that has no sha256 pinned in the catalog
                 (such as the medigan models); its sha256 is recorded and later changes refused.
                 ``MEDHUB_TRUST_REMOTE_CODE=1`` does the same.
+            shard: ``"K/N"`` (or ``(K, N)``, or ``"auto"`` for torchrun's RANK / WORLD_SIZE or a
+                SLURM array): generate only shard K of N of the run into the shared
+                ``output_path`` (needs ``seed``); the shards together give the same files as one
+                run, and running a shard again resumes it (see :mod:`medhub.shards`).
             **kwargs: model inputs (e.g. ``condition``), and ``progress`` (bool) and
                 ``package_path`` (run a local package folder).
 
@@ -246,7 +251,8 @@ class Generators:
         return executor.generate(num_samples=num_samples, output_path=output_path, save_images=save_images,
                                  is_gen_function_returned=is_gen_function_returned,
                                  install_dependencies=install_dependencies, seed=seed, device=device,
-                                 batch_size=batch_size, trust_remote_code=trust_remote_code, **kwargs)
+                                 batch_size=batch_size, trust_remote_code=trust_remote_code, shard=shard,
+                                 **kwargs)
 
     def get_generate_function(self, model_id: str | int, num_samples: int = 30,
                               output_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Callable[..., Any]:

@@ -337,7 +337,8 @@ class RunWriter:
     def submit(self, indices: Sequence[int], seeds: Sequence[int], batch: Mapping[str, np.ndarray]) -> None:
         if self._csv is None:  # the columns are known once the first batch fixed the specs
             self._manifest = open(self.staging / "manifest.csv", "w", newline="", encoding="utf-8")
-            self._csv = csv.DictWriter(self._manifest, fieldnames=["index", "seed"] + [s.name for s in self.specs])
+            self._csv = csv.DictWriter(self._manifest, fieldnames=["index", "seed"] + [s.name for s in self.specs],
+                                       lineterminator="\n")
             self._csv.writeheader()
         jobs: list[tuple[Path, np.ndarray, OutputSpec]] = []
         rows = []
@@ -387,7 +388,12 @@ class RunWriter:
 
 
 def read_manifest(folder: str | os.PathLike[str]) -> list[dict[str, str]]:
-    """Rows of ``manifest.csv`` in a generation output folder."""
+    """Rows of ``manifest.csv`` in a generation output folder (merged from the shards' manifest
+    parts first, if a sharded run has not been merged yet)."""
+    if not (Path(folder) / "manifest.csv").exists() and any(Path(folder).glob("manifest.part-*.csv")):
+        from .shards import merge_manifests
+
+        merge_manifests(folder)
     with open(Path(folder) / "manifest.csv", newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 

@@ -261,6 +261,7 @@ class ModelExecutor:
         batch_size: int | None = None,
         progress: bool | None = None,
         trust_remote_code: bool = False,
+        shard: Any = None,
         **kwargs: Any,
     ) -> list[Any] | GenerationRun | Callable[..., Any]:
         """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate`."""
@@ -283,6 +284,12 @@ class ModelExecutor:
         run_seed = new_seed() if seed is None else seed
         batch_size = batch_size or self.default_batch_size()
         started = datetime.now(timezone.utc)
+        from ..shards import parse_shard
+
+        parsed = parse_shard(shard)
+        if parsed is not None:
+            return self._generate_shard(parsed, num_samples, output_path, save_images, seed, device, batch_size,
+                                        progress, kwargs, started)
         writer = None
         if save_images:
             if output_path is None:
@@ -315,6 +322,47 @@ class ModelExecutor:
             raise
         finally:
             bar.close()
+
+    def _generate_shard(self, shard: tuple[int, int], num_samples: int, output_path: Any, save_images: bool,
+                        seed: int | None, device: str, batch_size: int, progress: bool | None,
+                        kwargs: dict[str, Any], started: datetime) -> GenerationRun:
+        """Generate shard K of N into a shared folder; re-running it resumes (see medhub.shards)."""
+        from ..shards import ShardWriter, shard_range
+
+        if self.interface != "medhub/1":
+            raise InvalidArgumentError(f"Sharded runs need a medhub/1 package (sample i depends only on (seed, i)); "
+                                       f"{self.model_id} uses the {self.interface} interface.")
+        if seed is None or output_path is None or not save_images:
+            raise InvalidArgumentError("A sharded run needs seed=, output_path= and save_images=True, the same for "
+                                       "every shard, so the shards add up to one run.")
+        if not self.specs:
+            raise InvalidArgumentError(f"Sharded runs need the outputs spec of {self.model_id} in the catalog.")
+        assert self._package is not None
+        run = {"model_id": self.model_id, "seed": seed, "num_samples": num_samples, "shards": shard[1],
+               "package_sha256": self._package.sha256 or tree_digest(self._package.folder)[0]}
+        writer = ShardWriter(output_path, self.specs, run, shard)
+        indices = shard_range(num_samples, *shard)
+        todo = writer.todo(indices)
+        if len(todo) < len(indices):
+            logger.info("Shard %d/%d: %d of %d samples already done; resuming", shard[0], shard[1],
+                        len(indices) - len(todo), len(indices))
+        per_sample = self._per_sample_inputs(kwargs, num_samples)
+        from tqdm.auto import tqdm
+
+        show = sys.stderr.isatty() if progress is None else progress
+        try:
+            with tqdm(total=len(todo), desc=f"{self.model_id} {shard[0]}/{shard[1]}", unit="sample",
+                      disable=not show) as bar:
+                for lo in range(0, len(todo), batch_size):
+                    chunk = todo[lo : lo + batch_size]
+                    inputs = {**kwargs, **{k: v[np.asarray(chunk)] for k, v in per_sample.items()}}
+                    batch = self.sample_batch(chunk, seed, device, **inputs)
+                    writer.submit(chunk, sample_seeds(seed, chunk), batch)
+                    bar.update(len(chunk))
+            return writer.finish(indices, self._provenance(seed, num_samples, batch_size, device, kwargs, started))
+        except BaseException:
+            writer.abort()
+            raise
 
     def _provenance(self, seed: int, num_samples: int, batch_size: int, device: str, kwargs: dict[str, Any],
                     started: datetime) -> dict[str, Any]:
