@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run a remote package that has no pinned sha256 (its sha256 is recorded)")
     p.add_argument("--shard", metavar="K/N", help="generate shard K of N into the shared output folder (needs --seed "
                                                    "and -o); 'auto' reads torchrun's or SLURM's variables")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: generate on a Ray cluster, one model load per worker (needs -o; pip install 'medhub[ray]')")
+    p.add_argument("--address", help="Ray cluster address, e.g. auto or ray://head:10001 (default: RAY_ADDRESS, "
+                                     "else a local Ray instance)")
+    p.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: one per GPU, else one per CPU)")
 
     p = sub.add_parser("merge-manifests", parents=[common], help="join the manifest parts of a sharded run")
     p.add_argument("folder")
@@ -240,10 +245,17 @@ def _run(args: argparse.Namespace) -> int:
         kwargs = _parse_kv(args.arg)
         if args.package_path:
             kwargs["package_path"] = args.package_path
-        run = g.generate(args.model_id, num_samples=args.num_samples, output_path=args.output, save_images=True,
-                         install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
-                         batch_size=args.batch_size, progress=False if args.no_progress else None,
-                         trust_remote_code=args.trust_remote_code, shard=args.shard, **kwargs)
+        if args.engine == "ray":
+            run = _generate_on_ray(args, g, kwargs)
+        else:
+            if args.address is not None or args.workers is not None:
+                from .errors import InvalidArgumentError
+
+                raise InvalidArgumentError("--address and --workers apply to --engine ray only.")
+            run = g.generate(args.model_id, num_samples=args.num_samples, output_path=args.output, save_images=True,
+                             install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
+                             batch_size=args.batch_size, progress=False if args.no_progress else None,
+                             trust_remote_code=args.trust_remote_code, shard=args.shard, **kwargs)
         data = {"output_path": str(run.output_path), "num_samples": run.num_samples, "seed": run.seed,
                 "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
         _emit(args, data, f"wrote {run}")
@@ -263,6 +275,21 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in ("contribute", "init-model"):
         return _contribute(args, g)
     raise AssertionError(args.command)  # pragma: no cover
+
+
+def _generate_on_ray(args: argparse.Namespace, g: Any, kwargs: dict[str, Any]) -> Any:
+    """``medhub generate --engine ray``."""
+    from .errors import InvalidArgumentError
+
+    if args.shard:
+        raise InvalidArgumentError("--shard and --engine ray do not combine: Ray splits the run over its workers.")
+    if not args.output:
+        raise InvalidArgumentError("--engine ray needs -o: a folder every Ray worker can reach, or a URL such as "
+                                   "s3://bucket/folder.")
+    return g.generate_on_ray(args.model_id, args.num_samples, args.output, args.seed, num_workers=args.workers,
+                             address=args.address, device=args.device, batch_size=args.batch_size,
+                             install_dependencies=args.install_dependencies, trust_remote_code=args.trust_remote_code,
+                             progress=False if args.no_progress else None, **kwargs)
 
 
 def _fid_source(text: str) -> Any:

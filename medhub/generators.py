@@ -260,6 +260,19 @@ class Generators:
         return self.generate(model_id, num_samples=num_samples, output_path=output_path,  # type: ignore[return-value]
                              is_gen_function_returned=True, **kwargs)
 
+    def generate_on_ray(self, model_id: str | int, num_samples: int, output_path: str | os.PathLike[str],
+                        seed: int | None = None, **kwargs: Any) -> GenerationRun:
+        """Generate on a Ray cluster (one model load per worker) into a shared folder or fsspec URL.
+
+        Same files, names and bytes as :meth:`generate` with the same seed; calling it again after a
+        failure resumes. Options (``num_workers``, ``address``, ``device``, ``batch_size``,
+        ``chunk_size``, ``storage_options``...): see :func:`medhub.distributed.generate_on_ray`.
+        Needs ``pip install 'medhub[ray]'``.
+        """
+        from .distributed import generate_on_ray
+
+        return generate_on_ray(model_id, num_samples, output_path, seed, generators=self, **kwargs)
+
     def prefetch(self, model_ids: list[str | int] | str | int, trust_remote_code: bool = False,
                  progress: bool | None = None) -> dict[str, str]:
         """Download, verify and extract remote packages now, for later offline use.
