@@ -316,21 +316,24 @@ def render(runs: dict[str, Any], quick: bool, run_all_command: str) -> str:
         f"`{st['model']}` on the CPU, {tp['samples']:,} samples per pass in batches of {tp['batch_size']}, "
         f"{tp['repeat']} rounds with the modes alternated, after one untimed warm-up pass of each. The bare loop calls "
         "`executor.sample_batch(range(i, i + 64), seed)` and keeps the uint8 arrays; the loaders return collated "
-        "float32 tensors (64, 1, 64, 64) in [0, 1]. With `num_workers=2` each worker runs torch with one thread "
-        f"(the main process uses {tp['torch_threads_main']}).",
+        "float32 tensors (64, 1, 64, 64) in [0, 1]; their datasets cache one chunk (`cache_chunks=1`), so no pass is "
+        "served from the previous one. With `num_workers=2` each worker runs torch with one thread (the main process "
+        f"uses {tp['torch_threads_main']}); the last row, two bare loops in two single-threaded processes, is what two "
+        "workers could reach without any loader on this machine (no goal).",
         "",
         *_table(
-            ["Mode", "Median samples/s", "Min – max", "Ratio to bare loop"],
+            ["Mode", "Median samples/s", "Min – max", "Ratio to bare loop (of medians)", "Median of per-round ratios"],
             [[m["label"], f"{m['median_samples_per_s']:.0f}", f"{m['min']:.0f} – {m['max']:.0f}",
-              f"{m['ratio_to_bare']:.2f}"] for m in tp["modes"].values()],
-            "lrrr",
+              f"{m['ratio_to_bare']:.2f}", f"{m['paired_ratio_median']:.2f}"] for m in tp["modes"].values()],
+            "lrrrr",
         ),
         "",
         "Memory while iterating a whole epoch (`get_as_torch_dataloader(101, num_samples=N, batch_size=64)`, "
         "`num_workers=0`, a fresh subprocess per size): the resident set size (VmRSS) after building the loader, "
         "its largest value read after each batch, and the process high-water mark `ru_maxrss` (set by importing "
         "torch). Samples are generated a chunk at a time and a few chunks are cached, so the peak does not depend "
-        "on N; generating everything up front (as medigan did) would hold N float32 images (last column).",
+        "on N; generating everything up front (as medigan did) would hold N float32 images (last column). The "
+        "samples/s column is informational: these long runs are the most exposed to other jobs on a shared machine.",
         "",
         *_table(
             ["Samples", "RSS after building", "Peak RSS while iterating", "ru_maxrss", "Samples/s",
@@ -340,6 +343,9 @@ def render(runs: dict[str, Any], quick: bool, run_all_command: str) -> str:
               f"{r['eager_float32_mb']:,.0f} MB"] for r in dl["memory"]],
             "rrrrrr",
         ),
+        "",
+        f"RSS at each tenth of the {dl['memory'][-1]['num_samples']:,}-sample epoch: "
+        + ", ".join(f"{kb / 1024:.0f}" for kb in dl["memory"][-1]["rss_trajectory_kb"]) + " MB.",
         "",
     ]
 

@@ -630,8 +630,8 @@ def plot_fid_overview(model_ids: Sequence[str | int] | None = None, *, save_path
     notes = []
     if any(r["derived"] for r in rows):
         notes.append("FID_rr = FID_ratio x FID where the catalog gives no FID_rr (medigan: FID_ratio = FID_rr / FID).")
-    notes.append("Points are labelled by model number; FID values are those reported by each model's authors, "
-                 "on different numbers of images.")
+    notes.append("Points are labelled by model number. FID values as given in the catalog, computed on different "
+                 "real sets and numbers of images: compare with care.")
     if skipped:
         shown = ", ".join(s.split("_", 1)[0] for s in skipped)
         notes.append(f"Not shown (no FID or no real-real bound): {shown}.")

@@ -305,7 +305,6 @@ def test_endless_stream_in_workers_for_training_by_steps(g, catalog):
         g.get_as_torch_dataloader(910, num_samples=None, iterable=True, shuffle=True)
 
 
-@pytest.mark.slow
 def test_spawned_workers_rebuild_the_model_from_the_pickled_dataset(g, catalog):
     loader = g.get_as_torch_dataloader(910, num_samples=64, seed=0, batch_size=16, num_workers=2,
                                        multiprocessing_context="spawn", persistent_workers=True)
