@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size-mb", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--quick", action="store_true", help="a 32 MB archive and 2 rounds")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.size_mb, args.repeat = 32, 2
 
     from medhub.execution.fetch import download
 

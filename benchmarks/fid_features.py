@@ -27,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--quick", action="store_true", help="16 images, 1 round")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.images, args.rounds = 16, 1
 
     import torch
 
