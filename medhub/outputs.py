@@ -406,6 +406,7 @@ def unique_run_dir(root: Path, model_id: str) -> Path:
     return root / model_id / f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def iter_batches(total: int, batch_size: int, start: int = 0) -> Iterable[range]:
-    for lo in range(start, start + total, batch_size):
-        yield range(lo, min(lo + batch_size, start + total))
+def iter_batches(total: int, batch_size: int) -> Iterable[range]:
+    """Consecutive index ranges of at most ``batch_size`` covering ``0 .. total - 1``."""
+    for lo in range(0, total, batch_size):
+        yield range(lo, min(lo + batch_size, total))

@@ -122,7 +122,7 @@ def download(
     if have:
         _hash_existing(part, hasher)
     session = requests.Session()
-    show = progress if progress is not None else None
+    show = os.isatty(2) if progress is None else progress
     last_error = ""
     try:
         for attempt in range(retries + 1):
@@ -156,8 +156,7 @@ def download(
                     total = size if size is not None else (have + int(length) if length and length.isdigit() else None)
                     with open(part, "ab") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
                                                       desc=url.rsplit("/", 1)[-1].split("?")[0][:40],
-                                                      disable=not (show if show is not None else
-                                                                   os.isatty(2))) as bar:
+                                                      disable=not show) as bar:
                         for block in response.raw.stream(_STREAM_CHUNK, decode_content=False):
                             fh.write(block)
                             hasher.update(block)
