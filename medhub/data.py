@@ -241,10 +241,12 @@ class _ChunkedModel:
         self.install_dependencies = install_dependencies
         self.trust_remote_code = trust_remote_code
         self.inputs = dict(inputs or {})
-        self._per_sample = [n for n in model.per_sample_input_names if self.inputs.get(n) is not None]
+        # a scalar (condition="WM") applies to every sample and is passed unchanged
+        self._per_sample = [n for n in model.per_sample_input_names
+                            if self.inputs.get(n) is not None and np.asarray(self.inputs[n]).ndim > 0]
         for name in self._per_sample:
             value = np.asarray(self.inputs[name])
-            if limit is None or value.ndim == 0 or value.shape[0] != limit:
+            if limit is None or value.shape[0] != limit:
                 raise InvalidArgumentError(
                     f"Input {name!r} of {model.model_id} needs one row per sample: shape ({limit}, ...), not "
                     f"{value.shape}" + ("; an endless stream cannot take per-sample inputs." if limit is None else ".")

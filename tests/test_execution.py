@@ -354,6 +354,25 @@ def test_per_sample_inputs_are_sliced_per_batch(tmp_path):
     assert [int(o[0, 0]) for o in out] == [2 * i for i in range(7)]
     with pytest.raises(InvalidArgumentError, match=r"one row per sample: shape \(7, ...\)"):
         g.generate(1, num_samples=7, save_images=False, offset=np.arange(6))
+    # a scalar applies to every sample
+    assert [int(o[0, 0]) for o in g.generate(1, num_samples=4, save_images=False, batch_size=3, offset=5)] == [5] * 4
+
+
+INDICES = """
+import numpy as np
+def load(w, d): return None
+def sample(model, seeds, indices, **_):
+    return {"image": np.asarray(indices, dtype=np.uint8).reshape(-1, 1, 1) + np.zeros((len(seeds), 2, 2), np.uint8)}
+"""
+
+
+def test_sample_that_declares_indices_gets_run_positions(tmp_path):
+    write_package(tmp_path, "pkg", INDICES)
+    spec = [{"name": "image", "kind": "image", "shape": [2, 2], "dtype": "uint8"}]
+    g = Generators(config_file=write_catalog(tmp_path / "c.json", {"00001_IX": entry("pkg", spec)}))
+    out = g.generate(1, num_samples=7, save_images=False, batch_size=3)
+    assert [int(o[0, 0]) for o in out] == list(range(7))
+    assert int(g.get_model_executor(1).sample_batch([5], seed=0)["image"][0, 0, 0]) == 5
 
 
 def test_shipped_model_takes_latents_per_sample():

@@ -42,6 +42,17 @@ DEFAULT_BATCH_SIZE = 32
 INTERFACES = ("medhub/1", "medigan")
 
 
+def _accepts_indices(function: Callable[..., Any]) -> bool:
+    """Whether a package's ``sample`` declares an ``indices`` parameter (the run positions of its
+    samples, e.g. to pick the i-th file of an ``input_path`` folder)."""
+    import inspect
+
+    try:
+        return "indices" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def check_num_samples(num_samples: Any) -> int:
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
         raise InvalidArgumentError(f"num_samples must be a positive integer, not {num_samples!r}.")
@@ -205,6 +216,8 @@ class ModelExecutor:
         args = {**self._default_args(), **kwargs}
         try:
             if self.interface == "medhub/1":
+                if _accepts_indices(module.sample):
+                    args["indices"] = [int(i) for i in indices]
                 raw = module.sample(self.load(device), seeds, **args)
             else:
                 self._seed_globals(seeds[0])
@@ -227,14 +240,17 @@ class ModelExecutor:
 
     def _per_sample_inputs(self, kwargs: dict[str, Any], num_samples: int) -> dict[str, Any]:
         """Inputs the catalog declares per sample (``generate_method.per_sample_inputs``): one row
-        per sample, sliced to each batch."""
+        per sample, sliced to each batch. A scalar (``condition="WM"``) applies to every sample and
+        is passed to every batch unchanged."""
         names = self.execution_config.get("generate_method", {}).get("per_sample_inputs", [])
         out = {}
         for name in names:
             if kwargs.get(name) is None:
                 continue
             value = np.asarray(kwargs[name])
-            if value.ndim == 0 or value.shape[0] != num_samples:
+            if value.ndim == 0:
+                continue  # one value (e.g. condition="WM") applies to every sample, passed as it is
+            if value.shape[0] != num_samples:
                 raise InvalidArgumentError(
                     f"Input {name!r} of {self.model_id} needs one row per sample: shape ({num_samples}, ...), "
                     f"not {value.shape}."
