@@ -111,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fid", parents=[common], help="FID between a real and a synthetic image set")
     p.add_argument("real", help="folder of images, or model:ID:N")
     p.add_argument("synthetic", help="folder of images, or model:ID:N (N samples of model ID)")
-    p.add_argument("--lower-bound", action="store_true", help="also FID_rr (real halves) and r_FID")
+    p.add_argument("--lower-bound", action="store_true", help="also FID_rr (real halves, or --reference) and r_FID")
+    p.add_argument("--reference", help="a second real set (folder) for FID_rr at the synthetic set's size, "
+                                       "e.g. training images when REAL is held out (implies --lower-bound)")
     p.add_argument("--extractor", default="inception", choices=["inception", "radimagenet"])
     p.add_argument("--weights", help="extractor TorchScript file (required for radimagenet)")
     p.add_argument("--normalize", action="store_true", help="per-image min-max normalisation")
@@ -309,8 +311,8 @@ def _fid(args: argparse.Namespace) -> int:
     options = dict(extractor=args.extractor, weights=args.weights, normalize=args.normalize,
                    batch_size=args.batch_size, device=args.device, seed=args.seed, real_cache=args.real_cache)
     real, synthetic = _fid_source(args.real), _fid_source(args.synthetic)
-    if args.lower_bound:
-        report = evaluate.fid_report(real, synthetic, **options)
+    if args.lower_bound or args.reference:
+        report = evaluate.fid_report(real, synthetic, reference=args.reference, **options)
         _emit(args, report.to_dict(), str(report))
     else:
         value = evaluate.fid(real, synthetic, **options)

@@ -226,3 +226,35 @@ def test_lower_bound_needs_four_images():
 
     with pytest.raises(InvalidArgumentError, match="at least 4"):
         _lower_bound(np.zeros((3, 5)), 2, 0)
+
+
+def test_lower_bound_against_a_reference_set_uses_the_same_number_of_images(tiny_weights):
+    real, train, syn = _blobs(6, 0.0, 0), _blobs(10, 0.0, 1), _blobs(6, 6.0, 2)
+    opts = {"weights": tiny_weights, "progress": False}
+    report = evaluate.fid_report(real, syn, reference=train, repeats=3, **opts)
+    # FID_rr is now the mean FID between the real set and 6 images drawn from the reference
+    a, _ = evaluate.compute_features(real, **opts)
+    r, _ = evaluate.compute_features(train, **opts)
+    expected = np.mean([evaluate._fid_from_features(a, r[np.sort(np.random.default_rng(k).choice(10, 6, replace=False))])
+                        for k in range(3)])
+    assert report.fid_rr == pytest.approx(expected)
+    assert report.r_fid == pytest.approx(report.fid_rr / report.fid_rs)
+    assert evaluate.fid_lower_bound(real, reference=train, repeats=3, **opts) == pytest.approx(expected)
+    # halves (the default) differ: they use 3 images per side
+    assert evaluate.fid_lower_bound(real, repeats=3, **opts) != pytest.approx(expected)
+    with pytest.raises(InvalidArgumentError, match="at least as many as the synthetic set"):
+        evaluate.fid_report(real, _blobs(12, 6.0, 3), reference=train, **opts)
+
+
+def test_cli_fid_reference(tmp_path, capsys, tiny_weights):
+    from medhub.cli import main
+
+    for name, imgs in (("real", _blobs(6, 0.0, 0)), ("train", _blobs(8, 0.0, 1)), ("syn", _blobs(6, 6.0, 2))):
+        (tmp_path / name).mkdir()
+        for i, img in enumerate(imgs):
+            Image.fromarray(img).save(tmp_path / name / f"{i}.png")
+    code = main(["fid", str(tmp_path / "real"), str(tmp_path / "syn"), "--reference", str(tmp_path / "train"),
+                 "--json", "--weights", str(tiny_weights)])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["n_real"] == 6 and data["fid_rr"] > 0 and data["r_fid"] == pytest.approx(
+        data["fid_rr"] / data["fid_rs"])

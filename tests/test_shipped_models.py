@@ -72,10 +72,24 @@ def test_medigan_interface_of_shipped_package(model_id, tmp_path):
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    out = module.generate(str(folder / ex["weights"]), num_samples=3, output_path=None, save_images=False)
+    weights = str(folder / ex["weights"])
+    out = module.generate(weights, num_samples=3, output_path=None, save_images=False, seed=0)
     assert len(out) == 3
-    module.generate(str(folder / ex["weights"]), num_samples=2, output_path=str(tmp_path / "m"), save_images=True)
-    assert len(list((tmp_path / "m").iterdir())) == 2
+    specs = parse_specs(ex["outputs"])
+    for sample in out:  # each sample: an array, or a tuple in the order of the outputs spec
+        parts = sample if isinstance(sample, tuple) else (sample,)
+        assert len(parts) == len(specs)
+        for spec, part in zip(specs, parts):
+            if spec.kind != "label":
+                assert np.shape(part) == spec.shape and np.asarray(part).dtype == np.dtype(spec.dtype), spec.name
+    again = module.generate(weights, num_samples=3, output_path=None, save_images=False, seed=0)
+    for a, b in zip(out, again):
+        assert all(np.array_equal(x, y) for x, y in zip(a if isinstance(a, tuple) else (a,),
+                                                         b if isinstance(b, tuple) else (b,)))
+    module.generate(weights, num_samples=2, output_path=str(tmp_path / "m"), save_images=True)
+    # one file per output and sample, named after the sample index ("0.png", "1_volume.nii.gz", ...)
+    written = {f.name.split("_")[0].split(".")[0] for f in (tmp_path / "m").iterdir()}
+    assert written == {"0", "1"}
 
 
 @pytest.mark.parametrize("model_id", SHIPPED)

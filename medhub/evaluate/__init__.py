@@ -90,14 +90,38 @@ def _lower_bound(feats: np.ndarray, repeats: int, seed: int) -> tuple[float, flo
     return float(np.mean(values)), float(np.std(values))
 
 
-def fid_lower_bound(real: Any, extractor: str = "inception", normalize: bool = False, repeats: int = 5,
-                    seed: int = 0, **kwargs: Any) -> float:
-    """FID_rr: the FID between two random halves of the real set, averaged over ``repeats`` seeds.
+def _reference_bound(feats: np.ndarray, ref: np.ndarray, n: int, repeats: int, seed: int) -> tuple[float, float]:
+    """FID between ``feats`` and ``n`` images drawn from a second real set, over ``repeats`` draws."""
+    if ref.shape[0] < n:
+        raise InvalidArgumentError(
+            f"The reference set has {ref.shape[0]} images; the lower bound needs at least as many as the "
+            f"synthetic set ({n}), so that both FIDs are computed on the same number of images."
+        )
+    values = []
+    for r in range(repeats if ref.shape[0] > n else 1):
+        pick = np.random.default_rng(seed + r).choice(ref.shape[0], size=n, replace=False)
+        values.append(_fid_from_features(feats, ref[np.sort(pick)]))
+    return float(np.mean(values)), float(np.std(values))
 
-    It is the small-sample floor of FID for this many images: a synthetic set of the same size
-    cannot be expected to score lower.
+
+def fid_lower_bound(real: Any, extractor: str = "inception", normalize: bool = False, repeats: int = 5,
+                    seed: int = 0, reference: Any = None, **kwargs: Any) -> float:
+    """FID_rr: the real-real lower bound of FID for this real set.
+
+    Without ``reference``: the FID between two random halves of the real set, averaged over
+    ``repeats`` seeds (n/2 images per side). With ``reference`` (a second, disjoint set of real
+    images of the same source, e.g. the training images when ``real`` is the held-out set): the FID
+    between ``real`` and as many images drawn from ``reference``, averaged over ``repeats`` draws,
+    i.e. the floor at the **same** number of images as ``real`` (the halves bound carries the
+    larger bias of n/2 images).
+
+    >>> fid_lower_bound  # doctest: +ELLIPSIS
+    <function fid_lower_bound at ...>
     """
     feats, _ = compute_features(real, extractor, normalize=normalize, cache=kwargs.pop("real_cache", None), **kwargs)
+    if reference is not None:
+        ref, _ = compute_features(reference, extractor, normalize=normalize, **kwargs)
+        return _reference_bound(feats, ref, feats.shape[0], repeats, seed)[0]
     return _lower_bound(feats, repeats, seed)[0]
 
 
@@ -130,18 +154,25 @@ class FIDReport:
 
 
 def fid_report(real: Any, synthetic: Any, extractor: str = "inception", normalize: bool = False,
-               repeats: int = 5, **kwargs: Any) -> FIDReport:
-    """FID_rs, the lower bound FID_rr on the real set (two random halves) and r_FID in one report.
+               repeats: int = 5, reference: Any = None, **kwargs: Any) -> FIDReport:
+    """FID_rs, the lower bound FID_rr on the real set and r_FID in one report.
 
-    For a fair comparison use as many synthetic images as the real set holds; FID_rr is computed
-    on halves, so it reflects ``n_real / 2`` images per side.
+    For a fair comparison use as many synthetic images as the real set holds. Without
+    ``reference`` FID_rr is computed on two halves of ``real`` (``n_real / 2`` images per side);
+    with ``reference`` (a disjoint real set, e.g. training images when ``real`` is held out) it is
+    the FID between ``real`` and as many reference images as the synthetic set has, so FID_rs and
+    FID_rr are computed on the same numbers of images (see :func:`fid_lower_bound`).
     """
     real_cache = kwargs.pop("real_cache", None)
     seed = kwargs.get("seed", 0)
     a, info_a = compute_features(real, extractor, normalize=normalize, cache=real_cache, **kwargs)
     b, info_b = compute_features(synthetic, extractor, normalize=normalize, **kwargs)
     fid_rs = _fid_from_features(a, b)
-    fid_rr, fid_rr_std = _lower_bound(a, repeats, seed)
+    if reference is not None:
+        ref, _ = compute_features(reference, extractor, normalize=normalize, **kwargs)
+        fid_rr, fid_rr_std = _reference_bound(a, ref, b.shape[0], repeats, seed)
+    else:
+        fid_rr, fid_rr_std = _lower_bound(a, repeats, seed)
     preprocessing = {k: v for k, v in info_a.items() if k not in ("source", "n", "extractor", "normalize")}
     return FIDReport(fid_rs, fid_rr, fid_rr_std, fid_ratio(fid_rs, fid_rr) if fid_rs > 0 else float("nan"),
                      a.shape[0], b.shape[0], extractor, normalize, preprocessing,

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from common import ROOT, load_package, save_grid, write_json
-from mri_data import mni152_axial_slices
+from data_sources import mni152_axial
 from torch import nn
 
 MODEL_ID = "00101_DCGAN_BRAIN_MRI_T1"
@@ -88,11 +88,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "dcgan")
     ap.add_argument("--checkpoint-every", type=int, default=250)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
     pkg = load_package(MODEL_ID)
-    data = torch.from_numpy(mni152_axial_slices(size=pkg.IMAGE_SIZE))[:, None]
+    torch.set_num_threads(args.threads)
+    # the training split only: every 4th slice is held out for evaluation (data_sources.split)
+    data = torch.from_numpy(mni152_axial("t1", size=pkg.IMAGE_SIZE, part="train"))[:, None]
     g, d = pkg.Generator(), Discriminator()
     g.apply(init_weights)
     d.apply(init_weights)
@@ -112,7 +115,8 @@ def main() -> None:
         print(f"resumed at iteration {start}")
     bce = nn.BCEWithLogitsLoss()
     t0 = time.time() - elapsed
-    for it in range(start, args.iterations):
+    total = max(start, args.iterations)  # an --iterations at or below the checkpoint only exports
+    for it in range(start, total):
         idx = torch.randint(0, data.shape[0], (args.batch_size,), generator=gen)
         real = augment(data[idx], gen)
         z = torch.randn(args.batch_size, pkg.LATENT_DIM, generator=gen)
@@ -149,10 +153,12 @@ def main() -> None:
     save_file({k: v.contiguous() for k, v in g.state_dict().items()}, str(out))
     with torch.no_grad():
         save_grid(pkg.to_uint8(g(pkg.latents(range(32)))), ROOT / "docs" / "img" / "00101_grid.png")
-    write_json(args.run_dir / "training.json", {"iterations": args.iterations, "wall_time_s": round(wall, 1),
+    write_json(args.run_dir / "training.json", {"iterations": total, "wall_time_s": round(wall, 1),
                                                 "batch_size": args.batch_size, "lr_g": args.lr_g,
                                                 "lr_d": args.lr_d, "seed": args.seed,
-                                                "torch": torch.__version__, "num_slices": int(data.shape[0])})
+                                                "torch": torch.__version__, "num_slices": int(data.shape[0]),
+                                                "split": "train (data_sources.split: every 4th slice held out)",
+                                                "threads": args.threads})
     print(f"done in {wall:.0f}s -> {out}")
 
 
