@@ -6,11 +6,14 @@ Run from the repository root (any interpreter with medhub installed)::
     python benchmarks/run_all.py --quick              # fewer repetitions (smoke test)
     python benchmarks/run_all.py --json-dir results/  # also keep the raw JSON of each benchmark
     python benchmarks/run_all.py --output /tmp/perf.md
+    python benchmarks/run_all.py --json-dir results/ --only generate cold_start
+                                                      # rerun two benchmarks, reuse the others' JSON in results/
 
-Runs ``import_time.py``, ``catalog_search.py``, ``dataloader.py``, ``download.py`` and
-``fid_features.py`` one after the other (each
-prints its own report), then writes the page. Numbers in the page come only from the JSON results; do not
-edit them by hand, rerun this script.
+Runs ``import_time.py``, ``catalog_search.py``, ``dataloader.py``, ``download.py``,
+``fid_features.py``, ``generate.py`` and ``cold_start.py`` one after the other (each prints its own
+report), then writes the page. With ``--only`` just the named benchmarks run and the results of the
+others are read from ``--json-dir`` (each section of the page says when its numbers were measured).
+Numbers in the page come only from the JSON results; do not edit them by hand, rerun this script.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from typing import Any
 from _common import ROOT, goal_ms, ms, verdict
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("import_time", "catalog_search", "dataloader", "download", "fid_features")
+BENCHMARKS = ("import_time", "catalog_search", "dataloader", "download", "fid_features", "generate", "cold_start")
+#: What the page cannot do without (the other sections are left out when their results are missing).
+REQUIRED = ("import_time", "catalog_search", "dataloader")
 DEFAULT_OUTPUT = ROOT / "docs" / "performance.md"
 
 
@@ -38,15 +43,32 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def run_benchmarks(python: str, json_dir: Path, quick: bool, shown_json_dir: str) -> dict[str, Any]:
-    """Run each benchmark script with ``--json``; return {name: {"command": ..., "result": ...}}."""
+def _shown_command(name: str, shown_json_dir: str, quick: bool) -> str:
+    shown = ["python", _rel(HERE / f"{name}.py"), "--json", f"{shown_json_dir}/{name}.json"] + (["--quick"] if quick else [])
+    return " ".join(shown)  # not shlex-quoted: the <tmp> placeholder reads better bare
+
+
+def run_benchmarks(python: str, json_dir: Path, quick: bool, shown_json_dir: str,
+                   only: list[str] | None = None) -> dict[str, Any]:
+    """Run each benchmark script with ``--json``; return {name: {"command": ..., "result": ...}}.
+
+    With ``only``, the other benchmarks are not run: their earlier results are read from ``json_dir``.
+    """
     out: dict[str, Any] = {}
     for name in BENCHMARKS:
         script = HERE / f"{name}.py"
         target = json_dir / f"{name}.json"
+        if only and name not in only:
+            if target.exists():
+                doc = json.loads(target.read_text(encoding="utf-8"))
+                out[name] = {"command": _shown_command(name, shown_json_dir, bool(doc.get("settings", {}).get("quick"))),
+                             "result": doc, "reused": True}
+                print(f"reusing {_rel(target)} (measured {doc.get('machine', {}).get('date', '?')})")
+            elif name in REQUIRED:
+                raise SystemExit(f"--only: no earlier results of {name} in {json_dir}; run it too (or run everything)")
+            continue
         args = ["--json", str(target)] + (["--quick"] if quick else [])
-        shown = ["python", _rel(script), "--json", f"{shown_json_dir}/{name}.json"] + (["--quick"] if quick else [])
-        shown_cmd = " ".join(shown)  # not shlex-quoted: the <tmp> placeholder reads better bare
+        shown_cmd = _shown_command(name, shown_json_dir, quick)
         print(f"\n$ {shown_cmd}\n", flush=True)
         proc = subprocess.run([python, str(script), *args], cwd=ROOT, check=False)
         if proc.returncode != 0:
@@ -163,6 +185,207 @@ def _profile_excerpt(text: str, max_rows: int = 12) -> str:
     return "\n".join(out)
 
 
+def _command_lines(runs: dict[str, Any]) -> list[str]:
+    lines = []
+    width = max(len(runs[name]["command"]) for name in BENCHMARKS if name in runs)
+    for name in BENCHMARKS:
+        if name not in runs:
+            continue
+        m = runs[name]["result"].get("machine", {})
+        load = m.get("load_average_1_5_15min") or []
+        note = f"# {m.get('date', '?')}, load {load[0] if load else '?'}" + (" (reused)" if runs[name].get("reused") else "")
+        lines.append(f"{runs[name]['command']:<{width}}   {note}")
+    return lines
+
+
+_MODE = {"memory": "in memory", "png": "PNG files"}
+
+
+def _short(model: str) -> str:
+    return model.split("_", 1)[0] + " " + model.split("_")[1] if "_" in model else model
+
+
+def _generate_summary(gen: dict[str, Any]) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    rows, goals = [], []
+    cells = gen["cells"]
+    for g in gen["goals"]:
+        model = _short(g["model"])
+        if g["kind"] == "raw":
+            m = cells[f"{g['model']}|{g['num_samples']}|{g['mode']}|medhub"]
+            r = cells[f"{g['model']}|{g['num_samples']}|{g['mode']}|raw"]
+            text = (f"{model}, {g['num_samples']:,} samples {_MODE[g['mode']]}: medhub / raw limit "
+                    f"({m['samples_per_s']:.0f} vs {r['samples_per_s']:.0f} samples/s)")
+            value, target = f"{g['value']:.2f}", f">= {g['target']}"
+        elif g["kind"] == "medigan":
+            m = cells[f"{g['model']}|{g['num_samples']}|{g['mode']}|medhub"]
+            d = cells[f"{g['model']}|{g['num_samples']}|{g['mode']}|medigan"]
+            text = (f"{model}, {g['num_samples']:,} samples {_MODE[g['mode']]}: medhub speed-up over medigan, end "
+                    f"to end ({m['wall_s']:.1f} vs {d['wall_s']:.1f} s)")
+            value, target = f"{g['value']:.2f}x", f">= {g['target']:g}x"
+        else:
+            lo, hi = g["sizes"]
+            text = (f"{model}, {_MODE[g['mode']]}: medhub peak memory growth during the call, {lo:,} -> {hi:,} "
+                    "samples (returned samples left out)")
+            value, target = f"{g['low']:.0f} -> {g['value']:.0f} MB", f"<= {g['target']:.0f} MB"
+        rows.append(["generate", text, value, target, f"**{'PASS' if g['passed'] else 'MISSED'}**"])
+        goals.append({"goal": text.split(" (")[0], "value": value, "passed": g["passed"]})
+    return rows, goals
+
+
+def _cold_start_summary(cold: dict[str, Any]) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    checked = [g for g in cold["goals"] if not g["exempt"]]
+    worst = max(checked, key=lambda g: g["median_s"])
+    passed = all(g["passed"] for g in checked)
+    text = (f"cold start `medhub generate {cold['settings']['model'][:5]} -n 1`: slowest phase other than the torch "
+            f"import and the forward pass ({worst['phase']})")
+    rows = [["cold start", text, ms(worst["median_s"]), f"< {goal_ms(cold['goal_s'])}",
+             f"**{'PASS' if passed else 'MISSED'}**"]]
+    goals = [{"goal": f"cold start phase {g['phase']} < {goal_ms(cold['goal_s'])}", "value": ms(g["median_s"]),
+              "passed": False} for g in checked if not g["passed"]]
+    if not goals:
+        goals = [{"goal": "cold start phases", "value": ms(worst["median_s"]), "passed": True}]
+    return rows, goals
+
+
+def _generate_section(run: dict[str, Any]) -> list[str]:
+    gen = run["result"]
+    st, cells, sweeps = gen["settings"], gen["cells"], gen["sweeps"]
+    m = gen["machine"]
+    rounds = ", ".join(f"{_short(model)}: {st['repeat'] if i == 0 else st['repeat_large']}"
+                       for i, model in enumerate(st["models"]))
+    lines = [
+        "## Generating samples: raw limit, medhub, medigan",
+        "",
+        f"`{run['command']}` ({m['date']}, load average {m['load_average_1_5_15min']}; torch {st['torch']}; "
+        f"medigan and its torch {st['medigan_and_torch'] or 'not run'}; rounds: {rounds}; "
+        f"total {gen['elapsed_s'] / 60:.1f} min). "
+        "Every run is a fresh process on the CPU that imports torch, then its library, then times one call "
+        "that makes all N samples:",
+        "",
+        "* **raw**: the raw limit, a bare torch loop over the package's network (built by its `load`) under "
+        "`torch.inference_mode` at the best batch size of the sweep below, inputs drawn in one call per batch, "
+        "then, for files, sequential PNG encoding with medhub's own encoder (`medhub.outputs.encode_png`, so that "
+        "the PNG rows compare pipelines, not encoders; see the encoder table below); no per-sample seeds, "
+        "checks, manifest or provenance.",
+        "* **medhub**: `Generators().generate(model, num_samples=N, output_path=..., seed=0, device=\"cpu\")` "
+        "(or `save_images=False`) at the catalog's batch size: per-sample seeds, every batch checked against "
+        "the outputs spec, PNGs encoded by a thread pool while the next batch is generated, manifest and "
+        "provenance, atomic publication of the folder.",
+        "* **medigan**: medigan 1.0.0 in its own venv running the same package (the shipped folder, laid out "
+        "by `benchmarks/build_medigan_package.py` as a medigan package with the shipped weights, called "
+        "through its medigan-style `generate`): `Generators().generate(model, num_samples=N, output_path=...)`, "
+        "medigan's default batch of 32 for files (the package loads its weights on every call, and writes "
+        "PNGs with Pillow's default compression), one call for all N in memory.",
+        "",
+        "*samples/s* is N over the call's time (package import and weight loading included); *end to end* is "
+        "the whole process, interpreter start to exit, as a user running a script waits for it. Peak memory is "
+        "the resident set's high-water mark during the call (`VmHWM`, reset just before it); *growth* is that "
+        "peak less the resident set before the call.",
+        "",
+    ]
+    rows = []
+    for model in st["models"]:
+        for n in st["sizes"]:
+            for mode in ("memory", "png"):
+                c = {impl: cells.get(f"{model}|{n}|{mode}|{impl}") for impl in ("raw", "medhub", "medigan")}
+                if not c["medhub"]:
+                    continue
+                rate = [f"{c[i]['samples_per_s']:.0f}" if c[i] else "" for i in ("raw", "medhub", "medigan")]
+                wall = [f"{c[i]['wall_s']:.1f} s" if c[i] else "" for i in ("raw", "medhub", "medigan")]
+                vs_raw = f"{c['medhub']['samples_per_s'] / c['raw']['samples_per_s']:.2f}" if c["raw"] else ""
+                vs_med = f"{c['medigan']['wall_s'] / c['medhub']['wall_s']:.2f}x" if c["medigan"] else ""
+                vs_med_call = (f"{c['medhub']['samples_per_s'] / c['medigan']['samples_per_s']:.2f}x"
+                               if c["medigan"] else "")
+                rows.append([_short(model), f"{n:,}", _MODE[mode], *rate, vs_raw, *wall, vs_med, vs_med_call])
+    lines += [
+        *_table(["Model", "N", "Output", "raw samples/s", "medhub samples/s", "medigan samples/s", "medhub / raw",
+                 "raw end to end", "medhub end to end", "medigan end to end", "medhub vs medigan, end to end",
+                 "medhub vs medigan, call"], rows, "lrlrrrrrrrrr"),
+        "",
+    ]
+    rows = []
+    for model in st["models"]:
+        for n in st["sizes"]:
+            for mode in ("memory", "png"):
+                c = {impl: cells.get(f"{model}|{n}|{mode}|{impl}") for impl in ("raw", "medhub", "medigan")}
+                if not c["medhub"]:
+                    continue
+                peak = [f"{c[i]['peak_rss_mb']:.0f} MB (+{c[i]['peak_growth_mb']:.0f})" if c[i] else ""
+                        for i in ("raw", "medhub", "medigan")]
+                rows.append([_short(model), f"{n:,}", _MODE[mode], *peak, f"{c['medhub']['result_mb']:.0f} MB"])
+    lines += [
+        "Peak resident memory during the call (growth during the call in brackets). In memory, the returned "
+        "samples themselves (last column) are part of every implementation's peak.",
+        "",
+        *_table(["Model", "N", "Output", "raw", "medhub", "medigan", "returned samples"], rows, "lrlrrrr"),
+        "",
+    ]
+    rows = []
+    for model, sw in sweeps.items():
+        rates = sw["samples_per_s"]
+        best = sw["best_batch_size"]
+        rows.append([_short(model), *(f"**{v:.0f}**" if int(b) == best else f"{v:.0f}" for b, v in rates.items())])
+    batches = list(next(iter(sweeps.values()))["samples_per_s"])
+    lines += [
+        "Raw loop (no files), samples/s by batch size (one process per model, median of "
+        f"{next(iter(sweeps.values()))['rounds']} passes after a warm-up; the best, in bold, is the raw limit's "
+        "batch size). The shipped packages run their networks on fixed blocks of 32 (the last one padded) so "
+        "that a sample never depends on the batch it was generated in; the batch-32 column is what that costs.",
+        "",
+        *_table(["Model", *batches], rows, "l" + "r" * len(batches)),
+        "",
+    ]
+    rows = []
+    for model, sw in sweeps.items():
+        for name, e in sw.get("png_encoders", {}).items():
+            rows.append([_short(model), name, f"{e['us_per_image']:.0f} µs", f"{e['mean_bytes']:,.0f} B"])
+    if rows:
+        lines += [
+            "PNG encoding of the models' images on one thread (median of 3 passes over 256 samples, files "
+            "written to memory). medhub's encoder (numpy *Sub* row filter and zlib level 1, every PNG reader "
+            "decodes the same pixels) replaced Pillow in the writer; Pillow at `compress_level=1` is what medhub "
+            "used before and what the raw loop would pay with it.",
+            "",
+            *_table(["Model", "Encoder", "Time per image", "Mean file size"], rows, "llrr"),
+            "",
+        ]
+    return lines
+
+
+def _cold_start_section(run: dict[str, Any]) -> list[str]:
+    cold = run["result"]
+    res, m = cold["result"], cold["machine"]
+    lines = [
+        "## Cold start",
+        "",
+        f"`{run['command']}` ({m['date']}, load average {m['load_average_1_5_15min']}): `{res['command']}` "
+        f"from a fresh process, {res['rounds']} rounds alternated with the same command instrumented (the "
+        "functions it calls wrapped in timers; exclusive times) and `python -c pass`, after a warm-up round. "
+        "Interpreter start and exit is the instrumented process's wall time less the time measured inside it.",
+        "",
+        *_table(["Command", "Median", "Min – max"],
+                [[f"`{res['command']}`", ms(res["real_wall_s"]["median"]),
+                  f"{ms(res['real_wall_s']['min'])} – {ms(res['real_wall_s']['max'])}"],
+                 ["the same, instrumented", ms(res["instrumented_wall_s"]), ""],
+                 *([["the same through `medhub.cli.console_main` (`python -m medhub.cli`: exits without torch's "
+                     "teardown)", ms(res["fast_exit_wall_s"]), ""]] if "fast_exit_wall_s" in res else []),
+                 ["`python -c pass`", ms(res["bare_python_s"]), ""]], "lrr"),
+        "",
+    ]
+    rows = []
+    for g in cold["goals"]:
+        s = res["phases"][g["phase"]]
+        result = "exempt" if g["exempt"] else f"**{'PASS' if g['passed'] else 'MISSED'}**"
+        rows.append([g["phase"], ms(s["median_s"]), f"{ms(s['min_s'])} – {ms(s['max_s'])}", result])
+    lines += [
+        f"Goal: no phase but the torch import and the forward pass above {goal_ms(cold['goal_s'])}.",
+        "",
+        *_table(["Phase", "Median", "Min – max", f"< {goal_ms(cold['goal_s'])}"], rows, "lrrl"),
+        "",
+    ]
+    return lines
+
+
 def render(runs: dict[str, Any], quick: bool, run_all_command: str) -> str:
     imp = runs["import_time"]["result"]
     cat = runs["catalog_search"]["result"]
@@ -177,6 +400,14 @@ def render(runs: dict[str, Any], quick: bool, run_all_command: str) -> str:
                            f"{d['copy_mb_s']:.0f} MB/s)", f"{d['ratio']:.2f}", f">= {d['goal']}", verdict])
         extra_goals.append({"goal": "verified download / plain file copy", "value": f"{d['ratio']:.2f}",
                             "passed": d["passed"]})
+    if "generate" in runs:
+        rows, goals = _generate_summary(runs["generate"]["result"])
+        extra_rows += rows
+        extra_goals += goals
+    if "cold_start" in runs:
+        rows, goals = _cold_start_summary(runs["cold_start"]["result"])
+        extra_rows += rows
+        extra_goals += goals
     lines = [
         "# Performance",
         "",
@@ -195,10 +426,11 @@ def render(runs: dict[str, Any], quick: bool, run_all_command: str) -> str:
         "",
         "```sh",
         run_all_command + "   # runs:",
-        *(runs[name]["command"] for name in BENCHMARKS),
+        *_command_lines(runs),
         "```",
         "",
-        "`<tmp>` is a temporary folder (pass `--json-dir DIR` to `run_all.py` to keep the JSON results).",
+        "`<tmp>` is a temporary folder (pass `--json-dir DIR` to `run_all.py` to keep the JSON results). "
+        "Each command's comment gives when it ran and the load average then.",
         "",
         "## Results",
         "",
@@ -405,6 +637,11 @@ def render(runs: dict[str, Any], quick: bool, run_all_command: str) -> str:
             "",
         ]
 
+    if "generate" in runs:
+        lines += _generate_section(runs["generate"])
+    if "cold_start" in runs:
+        lines += _cold_start_section(runs["cold_start"])
+
     # ---- profiles
     if cat.get("profiles"):
         lines += [
@@ -436,14 +673,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-dir", metavar="DIR", help="keep each benchmark's JSON results in DIR")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="page to write (default docs/performance.md)")
     parser.add_argument("--python", default=sys.executable, help="interpreter to run the benchmarks with")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, metavar="NAME",
+                        help=f"run only these ({', '.join(BENCHMARKS)}); the others' results come from --json-dir")
     args = parser.parse_args(argv)
+    if args.only and not args.json_dir:
+        parser.error("--only needs --json-dir (where the other benchmarks' results are kept)")
 
-    run_all_command = shlex.join(["python", "benchmarks/run_all.py"] + (["--quick"] if args.quick else []))
+    run_all_command = shlex.join(["python", "benchmarks/run_all.py"] + (["--quick"] if args.quick else [])
+                                 + (["--json-dir", _rel(Path(args.json_dir))] if args.json_dir else [])
+                                 + (["--only", *args.only] if args.only else []))
     with tempfile.TemporaryDirectory(prefix="medhub-bench-results-") as tmp:
         json_dir = Path(args.json_dir) if args.json_dir else Path(tmp)
         json_dir.mkdir(parents=True, exist_ok=True)
         shown = _rel(json_dir) if args.json_dir else "<tmp>"
-        runs = run_benchmarks(args.python, json_dir, args.quick, shown)
+        runs = run_benchmarks(args.python, json_dir, args.quick, shown, args.only)
 
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -343,18 +343,20 @@ class SyntheticDataset(_ChunkedModel, Dataset):
         model: a :class:`ModelRef`, or a model id (resolved in the default catalog).
         num_samples: length of the dataset.
         seed: run seed (same meaning as in :meth:`medhub.Generators.generate`).
-        transform: applied to ``item["sample"]`` (e.g. a torchvision-style transform).
-        item_transform: applied to the whole item dict (joint image/mask augmentation, or
+
+    Keyword Args:
+        transform (Callable | None): applied to ``item["sample"]`` (e.g. a torchvision-style transform).
+        item_transform (Callable | None): applied to the whole item dict (joint image/mask augmentation, or
             turning the dict into a tuple); its return value is the item.
-        chunk_size: indices generated per model call (default 64, or the model's smaller
+        chunk_size (int | None): indices generated per model call (default 64, or the model's smaller
             ``generate_method.batch_size``). With DataLoader workers, use a batch size that is a
             multiple of it (:func:`get_as_torch_dataloader` does), or workers generate the same
             chunk more than once.
-        cache_chunks: chunks kept per process (LRU).
-        device: where the model runs (``"cpu"`` default; ``"cuda"`` with ``num_workers=0``).
-        as_tensor: False keeps the model's raw numpy arrays (no channel axis, no scaling).
-        scale: map values to [0, 1] (see the module docs); False keeps them as float.
-        inputs: model inputs (as ``generate``'s keyword arguments).
+        cache_chunks (int): chunks kept per process (LRU).
+        device (str): where the model runs (``"cpu"`` default; ``"cuda"`` with ``num_workers=0``).
+        as_tensor (bool): False keeps the model's raw numpy arrays (no channel axis, no scaling).
+        scale (bool): map values to [0, 1] (see the module docs); False keeps them as float.
+        inputs (Mapping | None): model inputs (as ``generate``'s keyword arguments).
 
     Random access is correct in any order; it is fast in chunk order. A fully random sampler
     (``RandomSampler``) costs up to one chunk generation per item; for shuffling use
@@ -613,7 +615,10 @@ def get_as_torch_dataloader(
     map-style synthetic dataset uses a :class:`ChunkShuffleSampler` (chunk order and order
     within chunks random) instead of a full random permutation, which would regenerate a chunk
     for almost every item. ``output_path`` / ``save_images`` are accepted for medigan
-    compatibility and ignored: nothing is written (use ``generate`` for files).
+    compatibility and ignored: nothing is written (use ``generate`` for files). Where CUDA is
+    available, ``pin_memory`` defaults to True (batches in page-locked memory, so that
+    ``batch["sample"].to("cuda", non_blocking=True)`` is fast and asynchronous); pass
+    ``pin_memory=False`` to turn it off.
 
     Example:
         >>> loader = get_as_torch_dataloader(101, num_samples=100, batch_size=32)
@@ -656,6 +661,9 @@ def get_as_torch_dataloader(
         loader_kwargs.pop("shuffle")
         loader_kwargs["sampler"] = ChunkShuffleSampler(len(dataset), dataset.chunk_size,
                                                        generator=loader_kwargs.get("generator"))
+    if "pin_memory" not in loader_kwargs and torch.cuda.is_available():
+        # page-locked batches: faster host-to-GPU copies, and ``batch.to("cuda", non_blocking=True)`` overlaps
+        loader_kwargs["pin_memory"] = True
     batch_size = loader_kwargs.get("batch_size", 1)
     if loader_kwargs.get("num_workers", 0) and isinstance(batch_size, int) and batch_size < 8:
         logger.warning("batch_size=%s with num_workers=%s: each worker calls the model for %s sample(s) at a time; "

@@ -564,11 +564,14 @@ def generate_on_ray(
             share, at most 4 batches).
         device: ``"auto"`` (a GPU per worker when the cluster has GPUs), ``"cpu"`` or ``"cuda"``.
         max_in_flight_per_worker: chunks queued per worker (back-pressure; default 2).
-        num_cpus_per_worker, num_gpus_per_worker: Ray resources of each worker (GPUs default to 1
-            when used; fractions pack several workers on one GPU).
+        num_cpus_per_worker: CPUs of each worker (also its torch threads).
+        num_gpus_per_worker: GPUs of each worker (default 1 when GPUs are used; fractions pack
+            several workers on one GPU).
         io_threads: threads per worker encoding and writing files.
         storage_options: passed to fsspec for URLs (credentials, endpoint...).
-        install_dependencies, trust_remote_code, package_path: as for ``generate``.
+        install_dependencies: as for :meth:`medhub.Generators.generate`.
+        trust_remote_code: as for :meth:`medhub.Generators.generate`.
+        package_path: as for :meth:`medhub.Generators.generate`.
         progress: show a progress bar (default: when stderr is a terminal).
         generators: the :class:`~medhub.Generators` whose catalog to use (default: a new one,
             from ``config_file`` if given).

@@ -29,7 +29,9 @@ Reported, all with the standard FID Inception:
   bias of n/2 images, so it is larger than FID_rr and would flatter r_FID; it is kept for reference.
 
 ``--write`` stores them with ``FID_no_images`` and ``FID_real_set`` in ``selection.performance``
-of ``config/global.json`` (the catalog is not part of any package digest: nothing to re-pin).
+of ``config/global.json`` and rewrites the ``## Evaluation`` section of each model card (then
+re-pin: ``tools/catalog.py pin``, as the card is part of the package digest). ``--from-json``
+writes the results of earlier runs instead of measuring again.
 """
 
 from __future__ import annotations
@@ -172,12 +174,57 @@ def measure(model_id: str, seed: int) -> dict:
             "seconds": round(time.time() - started, 1)}
 
 
+CARD_NOTE = (
+    "FID on a few dozen images is dominated by small-sample bias: compare FID_rs only with FID_rr, "
+    "computed on the same numbers of images (held-out real vs as many training images of the same source), "
+    "never with FIDs computed elsewhere on thousands of images. The halves bound (n/2 per side, "
+    "`medhub.evaluate.fid_lower_bound`) carries an even larger bias and is listed for reference only."
+)
+
+
+def card_section(model_id: str, res: dict) -> str:
+    """The model card's ``## Evaluation`` section for one result."""
+    rows = [
+        "## Evaluation",
+        "",
+        f"`python tools/measure_fid.py {model_id} --write` (standard FID Inception, seed {res['seed']}); "
+        "the same numbers are in the catalog's `selection.performance`:",
+        "",
+        "| real set (held out) | n real | n synthetic | FID_rs | FID_rr (vs n training images) | r_FID "
+        "| FID_rr (halves) |",
+        "|---|---|---|---|---|---|---|",
+        f"| {res['FID_real_set']} | {res['FID_no_images']} | {res['FID_no_synthetic']} | {res['FID']:.1f} | "
+        f"{res['FID_rr']:.1f} +/- {res['FID_rr_std']:.1f} | {res['FID_ratio']:.3f} | "
+        f"{res['FID_rr_halves']:.1f} +/- {res['FID_rr_halves_std']:.1f} |",
+        "",
+        CARD_NOTE,
+        "",
+    ]
+    return "\n".join(rows)
+
+
+def write_card(model_id: str, res: dict) -> None:
+    """Replace the ``## Evaluation`` section of ``models/<id>/README.md`` (up to the next ``## ``)."""
+    card = ROOT / "models" / model_id / "README.md"
+    text = card.read_text()
+    section = card_section(model_id, res)
+    start = text.find("\n## Evaluation")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[: start + 1] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
+    card.write_text(text)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_ids", nargs="*", help="full ids (default: every shipped model)")
     ap.add_argument("--write", action="store_true", help="store the results in config/global.json")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the results to this file")
+    ap.add_argument("--from-json", type=Path, nargs="+", metavar="FILE",
+                    help="do not measure: take the results from files an earlier run wrote with --json")
     args = ap.parse_args()
 
     ids = args.model_ids or list(PLANS)
@@ -185,9 +232,14 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"no evaluation plan for {unknown}; known: {sorted(PLANS)}")
     results = {}
-    for model_id in ids:
-        results[model_id] = measure(model_id, args.seed)
-        print(json.dumps({model_id: results[model_id]}, indent=2), flush=True)
+    if args.from_json:
+        for path in args.from_json:
+            results.update(json.loads(path.read_text()))
+        results = {m: r for m, r in results.items() if m in ids}
+    else:
+        for model_id in ids:
+            results[model_id] = measure(model_id, args.seed)
+            print(json.dumps({model_id: results[model_id]}, indent=2), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.write:
@@ -200,7 +252,10 @@ def main() -> int:
         tmp = catalog_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(catalog, indent=2, ensure_ascii=False) + "\n")
         tmp.replace(catalog_path)
-        print(f"wrote {catalog_path}")
+        for model_id, res in results.items():
+            write_card(model_id, res)
+        print(f"wrote {catalog_path} and the Evaluation sections of {len(results)} model card(s); "
+              "re-pin the packages: python tools/catalog.py pin")
     return 0
 
 

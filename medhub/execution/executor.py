@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -40,6 +41,10 @@ logger = logging.getLogger("medhub.execution")
 
 DEFAULT_BATCH_SIZE = 32
 INTERFACES = ("medhub/1", "medigan")
+#: Mixed-precision dtypes a package may declare (``execution.generate_method.mixed_precision`` or the
+#: package's ``SUPPORTS_AMP``); ``True`` means float16.
+AMP_DTYPES = ("float16", "bfloat16")
+_OFF = ("0", "false", "no", "off")
 
 
 def _accepts_indices(function: Callable[..., Any]) -> bool:
@@ -51,6 +56,54 @@ def _accepts_indices(function: Callable[..., Any]) -> bool:
         return "indices" in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _to_host(raw: Any) -> Any:
+    """Torch tensors in a package's output dict -> numpy arrays.
+
+    CUDA tensors are copied into pinned host buffers with non-blocking copies and the stream is
+    synchronised once for the whole batch (instead of one blocking copy per output); CPU tensors
+    are shared with numpy without a copy. Anything else is returned unchanged.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(raw, Mapping):
+        return raw
+    tensors = {k: v for k, v in raw.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        return raw
+    out = dict(raw)
+    devices = set()
+    for key, tensor in tensors.items():
+        tensor = tensor.detach()
+        if tensor.device.type == "cuda":
+            host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+            host.copy_(tensor, non_blocking=True)
+            devices.add(tensor.device)
+            out[key] = host
+        else:
+            out[key] = tensor.cpu()
+    for device in devices:
+        torch.cuda.current_stream(device).synchronize()
+    return {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in out.items()}
+
+
+class _NoBar:
+    """Stands in for a disabled tqdm bar (so a run without a progress bar never imports tqdm)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, desc: str, progress: bool | None) -> Any:
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample")
 
 
 def check_num_samples(num_samples: Any) -> int:
@@ -120,6 +173,8 @@ class ModelExecutor:
         self._package: ResolvedPackage | None = None
         self._module: ModuleType | None = None
         self._models: dict[str, Any] = {}
+        self._takes_indices = False
+        self._amp: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -145,6 +200,7 @@ class ModelExecutor:
                     f"Model package {self.model_id} ({self.interface} interface) does not define {', '.join(missing)}(); "
                     "see docs/model-package.md for the contract."
                 )
+            self._takes_indices = self.interface == "medhub/1" and _accepts_indices(module.sample)
             self._module = module
         return self._module
 
@@ -204,6 +260,52 @@ class ModelExecutor:
     def default_batch_size(self) -> int:
         return int(self.execution_config.get("generate_method", {}).get("batch_size", DEFAULT_BATCH_SIZE))
 
+    # ------------------------------------------------------------------ torch execution context
+    def autocast_dtype(self, device: str) -> Any:
+        """The torch dtype of mixed precision on ``device``, or None for full precision.
+
+        Only on CUDA, and only when the package allows it: the catalog's
+        ``execution.generate_method.mixed_precision`` (``true``/``"float16"``, ``"bfloat16"``,
+        ``false``) or, when the catalog says nothing, the package's ``SUPPORTS_AMP`` attribute (same
+        values). ``MEDHUB_MIXED_PRECISION=0`` turns it off everywhere.
+        """
+        if not str(device).startswith("cuda"):
+            return None
+        if device in self._amp:
+            return self._amp[device]
+        dtype = None
+        if os.environ.get("MEDHUB_MIXED_PRECISION", "").strip().lower() not in _OFF:
+            declared = self.execution_config.get("generate_method", {}).get("mixed_precision")
+            if declared is None:
+                declared = getattr(self.prepare(), "SUPPORTS_AMP", None)
+            if declared not in (None, False):
+                name = "float16" if declared is True else str(declared)
+                if name not in AMP_DTYPES:
+                    raise PackageError(f"Model {self.model_id}: mixed_precision / SUPPORTS_AMP must be true, false or "
+                                       f"one of {AMP_DTYPES}, not {declared!r}.")
+                import torch
+
+                dtype = getattr(torch, name)
+        self._amp[device] = dtype
+        return dtype
+
+    def _torch_context(self, device: str) -> contextlib.AbstractContextManager[Any]:
+        """What a package call runs under when torch is loaded: ``torch.inference_mode`` for
+        ``medhub/1`` packages (``torch.no_grad`` for medigan packages, which may build and keep
+        modules inside ``generate``), and ``torch.autocast`` on CUDA where :meth:`autocast_dtype`
+        allows it. ``execution.generate_method.inference_mode: false`` opts a package out of both
+        grad modes (for samplers that need autograd)."""
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return contextlib.nullcontext()
+        stack = contextlib.ExitStack()
+        if self.execution_config.get("generate_method", {}).get("inference_mode", True) is not False:
+            stack.enter_context(torch.inference_mode() if self.interface == "medhub/1" else torch.no_grad())
+        amp = self.autocast_dtype(device)
+        if amp is not None:
+            stack.enter_context(torch.autocast(device_type="cuda", dtype=amp))
+        return stack
+
     # ------------------------------------------------------------------ sampling
     def sample_batch(self, indices: range | list[int], seed: int, device: str = "cpu", **kwargs: Any) -> dict[str, np.ndarray]:
         """Generate the samples at ``indices`` of the run seeded ``seed``; returns checked arrays.
@@ -216,14 +318,18 @@ class ModelExecutor:
         args = {**self._default_args(), **kwargs}
         try:
             if self.interface == "medhub/1":
-                if _accepts_indices(module.sample):
+                if self._takes_indices:
                     args["indices"] = [int(i) for i in indices]
-                raw = module.sample(self.load(device), seeds, **args)
+                model = self.load(device)
+                with self._torch_context(device):
+                    raw = _to_host(module.sample(model, seeds, **args))
             else:
                 self._seed_globals(seeds[0])
-                result = getattr(module, self.generate_method_name)(
-                    model_file=str(self.weights_path), num_samples=len(seeds), output_path=None, save_images=False, **args
-                )
+                with self._torch_context(device):
+                    result = getattr(module, self.generate_method_name)(
+                        model_file=str(self.weights_path), num_samples=len(seeds), output_path=None,
+                        save_images=False, **args
+                    )
                 raw = from_samples(result, self.specs, self.model_id)
         except MedhubError:
             raise
@@ -300,9 +406,11 @@ class ModelExecutor:
         run_seed = new_seed() if seed is None else seed
         batch_size = batch_size or self.default_batch_size()
         started = datetime.now(timezone.utc)
-        from ..shards import parse_shard
+        parsed = None
+        if shard is not None:
+            from ..shards import parse_shard
 
-        parsed = parse_shard(shard)
+            parsed = parse_shard(shard)
         if parsed is not None:
             return self._generate_shard(parsed, num_samples, output_path, save_images, seed, device, batch_size,
                                         progress, kwargs, started)
@@ -315,10 +423,7 @@ class ModelExecutor:
             writer = RunWriter(output_path, self.specs)
         samples: list[Any] = []
         per_sample = self._per_sample_inputs(kwargs, num_samples)
-        from tqdm.auto import tqdm
-
-        show = sys.stderr.isatty() if progress is None else progress
-        bar = tqdm(total=num_samples, desc=self.model_id, unit="sample", disable=not show)
+        bar = _progress_bar(num_samples, self.model_id, progress)
         try:
             for indices in iter_batches(num_samples, batch_size):
                 inputs = {**kwargs, **{k: v[indices.start : indices.stop] for k, v in per_sample.items()}}

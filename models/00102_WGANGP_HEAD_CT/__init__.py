@@ -1,0 +1,145 @@
+"""WGAN-GP generating 64x64 axial head CT slices (medhub/1 package).
+
+Trained on axial slices of the InVesalius example head CT (Debian ``invesalius-examples``), windowed
+at level 40 / width 400 HU (see README.md). The module implements both interfaces of the medhub
+model package contract:
+
+* native ``medhub/1``: :func:`load` once, then :func:`sample` with one seed per sample;
+* medigan compatibility: :func:`generate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+LATENT_DIM = 100
+IMAGE_SIZE = 64
+WEIGHTS_FILE = "weights.safetensors"
+#: The network always runs on blocks of exactly this many latent vectors (the last one padded),
+#: so the arithmetic for a sample never depends on how many samples were asked for at once.
+CHUNK = 32
+
+
+class Generator(nn.Module):
+    """DCGAN-shaped generator: latent vector (N, 100) -> image (N, 1, 64, 64) in [-1, 1]."""
+
+    def __init__(self, latent_dim: int = LATENT_DIM, width: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, w * 8, 4, 1, 0, bias=False),  # 4x4
+            nn.BatchNorm2d(w * 8),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(w * 8, w * 4, 4, 2, 1, bias=False),  # 8x8
+            nn.BatchNorm2d(w * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(w * 4, w * 2, 4, 2, 1, bias=False),  # 16x16
+            nn.BatchNorm2d(w * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(w * 2, w, 4, 2, 1, bias=False),  # 32x32
+            nn.BatchNorm2d(w),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(w, 1, 4, 2, 1),  # 64x64
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+def load(weights_path: str | Path, device: str = "cpu") -> Generator:
+    """Build the generator, load its safetensors weights and move it to ``device`` (eval mode)."""
+    from safetensors.torch import load_file
+
+    model = Generator()
+    model.load_state_dict(load_file(str(weights_path)))
+    return model.to(device).eval()
+
+
+def latents(seeds: Sequence[int]) -> torch.Tensor:
+    """One standard-normal latent vector per seed, drawn on the CPU (device independent)."""
+    out = torch.empty(len(seeds), LATENT_DIM)
+    for i, seed in enumerate(seeds):
+        gen = torch.Generator().manual_seed(int(seed))
+        out[i] = torch.randn(LATENT_DIM, generator=gen)
+    return out
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Map generator output in [-1, 1] to uint8 images (N, H, W): 0 is -160 HU, 255 is +240 HU."""
+    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x[:, 0].cpu().numpy()
+
+
+def forward(model: Generator, z: torch.Tensor) -> torch.Tensor:
+    """Run the generator on ``z`` in fixed blocks of :data:`CHUNK`; bit-identical per sample."""
+    device = next(model.parameters()).device
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, z.shape[0], CHUNK):
+            block = z[start : start + CHUNK]
+            n = block.shape[0]
+            if n < CHUNK:
+                block = torch.cat([block, block.new_zeros(CHUNK - n, block.shape[1])])
+            outs.append(model(block.to(device))[:n])
+    return torch.cat(outs)
+
+
+def _latent_input(latent: Any, n: int) -> torch.Tensor:
+    """Check a user-given latent array and return it as a float32 tensor (n, LATENT_DIM)."""
+    try:
+        z = np.asarray(latent, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"latent must be a float array of shape ({n}, {LATENT_DIM}): {exc}") from exc
+    if z.size != n * LATENT_DIM:
+        raise ValueError(f"latent must have shape ({n}, {LATENT_DIM}) (one row per sample), got {z.shape}")
+    if not np.isfinite(z).all():
+        raise ValueError("latent must hold finite values (standard-normal draws)")
+    return torch.from_numpy(np.ascontiguousarray(z.reshape(n, LATENT_DIM)))
+
+
+def sample(model: Generator, seeds: Sequence[int], latent: Any = None, **_: Any) -> dict[str, np.ndarray]:
+    """Generate one head CT slice per seed; sample i depends only on ``seeds[i]``.
+
+    ``latent`` (optional, shape (N, 100)) replaces the seeded latent vectors; the latent
+    explorer uses it. Returns ``{"image": uint8 array (N, 64, 64)}``.
+    """
+    z = latents(seeds) if latent is None else _latent_input(latent, len(seeds))
+    return {"image": to_uint8(forward(model, z))}
+
+
+def generate(
+    model_file: str | Path,
+    num_samples: int = 16,
+    output_path: str | Path | None = None,
+    save_images: bool = True,
+    seed: int | None = None,
+    **kwargs: Any,
+) -> list[np.ndarray] | None:
+    """medigan-compatible entry point: returns a list of (64, 64) uint8 arrays, or writes PNGs.
+
+    Without ``seed`` the per-sample seeds come from numpy's global generator, so seeding it
+    (as medigan users do with ``np.random.seed``) makes the call reproducible. ``latent``
+    (optional, (num_samples, 100)) is passed through to :func:`sample`.
+    """
+    if seed is None:
+        drawn = np.random.randint(0, 2**63 - 1, size=num_samples, dtype=np.int64)
+    else:
+        drawn = np.random.default_rng(seed).integers(0, 2**63 - 1, size=num_samples, dtype=np.int64)
+    seeds = [int(s) for s in drawn]
+    images = sample(load(model_file, "cpu"), seeds, latent=kwargs.get("latent"))["image"]
+    if not save_images:
+        return list(images)
+    from PIL import Image
+
+    out = Path(output_path or ".")
+    out.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(out / f"{i}.png")
+    return None
