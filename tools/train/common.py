@@ -41,3 +41,38 @@ def save_grid(images: np.ndarray, path: Path, ncol: int = 8) -> None:
 def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def augment(x, gen, max_shift: int = 3):
+    """Random left-right flips and integer shifts of up to ``max_shift`` pixels of a batch (N, C, H, W)
+    in [-1, 1] (background -1), drawn from the torch generator ``gen`` (the training scripts share it)."""
+    import torch
+    import torch.nn.functional as F
+
+    flip = torch.rand(x.shape[0], generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    pad = F.pad(x, [max_shift] * 4, value=-1.0)
+    out = torch.empty_like(x)
+    s = x.shape[-1]
+    shifts = torch.randint(0, 2 * max_shift + 1, (x.shape[0], 2), generator=gen)
+    for i, (dy, dx) in enumerate(shifts.tolist()):
+        out[i] = pad[i, :, dy : dy + s, dx : dx + s]
+    return out
+
+
+def recalibrate_batchnorm(g, latent_dim: int, batches: int = 100, batch_size: int = 64) -> None:
+    """Replace the BatchNorm running statistics of an unconditional generator by exact averages over
+    fresh latent batches, so that eval mode matches training and samples are independent of each other."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(1234)
+    for m in g.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    g.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            g(torch.randn(batch_size, latent_dim, generator=gen))
+    g.eval()

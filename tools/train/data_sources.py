@@ -19,7 +19,6 @@ training slices; the model cards say so.
 
 from __future__ import annotations
 
-import io
 import tarfile
 from functools import lru_cache
 from pathlib import Path
@@ -157,7 +156,7 @@ def ct_head_volume() -> np.ndarray:
     with tarfile.open(INVESALIUS, "r:gz") as tar:
         member = next(m for m in tar.getmembers() if m.name.endswith("matrix.dat"))
         raw = tar.extractfile(member).read()
-    data = np.frombuffer(io.BytesIO(raw).getbuffer(), dtype="<i2")
+    data = np.frombuffer(raw, dtype="<i2")
     n = 108 * 256 * 256
     return data[-n:].reshape(108, 256, 256).copy()  # the file may begin with a small header
 

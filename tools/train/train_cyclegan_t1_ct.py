@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from common import ROOT, load_package, save_grid, write_json
+from common import ROOT, augment, load_package, save_grid, write_json
 from data_sources import colin27_axial, ct_head_axial, to_uint8
 from torch import nn
 
@@ -58,17 +57,6 @@ def init_weights(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, max_shift: int = 3) -> torch.Tensor:
-    """Random left-right flips and integer shifts of up to ``max_shift`` pixels (background is -1)."""
-    flip = torch.rand(x.shape[0], generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    pad = F.pad(x, [max_shift] * 4, value=-1.0)
-    out = torch.empty_like(x)
-    s = x.shape[-1]
-    shifts = torch.randint(0, 2 * max_shift + 1, (x.shape[0], 2), generator=gen)
-    for i, (dy, dx) in enumerate(shifts.tolist()):
-        out[i] = pad[i, :, dy : dy + s, dx : dx + s]
-    return out
 
 
 class ImagePool:

@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from common import ROOT, load_package, save_grid, write_json
+from common import ROOT, augment, load_package, recalibrate_batchnorm, save_grid, write_json
 from data_sources import ct_head_axial
 from torch import nn
 
@@ -61,17 +60,6 @@ def init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, max_shift: int = 3) -> torch.Tensor:
-    """Random left-right flips and small integer shifts (background is -1)."""
-    flip = torch.rand(x.shape[0], generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    pad = F.pad(x, [max_shift] * 4, value=-1.0)
-    out = torch.empty_like(x)
-    s = x.shape[-1]
-    shifts = torch.randint(0, 2 * max_shift + 1, (x.shape[0], 2), generator=gen)
-    for i, (dy, dx) in enumerate(shifts.tolist()):
-        out[i] = pad[i, :, dy : dy + s, dx : dx + s]
-    return out
 
 
 def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -82,18 +70,6 @@ def gradient_penalty(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: 
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-@torch.no_grad()
-def recalibrate_batchnorm(g: nn.Module, latent_dim: int, batches: int = 100, batch_size: int = 64) -> None:
-    """Replace BatchNorm running statistics by exact averages over fresh latent batches."""
-    gen = torch.Generator().manual_seed(1234)
-    for m in g.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    g.train()
-    for _ in range(batches):
-        g(torch.randn(batch_size, latent_dim, generator=gen))
-    g.eval()
 
 
 def main() -> None:
