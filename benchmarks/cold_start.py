@@ -11,7 +11,8 @@ Each round starts three fresh processes, in alternating order:
 
 * the real command, ``medhub generate 00101_DCGAN_BRAIN_MRI_T1 -n 1 -o <new folder> --seed 0
   --no-progress`` (the ``medhub`` console script of the interpreter's environment): its wall time;
-* the same command run by ``medhub.cli.main`` in an instrumented process that times, by wrapping the
+* the same command run by ``medhub.cli.main`` (then ending as the console script does,
+  ``medhub.cli.finish``) in an instrumented process that times, by wrapping the
   functions the command calls (exclusive times: a phase's time leaves out the phases inside it):
   the imports (``import medhub.cli``), the catalog (``Generators()``), the imports of the executor
   modules and numpy (which the command makes on first use of a model), the dependency check, the
@@ -20,8 +21,9 @@ Each round starts three fresh processes, in alternating order:
   manifest, provenance, publishing the folder), the provenance record, and the rest (argument
   parsing, executor set-up, device choice, progress bar); interpreter start and exit are the
   process's wall time less the time measured inside;
-* ``python -m medhub.cli generate ...``: the same through ``medhub.cli.console_main``, which ends
-  the process right after a successful generate instead of waiting for torch's interpreter teardown;
+* ``python -m medhub.cli generate ...``: the same through ``medhub.cli.console_main``, which (like
+  the console script) ends the process right after a successful generate instead of waiting for
+  torch's interpreter teardown;
 * ``python -c pass``: the bare interpreter start, for reference.
 
 Reported: the median of each phase over the rounds (after one untimed warm-up round, so the page
@@ -112,7 +114,8 @@ if profile:
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(30)
     out["profile"] = buf.getvalue()
-print("RESULT " + json.dumps(out))
+print("RESULT " + json.dumps(out), flush=True)
+medhub.cli.finish(rc, ["generate"])  # ends as the console script does (medhub.cli.console_main)
 """
 
 

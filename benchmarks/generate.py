@@ -12,7 +12,9 @@ each output (PNG files on disk, or the samples returned in memory), three implem
 same network on the CPU, each in a fresh process:
 
 * **raw**: the raw limit. A bare torch loop over the package's network (built by the package's
-  ``load``) under ``torch.inference_mode`` at the best batch size (measured first, see below),
+  ``load``, in the memory layout medhub runs it in: channels-last where the catalog declares
+  ``memory_format: channels_last``) under ``torch.inference_mode`` at the best batch size (measured
+  first, see below),
   random inputs drawn in one call per batch (no per-sample seeds, no checks, no fixed blocks), then
   for PNGs sequential encoding with the same encoder as medhub (``medhub.outputs.encode_png``, so
   the comparison is of the pipelines, not of the encoders; the sweep process also times that encoder
@@ -20,11 +22,13 @@ same network on the CPU, each in a fresh process:
 * **medhub**: ``Generators().generate(model, num_samples=N, output_path=..., seed=0, device="cpu")``
   (or ``save_images=False``), with the catalog's batch size: per-sample seeds, outputs checked
   against the spec, PNGs encoded by a pool of threads while the next batch is generated, manifest
-  and provenance written, the folder published atomically.
+  and provenance written, the folder published atomically; the network's weights in the layout the
+  catalog declares (channels-last for the DCGAN, see ``benchmarks/memory_format.py``).
 * **medigan**: medigan 1.0.0 (``from medigan import Generators``) running the same package, laid
   out as a medigan package by ``benchmarks/build_medigan_package.py`` (the shipped folder with its
   medigan-style ``generate``, and the shipped weights), in its own venv, with medigan's workspace
-  as working directory: ``Generators().generate(model, num_samples=N, output_path=...)``
+  as working directory: ``Generators().generate(model, num_samples=N, output_path=...)``; medigan
+  runs the package's ``generate``, which builds the network as the package defines it (contiguous)
   (medigan's default batch size of 32 for files; one call for all N in memory, as medigan does).
 
 Every process imports torch first (medigan imports it on ``import medigan`` anyway), then its
@@ -112,7 +116,12 @@ def raw_step(model_id: str, module: Any, weights: str) -> Any:
     import torch
     import torch.nn.functional as F
 
+    from medhub.config import ConfigManager
+
     model = module.load(weights, "cpu")
+    declared = ConfigManager().config_dict[model_id]["execution"]["generate_method"].get("memory_format")
+    if declared == "channels_last":  # the layout medhub runs the network in (see benchmarks/memory_format.py)
+        model = model.to(memory_format=torch.channels_last)
 
     def to_u8(x: Any) -> Any:
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -274,9 +283,37 @@ def sweep_worker(args: argparse.Namespace) -> dict[str, Any]:
                 rates.append(args.sweep_samples / (time.perf_counter() - t0))
             rows[str(b)] = statistics.median(rates)
     best = max(rows, key=rows.get)
+    encoders = _encoders(args.model, step)
+    size = int(encoders["medhub encode_png"]["mean_bytes"])
     return {"model": args.model, "samples": args.sweep_samples, "rounds": args.rounds, "samples_per_s": rows,
-            "best_batch_size": int(best), "torch_threads": torch.get_num_threads(),
-            "png_encoders": _encoders(args.model, step)}
+            "best_batch_size": int(best), "torch_threads": torch.get_num_threads(), "png_encoders": encoders,
+            "file_create": _file_create(Path(args.out), size)}
+
+
+def _file_create(scratch: Path, size: int, n: int = 1000) -> dict[str, Any]:
+    """Wall and CPU time per file of creating and writing ``n`` files of ``size`` bytes in one new
+    folder on the disk the runs write to, from 1 thread and from 2 threads (what the PNG rows pay
+    besides encoding; some virtual disks make this the largest cost)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = b"\0" * size
+    out: dict[str, Any] = {"bytes": size, "files": n}
+    for threads in (1, 2):
+        folder = scratch / f"files-{threads}"
+        folder.mkdir(parents=True)
+
+        def write(i: int, folder: Path = folder) -> None:
+            with open(folder / f"{i:06d}_image.png", "wb") as fh:
+                fh.write(data)
+
+        c0, t0 = os.times(), time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(write, range(n)))
+        wall, c1 = time.perf_counter() - t0, os.times()
+        out[f"{threads}_thread"] = {"wall_us_per_file": wall / n * 1e6,
+                                    "cpu_us_per_file": ((c1.user - c0.user) + (c1.system - c0.system)) / n * 1e6}
+        shutil.rmtree(folder)
+    return out
 
 
 def _encoders(model_id: str, step: Any, n: int = 256, rounds: int = 3) -> dict[str, Any]:
@@ -356,9 +393,14 @@ class Runner:
         return row
 
     def sweep(self, model: str, samples: int, rounds: int) -> dict[str, Any]:
+        self.counter += 1
+        scratch = self.scratch / f"sweep{self.counter}"
         cmd = [self.python, str(HERE / "generate.py"), "--worker", "sweep", "--model", model, "--sweep-samples",
-               str(samples), "--rounds", str(rounds), "--batches", *map(str, SWEEP_BATCHES)]
-        row, wall = _run(cmd, self.env, ROOT, timeout=900)
+               str(samples), "--rounds", str(rounds), "--batches", *map(str, SWEEP_BATCHES), "--out", str(scratch)]
+        try:
+            row, wall = _run(cmd, self.env, ROOT, timeout=900)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         row["wall_s"] = wall
         return row
 
@@ -440,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--medigan-venv", type=Path, help="medigan's venv (default runs/bench/medigan-venv; "
                                                           "created when missing)")
     parser.add_argument("--fail-on-miss", action="store_true", help="exit with status 1 if a goal is missed")
+    parser.add_argument("--output-dir", type=Path, help="where the runs write their files (default: the system's "
+                                                        "temporary folder); the disk matters for the PNG rows")
     # worker mode (internal)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
@@ -475,7 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     medigan_version = ""
     torch_version = subprocess.run([args.python, "-c", "import torch; print(torch.__version__)"], capture_output=True,
                                    text=True, check=True).stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="medhub-bench-gen-") as tmp:
+    if args.output_dir:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="medhub-bench-gen-", dir=args.output_dir) as tmp:
         tmp_path = Path(tmp)
         workdir = tmp_path / "medigan-work"
         if medigan_python:
@@ -494,6 +540,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Raw loop of {model}, samples/s by batch size: "
                   + ", ".join(f"{b}: {v:.0f}" for b, v in rates.items())
                   + f"  -> best {sweeps[model]['best_batch_size']}", flush=True)
+            fc = sweeps[model]["file_create"]
+            print(f"  creating a {fc['bytes']:,}-byte file on the output disk: "
+                  + ", ".join(f"{t} thread(s) {fc[f'{t}_thread']['wall_us_per_file']:.0f} µs wall, "
+                              f"{fc[f'{t}_thread']['cpu_us_per_file']:.0f} µs CPU" for t in (1, 2)), flush=True)
         runs: list[dict[str, Any]] = []
         for mi, model in enumerate(args.models):
             rounds = repeat if mi == 0 else repeat_large
@@ -538,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "generate",
         "machine": info,
         "settings": {"models": args.models, "sizes": sizes, "repeat": repeat, "repeat_large": repeat_large,
+                     "output_dir": str(args.output_dir or tempfile.gettempdir()),
                      "impls": args.impls, "quick": args.quick, "sweep_batches": list(SWEEP_BATCHES),
                      "torch": torch_version, "medigan_and_torch": medigan_version},
         "sweeps": sweeps,

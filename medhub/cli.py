@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -421,17 +421,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def console_main(argv: Sequence[str] | None = None) -> None:
+def console_main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point for the ``medhub`` console script: :func:`main`, then a fast exit.
 
     After a successful ``generate`` every file is written, renamed into place and closed, and the
     interpreter's teardown of torch (finalising its modules and objects, about half a second) only
     delays the shell prompt: the process flushes its streams and logs and ends at once
-    (``os._exit``). Other commands, and failures, exit normally (atexit handlers run).
+    (``os._exit``). Other commands, failures and Ray runs (whose atexit handler stops the local
+    cluster it started) exit normally.
     """
     code = main(argv)
-    args = list(sys.argv[1:] if argv is None else argv)
-    if code == EXIT_OK and "generate" in args[:3] and "torch" in sys.modules:
+    finish(code, list(sys.argv[1:] if argv is None else argv))
+
+
+def finish(code: int, args: Sequence[str]) -> NoReturn:
+    """End the process with ``code`` after the command ``args`` ran: at once (``os._exit``, streams
+    and logs flushed) after a successful ``generate`` with torch loaded and no Ray, else normally."""
+    if code == EXIT_OK and "generate" in list(args)[:3] and "torch" in sys.modules and "ray" not in sys.modules:
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

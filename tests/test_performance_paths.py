@@ -8,6 +8,7 @@ The logic runs on the CPU (autocast requests are recorded, not executed); the te
 from __future__ import annotations
 
 import contextlib
+import json
 
 import numpy as np
 import pytest
@@ -111,9 +112,85 @@ def test_mixed_precision_switched_off_by_environment(tmp_path, monkeypatch):
 
 
 def test_bad_mixed_precision_value_is_a_package_error(tmp_path):
-    ex = _generators(tmp_path, mixed_precision="int8").get_model_executor(1)
+    ex = _generators(tmp_path, "SUPPORTS_AMP = 'int8'").get_model_executor(1)
     with pytest.raises(PackageError, match="mixed_precision"):
         ex.autocast_dtype("cuda")
+
+
+def test_bad_mixed_precision_in_the_catalog_is_refused_with_the_catalog(tmp_path):
+    from medhub.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="mixed_precision"):
+        _generators(tmp_path, mixed_precision="int8")
+
+
+CONV = """
+import numpy as np
+import torch
+LAYOUTS = []
+
+def load(weights_path, device):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.ConvTranspose2d(4, 3, 4, 2, 1), torch.nn.Conv2d(3, 1, 3, 1, 1)).to(device)
+
+def sample(model, seeds, **inputs):
+    LAYOUTS.append(model[0].weight.is_contiguous(memory_format=torch.channels_last))
+    z = torch.stack([torch.randn(4, 2, 2, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+    y = torch.sigmoid(model(z))[:, 0]
+    return {"image": (y * 255).round().to(torch.uint8).contiguous()}
+"""
+
+
+def _conv(tmp_path, memory_format=None, source: str = CONV) -> Generators:
+    write_package(tmp_path, "conv", source)
+    e = entry("conv", [IMG], deps=["torch", "numpy"], weights="none.bin")
+    if memory_format is not None:
+        e["execution"]["generate_method"]["memory_format"] = memory_format
+    return Generators(config_file=write_catalog(tmp_path / "c.json", {"00001_CONV": e}))
+
+
+@pytest.mark.parametrize(("declared", "expected"), [(None, False), ("contiguous", False), ("channels_last", True)])
+def test_weights_are_channels_last_only_where_the_catalog_declares_it(tmp_path, declared, expected):
+    g = _conv(tmp_path, declared)
+    run = g.generate(1, num_samples=3, output_path=tmp_path / "out", seed=0, device="cpu")
+    assert g.get_model_executor(1).prepare().LAYOUTS == [expected]
+    provenance = json.loads(run.provenance_path.read_text())
+    assert provenance["memory_format"] == ("channels_last" if expected else "contiguous")
+
+
+def test_channels_last_switched_off_by_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDHUB_MEMORY_FORMAT", "contiguous")
+    g = _conv(tmp_path, "channels_last")
+    g.generate(1, num_samples=2, save_images=False, seed=0, device="cpu")
+    assert g.get_model_executor(1).prepare().LAYOUTS == [False]
+
+
+def test_channels_last_outputs_are_the_same_at_any_batch_size(tmp_path):
+    g = _conv(tmp_path, "channels_last")
+    whole = g.generate(1, num_samples=6, save_images=False, seed=4, device="cpu", batch_size=6)
+    single = g.generate(1, num_samples=6, save_images=False, seed=4, device="cpu", batch_size=1)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, single))
+
+
+def test_channels_last_needs_a_torch_module(tmp_path):
+    numpy_model = CONV.replace("return torch.nn.Sequential(", "return {'not': 'a module'} or (").replace(
+        "LAYOUTS.append(model[0].weight.is_contiguous(memory_format=torch.channels_last))", "")
+    g = _conv(tmp_path, "channels_last", numpy_model)
+    with pytest.raises(PackageError, match="torch.nn.Module"):
+        g.generate(1, num_samples=1, save_images=False, seed=0, device="cpu")
+
+
+def test_unknown_memory_format_is_refused_with_the_catalog(tmp_path):
+    from medhub.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="memory_format"):
+        _conv(tmp_path, "nhwc")
+
+
+def test_shipped_dcgan_runs_channels_last():
+    ex = Generators().get_model_executor(101)
+    assert ex.memory_format() == "channels_last"
+    assert ex.load("cpu").net[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 class _Recorder:

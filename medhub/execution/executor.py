@@ -45,6 +45,8 @@ INTERFACES = ("medhub/1", "medigan")
 #: package's ``SUPPORTS_AMP``); ``True`` means float16.
 AMP_DTYPES = ("float16", "bfloat16")
 _OFF = ("0", "false", "no", "off")
+#: Weight layouts a package may declare in ``execution.generate_method.memory_format``.
+MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
 def _accepts_indices(function: Callable[..., Any]) -> bool:
@@ -225,7 +227,8 @@ class ModelExecutor:
         if device not in self._models:
             started = time.perf_counter()
             try:
-                self._models[device] = module.load(str(self.weights_path), device)
+                model = module.load(str(self.weights_path), device)
+                self._models[device] = self._apply_memory_format(model, device)
             except MedhubError:
                 raise
             except Exception as exc:
@@ -234,6 +237,33 @@ class ModelExecutor:
                 ) from exc
             logger.debug("%s loaded on %s in %.3fs", self.model_id, device, time.perf_counter() - started)
         return self._models[device]
+
+    def memory_format(self) -> str:
+        """The memory layout medhub gives the loaded network's weights: ``"contiguous"`` (as the
+        package built it) or ``"channels_last"``.
+
+        ``channels_last`` only when the catalog declares it for the package
+        (``execution.generate_method.memory_format``): many convolutional generators run much
+        faster on CPUs (oneDNN) and GPUs (cuDNN) in that layout, but the package author measures it
+        (``benchmarks/memory_format.py``) and checks that outputs stay the same. ``MEDHUB_MEMORY_FORMAT=
+        contiguous`` turns it off everywhere.
+        """
+        declared = self.execution_config.get("generate_method", {}).get("memory_format") or "contiguous"
+        if declared not in MEMORY_FORMATS:
+            raise PackageError(f"Model {self.model_id}: memory_format must be one of {MEMORY_FORMATS}, not {declared!r}.")
+        override = os.environ.get("MEDHUB_MEMORY_FORMAT", "").strip().lower()
+        if override in _OFF or override == "contiguous":
+            return "contiguous"
+        return str(declared)
+
+    def _apply_memory_format(self, model: Any, device: str) -> Any:
+        if self.memory_format() != "channels_last":
+            return model
+        torch = sys.modules.get("torch")
+        if torch is None or not isinstance(model, torch.nn.Module):
+            raise PackageError(f"Model {self.model_id}: memory_format 'channels_last' needs load() to return a "
+                               f"torch.nn.Module, not {type(model).__name__}.")
+        return model.to(memory_format=torch.channels_last)
 
     def _default_args(self) -> dict[str, Any]:
         args = dict(self.execution_config.get("generate_method", {}).get("args", {}).get("custom", {}) or {})
@@ -506,6 +536,7 @@ class ModelExecutor:
             "num_samples": num_samples,
             "batch_size": batch_size,
             "device": device,
+            "memory_format": self.memory_format() if self.interface == "medhub/1" else None,
             "arguments": _jsonable({**self._default_args(), **kwargs}),
             "medhub_version": __version__,
             "torch_version": torch_version,
