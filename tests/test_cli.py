@@ -116,3 +116,10 @@ def test_console_script_installed():
     assert done.returncode == 0 and "00101_DCGAN_BRAIN_MRI_T1" in done.stdout
     done = subprocess.run([exe, "info", "nope"], capture_output=True, text=True)
     assert done.returncode == EXIT_NOT_FOUND and done.stderr.startswith("medhub: error:")
+
+
+def test_console_script_is_the_fast_exit_entry_point():
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="medhub")
+    assert script.value == "medhub.cli:console_main"

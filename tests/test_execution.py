@@ -457,3 +457,33 @@ def test_edited_submodule_is_imported_afresh(tmp_path):
     assert Generators(config_file=cat).generate(1, num_samples=1, save_images=False)[0][0, 0] == 1
     (folder / "net.py").write_text("VALUE = 22\n")  # same mtime granularity is fine: the size changed too
     assert Generators(config_file=cat).generate(1, num_samples=1, save_images=False)[0][0, 0] == 22
+
+
+def test_in_memory_results_are_gathered_into_one_array_per_output(tmp_path):
+    write_package(tmp_path, "pkg", NUMPY_TOY)
+    g = Generators(config_file=write_catalog(tmp_path / "c.json", {"00001_T": entry("pkg", [IMG8, LABEL])}))
+    out = g.generate(1, num_samples=10, save_images=False, seed=0, batch_size=3)
+    assert len(out) == 10 and all(isinstance(label, int) for _, label in out)
+    # all 10 images are rows of one (10, 8, 8) array filled batch by batch, not 4 separate batch arrays
+    assert out[0][0].base is out[9][0].base and out[0][0].base.shape == (10, 8, 8)
+    single = g.generate(1, num_samples=10, save_images=False, seed=0, batch_size=10)
+    assert all(np.array_equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(out, single))
+
+
+STRINGS = """
+import numpy as np
+
+def load(weights_path, device):
+    return None
+
+def sample(model, seeds, indices, **inputs):
+    return {"name": np.array(["x" * (1 + i) for i in indices])}
+"""
+
+
+def test_in_memory_string_outputs_keep_their_width_across_batches(tmp_path):
+    write_package(tmp_path, "pkg", STRINGS)
+    spec = {"name": "name", "kind": "label", "shape": [], "dtype": "str"}
+    g = Generators(config_file=write_catalog(tmp_path / "c.json", {"00001_S": entry("pkg", [spec])}))
+    out = g.generate(1, num_samples=5, save_images=False, seed=0, batch_size=2)
+    assert [str(x) for x in out] == ["x", "xx", "xxx", "xxxx", "xxxxx"]

@@ -3,34 +3,53 @@
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import subprocess
 import sys
 from importlib import metadata
-
-from packaging.requirements import InvalidRequirement, Requirement
+from typing import Any
 
 from ..errors import DependencyError
 
 logger = logging.getLogger("medhub.execution.deps")
+
+#: A requirement that is only a distribution name (``"torch"``): no version, extras or markers.
+_BARE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def _parse(text: str) -> Any:
+    """``packaging``'s Requirement of ``text`` (imported only for requirements that need parsing)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        raise DependencyError(f"Dependency {text!r} is not a valid PEP 508 requirement: {exc}") from None
+
+
+def requirement_name(text: str) -> str:
+    """The distribution name of a PEP 508 requirement string, lower-cased."""
+    return (text if _BARE_NAME.fullmatch(text) else _parse(text).name).lower()
 
 
 def missing_requirements(requirements: list[str]) -> list[str]:
     """The requirement strings (PEP 508) not satisfied by the installed distributions."""
     missing = []
     for text in requirements:
+        if _BARE_NAME.fullmatch(text):  # the common case, checked without parsing
+            name, req = text, None
+        else:
+            req = _parse(text)
+            if req.marker is not None and not req.marker.evaluate():
+                continue
+            name = req.name
         try:
-            req = Requirement(text)
-        except InvalidRequirement as exc:
-            raise DependencyError(f"Dependency {text!r} is not a valid PEP 508 requirement: {exc}") from None
-        if req.marker is not None and not req.marker.evaluate():
-            continue
-        try:
-            installed = metadata.version(req.name)
+            installed = metadata.version(name)
         except metadata.PackageNotFoundError:
             missing.append(text)
             continue
-        if req.specifier and not req.specifier.contains(installed, prereleases=True):
+        if req is not None and req.specifier and not req.specifier.contains(installed, prereleases=True):
             missing.append(text)
     return missing
 

@@ -31,7 +31,7 @@ from ..outputs import (
     to_samples,
     unique_run_dir,
 )
-from .deps import ensure_dependencies
+from .deps import ensure_dependencies, requirement_name
 from .device import resolve_device
 from .loader import import_package
 from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
@@ -47,6 +47,29 @@ AMP_DTYPES = ("float16", "bfloat16")
 _OFF = ("0", "false", "no", "off")
 #: Weight layouts a package may declare in ``execution.generate_method.memory_format``.
 MEMORY_FORMATS = ("contiguous", "channels_last")
+
+
+def _collect(collected: dict[str, Any], batch: Mapping[str, np.ndarray], indices: range, num_samples: int) -> None:
+    """Copy one checked batch into the run's result arrays.
+
+    Numeric outputs go into one array of ``num_samples`` rows per output, allocated at the first
+    batch: the returned samples are views of it, and nothing but the result and one batch is held
+    while a long run is generated (many small per-batch arrays would fragment the heap). String
+    outputs, whose width may change from batch to batch, are kept per batch and joined at the end.
+    """
+    for name, arr in batch.items():
+        if name not in collected:
+            collected[name] = (np.empty((num_samples, *arr.shape[1:]), arr.dtype) if arr.dtype.kind in "biufc"
+                               else [])
+        target = collected[name]
+        if isinstance(target, list):
+            target.append(arr)
+        else:
+            target[indices.start : indices.stop] = arr
+
+
+def _collected_arrays(collected: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate(v) if isinstance(v, list) else v for name, v in collected.items()}
 
 
 def _accepts_indices(function: Callable[..., Any]) -> bool:
@@ -181,9 +204,7 @@ class ModelExecutor:
     # ------------------------------------------------------------------ set-up
     @property
     def uses_torch(self) -> bool:
-        from packaging.requirements import Requirement
-
-        return any(Requirement(d).name.lower() == "torch" for d in self.dependencies)
+        return any(requirement_name(d) == "torch" for d in self.dependencies)
 
     def prepare(self, install_dependencies: bool = False, trust_remote_code: bool = False) -> ModuleType:
         """Check dependencies, fetch (remote), resolve and verify the package, import it (each once).
@@ -451,7 +472,7 @@ class ModelExecutor:
 
                 output_path = unique_run_dir(medhub_home() / "outputs", self.model_id)
             writer = RunWriter(output_path, self.specs)
-        samples: list[Any] = []
+        collected: dict[str, Any] = {}
         per_sample = self._per_sample_inputs(kwargs, num_samples)
         bar = _progress_bar(num_samples, self.model_id, progress)
         try:
@@ -462,10 +483,10 @@ class ModelExecutor:
                     writer.set_specs(self.specs)
                     writer.submit(indices, sample_seeds(run_seed, indices), batch)
                 else:
-                    samples.extend(to_samples(batch, self.specs))
+                    _collect(collected, batch, indices, num_samples)
                 bar.update(len(indices))
             if writer is None:
-                return samples
+                return to_samples(_collected_arrays(collected), self.specs)
             return writer.finish(self._provenance(run_seed, num_samples, batch_size, device, kwargs, started))
         except BaseException:
             if writer is not None:
