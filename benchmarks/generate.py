@@ -94,33 +94,38 @@ def _reset_peak() -> bool:
         return False
 
 
-def _load_package(model_id: str) -> tuple[Any, str]:
-    """The shipped package module (imported by file path, as medhub does) and its weights path."""
-    import importlib.util
-
+def _package_entry(model_id: str) -> dict[str, Any]:
+    """The catalog facts the raw loop needs: package folder, weights path, memory layout (read before
+    the timed call, as medhub reads its catalog in ``Generators()`` before it)."""
     from medhub.config import ConfigManager
 
     cm = ConfigManager()
     ex = cm.config_dict[model_id]["execution"]
     folder = (cm.base_dir / ex["package_link"]).resolve()
+    return {"folder": folder, "weights": str(folder / ex.get("weights", "weights.safetensors")),
+            "memory_format": ex["generate_method"].get("memory_format", "contiguous")}
+
+
+def _load_package(model_id: str, entry: dict[str, Any]) -> Any:
+    """The shipped package module, imported by file path as medhub does."""
+    import importlib.util
+
+    folder = entry["folder"]
     spec = importlib.util.spec_from_file_location(f"bench_pkg_{model_id}", folder / "__init__.py",
                                                   submodule_search_locations=[str(folder)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return module, str(folder / ex.get("weights", "weights.safetensors"))
+    return module
 
 
-def raw_step(model_id: str, module: Any, weights: str) -> Any:
+def raw_step(model_id: str, module: Any, entry: dict[str, Any]) -> Any:
     """``step(b)`` -> dict of b uint8 samples: the package's network in a bare loop, no per-sample seeds."""
     import torch
     import torch.nn.functional as F
 
-    from medhub.config import ConfigManager
-
-    model = module.load(weights, "cpu")
-    declared = ConfigManager().config_dict[model_id]["execution"]["generate_method"].get("memory_format")
-    if declared == "channels_last":  # the layout medhub runs the network in (see benchmarks/memory_format.py)
+    model = module.load(entry["weights"], "cpu")
+    if entry["memory_format"] == "channels_last":  # the layout medhub runs it in (benchmarks/memory_format.py)
         model = model.to(memory_format=torch.channels_last)
 
     def to_u8(x: Any) -> Any:
@@ -215,9 +220,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         names = _png_outputs(args.model)
         batch = args.batch
 
+        entry = _package_entry(args.model)
+
         def call() -> Any:
-            module, weights = _load_package(args.model)
-            step = raw_step(args.model, module, weights)
+            step = raw_step(args.model, _load_package(args.model, entry), entry)
             if mode == "png":
                 out.mkdir(parents=True)
             samples: list[Any] = []
@@ -267,8 +273,8 @@ def sweep_worker(args: argparse.Namespace) -> dict[str, Any]:
     """Samples/s of the bare loop (no PNGs) at each batch size, median of ``--rounds`` passes."""
     import torch
 
-    module, weights = _load_package(args.model)
-    step = raw_step(args.model, module, weights)
+    entry = _package_entry(args.model)
+    step = raw_step(args.model, _load_package(args.model, entry), entry)
     rows = {}
     with torch.inference_mode():
         for b in args.batches:

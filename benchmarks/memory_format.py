@@ -86,15 +86,14 @@ def measure(model_id: str, rounds: int) -> dict[str, Any]:
 
 
 def shipped_torch_models() -> list[str]:
+    """Ids of the bundled (not remote) ``medhub/1`` packages that depend on torch."""
     from medhub.config import ConfigManager
+    from medhub.execution.deps import requirement_name
+    from medhub.execution.resolve import is_url
 
-    out = []
-    for model_id, entry in ConfigManager().config_dict.items():
-        ex = entry["execution"]
-        if ex.get("interface") == "medhub/1" and not str(ex.get("package_link", "")).startswith(("http:", "https:")) \
-                and any(d.split("=")[0].split(">")[0].split("<")[0].strip() == "torch" for d in ex.get("dependencies", [])):
-            out.append(model_id)
-    return out
+    return [model_id for model_id, entry in ConfigManager().config_dict.items()
+            if entry["execution"].get("interface") == "medhub/1" and not is_url(entry["execution"]["package_link"])
+            and any(requirement_name(d) == "torch" for d in entry["execution"].get("dependencies", []))]
 
 
 def _declared() -> dict[str, str]:

@@ -249,7 +249,7 @@ class ModelExecutor:
             started = time.perf_counter()
             try:
                 model = module.load(str(self.weights_path), device)
-                self._models[device] = self._apply_memory_format(model, device)
+                self._models[device] = self._apply_memory_format(model)
             except MedhubError:
                 raise
             except Exception as exc:
@@ -277,7 +277,7 @@ class ModelExecutor:
             return "contiguous"
         return str(declared)
 
-    def _apply_memory_format(self, model: Any, device: str) -> Any:
+    def _apply_memory_format(self, model: Any) -> Any:
         if self.memory_format() != "channels_last":
             return model
         torch = sys.modules.get("torch")
