@@ -2,7 +2,7 @@
 
 Run from the repository root (medhub's venv; medigan gets a venv of its own, made on first use)::
 
-    python benchmarks/generate.py                    # full run (about 8-9 minutes on 2 cores)
+    python benchmarks/generate.py                    # full run (about 18-20 minutes on 2 cores)
     python benchmarks/generate.py --quick            # 200 and 1,000 samples, one round (smoke test)
     python benchmarks/generate.py --json out.json    # also write the results as JSON
 
@@ -18,12 +18,14 @@ same network on the CPU, each in a fresh process:
   random inputs drawn in one call per batch (no per-sample seeds, no checks, no fixed blocks), then
   for PNGs sequential encoding with the same encoder as medhub (``medhub.outputs.encode_png``, so
   the comparison is of the pipelines, not of the encoders; the sweep process also times that encoder
-  against Pillow's), no manifest and no provenance.
+  against Pillow's), no manifest and no provenance; glibc's default malloc settings, as a user's
+  own loop has them (``benchmarks/heap.py`` measures both loops with and without medhub's).
 * **medhub**: ``Generators().generate(model, num_samples=N, output_path=..., seed=0, device="cpu")``
   (or ``save_images=False``), with the catalog's batch size: per-sample seeds, outputs checked
   against the spec, PNGs encoded by a pool of threads while the next batch is generated, manifest
   and provenance written, the folder published atomically; the network's weights in the layout the
-  catalog declares (channels-last for the DCGAN, see ``benchmarks/memory_format.py``).
+  catalog declares (channels-last for the DCGAN, see ``benchmarks/memory_format.py``), glibc's
+  malloc thresholds set on the first batch (``medhub.execution.heap``).
 * **medigan**: medigan 1.0.0 (``from medigan import Generators``) running the same package, laid
   out as a medigan package by ``benchmarks/build_medigan_package.py`` (the shipped folder with its
   medigan-style ``generate``, and the shipped weights), in its own venv, with medigan's workspace
@@ -245,16 +247,18 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown worker {args.worker}")
     lib_s = time.perf_counter() - lib_start
+    import resource
+
     rss_before = _status_kb("VmRSS")
     exact_peak = _reset_peak()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     result = call()
     call_s = time.perf_counter() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
     if exact_peak:
         peak = _status_kb("VmHWM")
     else:  # the process's high-water mark: an upper bound of the call's peak
-        import resource
-
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if mode == "memory":
         produced = len(result)
@@ -265,7 +269,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         produced, result_bytes, shape = _count_files(out), 0, None
     return {"impl": args.worker, "model": args.model, "num_samples": n, "mode": mode, "torch_import_s": torch_s,
             "library_s": lib_s, "call_s": call_s, "rss_before_kb": rss_before, "peak_rss_kb": peak,
-            "peak_exact": exact_peak, "produced": produced, "result_bytes": result_bytes, "sample_shape": shape,
+            "peak_exact": exact_peak, "call_user_s": usage1.ru_utime - usage0.ru_utime,
+            "call_sys_s": usage1.ru_stime - usage0.ru_stime, "call_minor_faults": usage1.ru_minflt - usage0.ru_minflt,
+            "produced": produced, "result_bytes": result_bytes, "sample_shape": shape,
             "torch_threads": torch.get_num_threads(), "batch_size": args.batch if args.worker == "raw" else None}
 
 

@@ -10,7 +10,7 @@ Run from the repository root (any interpreter with medhub installed)::
                                                       # rerun two benchmarks, reuse the others' JSON in results/
 
 Runs ``import_time.py``, ``catalog_search.py``, ``dataloader.py``, ``download.py``,
-``fid_features.py``, ``memory_format.py``, ``generate.py`` and ``cold_start.py`` one after the other (each prints its own
+``fid_features.py``, ``memory_format.py``, ``heap.py``, ``generate.py`` and ``cold_start.py`` one after the other (each prints its own
 report), then writes the page. With ``--only`` just the named benchmarks run and the results of the
 others are read from ``--json-dir`` (each section of the page says when its numbers were measured).
 Numbers in the page come only from the JSON results; do not edit them by hand, rerun this script.
@@ -30,8 +30,8 @@ from typing import Any
 from _common import ROOT, goal_ms, ms, verdict
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("import_time", "catalog_search", "dataloader", "download", "fid_features", "memory_format", "generate",
-              "cold_start")
+BENCHMARKS = ("import_time", "catalog_search", "dataloader", "download", "fid_features", "memory_format", "heap",
+              "generate", "cold_start")
 #: What the page cannot do without (the other sections are left out when their results are missing).
 REQUIRED = ("import_time", "catalog_search", "dataloader")
 DEFAULT_OUTPUT = ROOT / "docs" / "performance.md"
@@ -268,12 +268,13 @@ def _generate_section(run: dict[str, Any]) -> list[str]:
         "`torch.inference_mode` at the best batch size of the sweep below, inputs drawn in one call per batch, "
         "then, for files, sequential PNG encoding with medhub's own encoder (`medhub.outputs.encode_png`, so that "
         "the PNG rows compare pipelines, not encoders; see the encoder table below); no per-sample seeds, "
-        "checks, manifest or provenance.",
+        "checks, manifest or provenance; glibc's default malloc settings, as in a user's own loop.",
         "* **medhub**: `Generators().generate(model, num_samples=N, output_path=..., seed=0, device=\"cpu\")` "
         "(or `save_images=False`) at the catalog's batch size: per-sample seeds, every batch checked against "
         "the outputs spec, PNGs encoded by a thread pool while the next batch is generated, manifest and "
         "provenance, atomic publication of the folder; the network's weights in the layout the catalog "
-        "declares (see the memory-layout section).",
+        "declares (see the memory-layout section) and glibc's malloc thresholds set on the first batch (see the "
+        "heap section).",
         "* **medigan**: medigan 1.0.0 in its own venv running the same package (the shipped folder, laid out "
         "by `benchmarks/build_medigan_package.py` as a medigan package with the shipped weights, called "
         "through its medigan-style `generate`): `Generators().generate(model, num_samples=N, output_path=...)`, "
@@ -404,6 +405,37 @@ def _memory_format_section(run: dict[str, Any]) -> list[str]:
         "",
         *_table(["Model", "Batch", "contiguous samples/s", "channels-last samples/s", "speed-up",
                  "values differing", "batch-invariant", "catalog declares"], rows, "lrrrrrll"),
+        "",
+    ]
+
+
+def _heap_section(run: dict[str, Any]) -> list[str]:
+    hp = run["result"]
+    m, st = hp["machine"], hp["settings"]
+    rows = []
+    for r in hp["results"]:
+        for name in ("medhub tuned", "medhub default", "raw tuned", "raw default"):
+            v = r["variants"][name]
+            impl, setting = name.split()
+            speedup = f"{r['speedup'][impl]:.2f}x" if setting == "tuned" else ""
+            rows.append([_short(r["model"]), impl, "medhub's settings" if setting == "tuned" else "glibc defaults",
+                         f"{st['num_samples'] / v['call_s']:.0f}", f"{v['user_s']:.2f} s", f"{v['sys_s']:.2f} s",
+                         f"{v['minor_faults']:,.0f}", speedup])
+    return [
+        "## Heap settings",
+        "",
+        f"`{run['command']}` ({m['date']}, load average {m['load_average_1_5_15min']}): "
+        f"{st['num_samples']:,} samples returned in memory, each run a fresh process of `generate.py`'s worker, "
+        f"rounds alternating the variants: {st['rounds']}, medians. medhub sets glibc's malloc thresholds on its "
+        "first batch (`medhub.execution.heap`: freed tensors stay in the heap instead of going back to the kernel "
+        "and being faulted in again, zeroed, by the next batch); *glibc defaults* is medhub with "
+        "`MEDHUB_MALLOC_TUNING=0`. The raw rows are the bare loop of the generation benchmark at the packages' "
+        f"block size of {st['raw_batch_size']}, with glibc's defaults (as in the generation table) and with the "
+        f"same thresholds for the whole process (`GLIBC_TUNABLES={st['tunables']}`). CPU time and minor page "
+        "faults are the call's (all threads, `getrusage`).",
+        "",
+        *_table(["Model", "Loop", "Heap", "samples/s", "CPU user", "CPU kernel", "minor page faults",
+                 "speed-up from the settings"], rows, "lllrrrrr"),
         "",
     ]
 
@@ -697,6 +729,8 @@ def render(runs: dict[str, Any], quick: bool, run_all_command: str) -> str:
 
     if "memory_format" in runs:
         lines += _memory_format_section(runs["memory_format"])
+    if "heap" in runs:
+        lines += _heap_section(runs["heap"])
     if "generate" in runs:
         lines += _generate_section(runs["generate"])
     if "cold_start" in runs:

@@ -33,6 +33,7 @@ from ..outputs import (
 )
 from .deps import ensure_dependencies, requirement_name
 from .device import resolve_device
+from .heap import release_heap, tune_heap
 from .loader import import_package
 from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
 from .seeds import check_seed, new_seed, sample_seeds
@@ -365,6 +366,7 @@ class ModelExecutor:
         global RNGs are seeded from (seed, first index) before each call.
         """
         module = self.prepare()
+        tune_heap()  # once per process: freed tensors are reused instead of faulted in again (medhub.execution.heap)
         seeds = sample_seeds(seed, indices)
         args = {**self._default_args(), **kwargs}
         try:
@@ -494,6 +496,7 @@ class ModelExecutor:
             raise
         finally:
             bar.close()
+            release_heap()
 
     def _generate_shard(self, shard: tuple[int, int], num_samples: int, output_path: Any, save_images: bool,
                         seed: int | None, device: str, batch_size: int, progress: bool | None,
@@ -535,6 +538,8 @@ class ModelExecutor:
         except BaseException:
             writer.abort()
             raise
+        finally:
+            release_heap()
 
     def _provenance(self, seed: int, num_samples: int, batch_size: int, device: str, kwargs: dict[str, Any],
                     started: datetime) -> dict[str, Any]:
