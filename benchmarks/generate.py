@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(args.python, medigan_python, workdir, tmp_path / "scratch", str(home))
         sweeps = {}
         for model in args.models:
-            samples = 1024 if model == args.models[0] else 256
+            samples = 1024  # per pass, for every model: fewer make the choice of the best batch size a coin toss
             sweeps[model] = runner.sweep(model, samples if not args.quick else 128, 3 if not args.quick else 1)
             rates = sweeps[model]["samples_per_s"]
             print(f"Raw loop of {model}, samples/s by batch size: "

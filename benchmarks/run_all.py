@@ -346,8 +346,8 @@ def _generate_section(run: dict[str, Any]) -> list[str]:
     batches = list(next(iter(sweeps.values()))["samples_per_s"])
     lines += [
         "Raw loop (no files), samples/s by batch size (one process per model, median of "
-        f"{next(iter(sweeps.values()))['rounds']} passes after a warm-up; the best, in bold, is the raw limit's "
-        "batch size). The shipped packages run their networks on fixed blocks of 32 (the last one padded) so "
+        f"{next(iter(sweeps.values()))['rounds']} passes of {next(iter(sweeps.values()))['samples']:,} samples after a "
+        "warm-up; the best, in bold, is the raw limit's batch size). The shipped packages run their networks on fixed blocks of 32 (the last one padded) so "
         "that a sample never depends on the batch it was generated in; the batch-32 column is what that costs.",
         "",
         *_table(["Model", *batches], rows, "l" + "r" * len(batches)),
