@@ -35,6 +35,21 @@ def medhub_home() -> Path:
     return Path(user_cache_dir("medhub", appauthor=False))
 
 
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off")
+
+
+def env_switched_on(name: str) -> bool:
+    """True when the environment variable ``name`` is set to a true value (1, true, yes, on)."""
+    return os.environ.get(name, "").strip().lower() in _ON
+
+
+def env_switched_off(name: str) -> bool:
+    """True when the environment variable ``name`` is set to a false value (0, false, no, off);
+    unset or empty is neither on nor off."""
+    return os.environ.get(name, "").strip().lower() in _OFF
+
+
 def is_offline() -> bool:
     """True when ``MEDHUB_OFFLINE`` is set to a true value (1, true, yes, on)."""
-    return os.environ.get("MEDHUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return env_switched_on("MEDHUB_OFFLINE")

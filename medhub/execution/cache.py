@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._paths import env_switched_on
 from ..errors import PackageNotAvailableError, UntrustedPackageError
 from .archive import Limits, safe_extract
 from .fetch import download
@@ -37,7 +38,7 @@ _STALE_S = 3600.0
 
 def trust_from_env() -> bool:
     """True when ``MEDHUB_TRUST_REMOTE_CODE`` is set to a true value."""
-    return os.environ.get("MEDHUB_TRUST_REMOTE_CODE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return env_switched_on("MEDHUB_TRUST_REMOTE_CODE")
 
 
 def _suffix(url: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._paths import bundled
+from .._paths import bundled, env_switched_off
 from ..errors import GenerationError, InvalidArgumentError, MedhubError, OutputSpecError, PackageError
 from ..outputs import (
     GenerationRun,
@@ -45,7 +45,6 @@ INTERFACES = ("medhub/1", "medigan")
 #: Mixed-precision dtypes a package may declare (``execution.generate_method.mixed_precision`` or the
 #: package's ``SUPPORTS_AMP``); ``True`` means float16.
 AMP_DTYPES = ("float16", "bfloat16")
-_OFF = ("0", "false", "no", "off")
 #: Weight layouts a package may declare in ``execution.generate_method.memory_format``.
 MEMORY_FORMATS = ("contiguous", "channels_last")
 
@@ -274,7 +273,7 @@ class ModelExecutor:
         if declared not in MEMORY_FORMATS:
             raise PackageError(f"Model {self.model_id}: memory_format must be one of {MEMORY_FORMATS}, not {declared!r}.")
         override = os.environ.get("MEDHUB_MEMORY_FORMAT", "").strip().lower()
-        if override in _OFF or override == "contiguous":
+        if override == "contiguous" or env_switched_off("MEDHUB_MEMORY_FORMAT"):
             return "contiguous"
         return str(declared)
 
@@ -326,7 +325,7 @@ class ModelExecutor:
         if device in self._amp:
             return self._amp[device]
         dtype = None
-        if os.environ.get("MEDHUB_MIXED_PRECISION", "").strip().lower() not in _OFF:
+        if not env_switched_off("MEDHUB_MIXED_PRECISION"):
             declared = self.execution_config.get("generate_method", {}).get("mixed_precision")
             if declared is None:
                 declared = getattr(self.prepare(), "SUPPORTS_AMP", None)

@@ -31,6 +31,8 @@ import sys
 import threading
 from typing import Any
 
+from .._paths import env_switched_off
+
 logger = logging.getLogger("medhub.execution")
 
 #: glibc's mallopt parameters (malloc.h).
@@ -40,7 +42,6 @@ M_MMAP_THRESHOLD = -3
 #: (``DEFAULT_MMAP_THRESHOLD_MAX`` and twice it).
 MMAP_THRESHOLD = 32 * 1024 * 1024
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
-_OFF = ("0", "false", "no", "off")
 _USER_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_",
                     "MALLOC_ARENA_MAX")
 _OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
@@ -51,7 +52,7 @@ _state: dict[str, object] = {}
 
 def _skip_reason() -> str | None:
     """Why medhub leaves the heap alone here, or None."""
-    if os.environ.get("MEDHUB_MALLOC_TUNING", "").strip().lower() in _OFF:
+    if env_switched_off("MEDHUB_MALLOC_TUNING"):
         return "MEDHUB_MALLOC_TUNING is off"
     if not sys.platform.startswith("linux"):
         return f"not Linux ({sys.platform})"
@@ -84,6 +85,8 @@ def tune_heap() -> bool:
     Idempotent and thread-safe; returns False, changing nothing, where medhub leaves the heap alone
     (see the module docstring).
     """
+    if "tuned" in _state:  # every batch calls this: no lock once decided
+        return bool(_state["tuned"])
     with _lock:
         if "tuned" in _state:
             return bool(_state["tuned"])
@@ -99,14 +102,13 @@ def tune_heap() -> bool:
                 reason = "mallopt refused the settings"
         if reason:
             logger.debug("heap left alone: %s", reason)
-        _state.update(tuned=tuned, libc=libc if tuned else None, reason=reason)
+        _state.update(libc=libc if tuned else None, tuned=tuned)  # "tuned" last: the fast path reads it
         return tuned
 
 
 def heap_tuning() -> bool | None:
     """Whether :func:`tune_heap` set the thresholds (None before its first call)."""
-    with _lock:
-        return bool(_state["tuned"]) if "tuned" in _state else None
+    return bool(_state["tuned"]) if "tuned" in _state else None
 
 
 def release_heap() -> None:
