@@ -40,9 +40,10 @@ end-to-end time of the whole process (interpreter start to exit, as a user runni
 sees it), and the peak resident memory during the call (``VmHWM`` after resetting it through
 ``/proc/self/clear_refs`` just before the call). Rounds alternate the order of the
 implementations; the reported numbers are medians over the rounds. Files written by a run are
-kept until the whole benchmark ends: on ext4 without a journal, deleting them would make every
-file the next few minutes' runs create several times dearer (``KEEP_FILES_NOTE``), so disk
-space for all runs is needed (about 2 GB and 230,000 files in a full run).
+kept until the whole benchmark ends (about 230,000 files in a full run): ext4 without a journal
+does not reuse an inode for one to six minutes after its file was deleted, and every file
+created meanwhile scans past those inodes, so deleting a run's files would make the files of
+the runs after it dearer, whoever those runs are.
 
 Best batch size of the raw loop: before the runs, one process per model times the bare loop
 (without PNGs) at batch sizes 16 to 512 and the fastest is used.
@@ -80,12 +81,7 @@ GOAL_MEMORY_GROWTH = 0.10
 GOAL_MEMORY_SLACK_MB = 16.0
 MEDIGAN_BATCH = 32  # medigan's default batch_size when saving files
 MODE_LABELS = {"memory": "in memory", "png": "PNG files"}
-KEEP_FILES_NOTE = (
-    "No output is deleted until the benchmark ends. ext4 without a journal (as on this project's build "
-    "machines) will not reuse an inode for 60 s after its file was deleted (up to 6 minutes while its "
-    "inode-table block is not yet written back), and every file created meanwhile scans past those "
-    "inodes: after a run's 20,000 files were deleted, creating a file cost 500-900 µs of kernel time "
-    "instead of 20-60 µs, a cost the next runs paid whoever they were.")
+
 
 
 # =========================================================================== worker side
@@ -332,7 +328,7 @@ def _file_create(scratch: Path, size: int, n: int = 1000) -> dict[str, Any]:
         wall, c1 = time.perf_counter() - t0, os.times()
         out[f"{threads}_thread"] = {"wall_us_per_file": wall / n * 1e6,
                                     "cpu_us_per_file": ((c1.user - c0.user) + (c1.system - c0.system)) / n * 1e6}
-    return out  # the files stay until the benchmark ends (KEEP_FILES_NOTE)
+    return out  # the files stay until the benchmark ends (see the module docstring)
 
 
 def _encoders(model_id: str, step: Any, n: int = 256, rounds: int = 3) -> dict[str, Any]:
@@ -399,8 +395,7 @@ class Runner:
         out.parent.mkdir(parents=True)
         base = ["--worker", impl, "--model", model, "--num-samples", str(n), "--mode", mode, "--out", str(out),
                 "--batch", str(batch)]
-        # The run's files stay until the benchmark ends (see KEEP_FILES_NOTE): deleting them here would
-        # slow down every file the following runs create.
+        # the run's files stay until the benchmark ends (see the module docstring)
         if impl == "medigan":
             row, wall = _run([self.medigan_python, str(HERE / "generate.py"), *base], self.medigan_env,
                              self.workdir, timeout=900)
@@ -426,7 +421,7 @@ class Runner:
         scratch = self.scratch / f"sweep{self.counter}"
         cmd = [self.python, str(HERE / "generate.py"), "--worker", "sweep", "--model", model, "--sweep-samples",
                str(samples), "--rounds", str(rounds), "--batches", *map(str, SWEEP_BATCHES), "--out", str(scratch)]
-        row, wall = _run(cmd, self.env, ROOT, timeout=900)  # its files stay too (KEEP_FILES_NOTE)
+        row, wall = _run(cmd, self.env, ROOT, timeout=900)  # its files stay too (see the module docstring)
         row["wall_s"] = wall
         return row
 

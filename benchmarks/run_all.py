@@ -368,8 +368,8 @@ def _generate_section(run: dict[str, Any]) -> list[str]:
             "the disk more than the pipelines, and threads cannot hide it (file creation in one folder is "
             "serialised by the kernel). The benchmark deletes no run's files until it ends: on ext4 without a "
             "journal a deleted file's inode is skipped, one by one, by every file created in the next one to six "
-            "minutes, which made file creation after a deleted 10,000-sample run cost 500-900 µs instead of "
-            "20-60 µs (measured with `perf`: `recently_deleted` in ext4's inode allocator).",
+            "minutes (`recently_deleted` in ext4's inode allocator), so a deleted run would make the next runs' "
+            "files dearer.",
             "",
             *_table(["Model", "File size", "1 thread wall", "1 thread CPU", "2 threads wall", "2 threads CPU"], rows,
                     "lrrrrr"),
