@@ -487,3 +487,51 @@ def test_in_memory_string_outputs_keep_their_width_across_batches(tmp_path):
     g = Generators(config_file=write_catalog(tmp_path / "c.json", {"00001_S": entry("pkg", [spec])}))
     out = g.generate(1, num_samples=5, save_images=False, seed=0, batch_size=2)
     assert [str(x) for x in out] == ["x", "xx", "xxx", "xxxx", "xxxxx"]
+
+
+# ---------------------------------------------------------------- dependency checks without packaging
+SIMPLE_SPECS = ["", "[cuda]", "[a, b]>=2", ">=2.1", ">2.1", "<=2.1", "<2.1", "==2.1", "!=2.1", "==2.1.0", ">=1.24,<3", ">= 2, != 2.13.0",
+                ">2.13", "<2.13.0"]
+INSTALLED = ["2.1", "2.1.0", "2.1+cpu", "2.13.0+cpu", "2.0.9", "3", "1.24.0", "2.13", "10.0.1"]
+
+
+@pytest.mark.parametrize("spec", SIMPLE_SPECS)
+def test_simple_requirements_agree_with_packaging(monkeypatch, spec):
+    """The fast path for ``name<op><release>`` gives packaging's (PEP 440) answer for every installed version."""
+    from packaging.requirements import Requirement
+
+    from medhub.execution import deps
+
+    assert deps._SIMPLE.fullmatch(f"torch{spec}"), spec
+    for installed in INSTALLED:
+        monkeypatch.setattr(deps.metadata, "version", lambda name, v=installed: v)
+        monkeypatch.setattr(deps, "_parse", lambda text: pytest.fail(f"parsed {text!r} with packaging"))
+        expected = Requirement(f"torch{spec}").specifier.contains(installed, prereleases=True)
+        assert deps.missing_requirements([f"torch{spec}"]) == ([] if expected else [f"torch{spec}"]), installed
+
+
+@pytest.mark.parametrize("installed", ["2.1rc1", "2.1.post1", "2.1.dev3", "1!2.0"])
+def test_other_installed_versions_go_to_packaging(monkeypatch, installed):
+    from packaging.requirements import Requirement
+
+    from medhub.execution import deps
+
+    monkeypatch.setattr(deps.metadata, "version", lambda name: installed)
+    expected = Requirement("torch>=2.1").specifier.contains(installed, prereleases=True)
+    assert deps.missing_requirements(["torch>=2.1"]) == ([] if expected else ["torch>=2.1"])
+
+
+def test_shipped_requirements_are_checked_without_importing_packaging():
+    """Every catalog entry's dependency list is checked without importing packaging (a cost of
+    every fresh process's first generate call)."""
+    from medhub.config import ConfigManager
+
+    reqs = sorted({r for e in ConfigManager().config_dict.values() for r in e["execution"].get("dependencies", [])})
+    assert any(">=" in r for r in reqs) and any("[" in r for r in reqs)  # version bounds and extras
+    code = ("import json, sys; from medhub.execution.deps import missing_requirements; "
+            f"missing = missing_requirements({json.dumps(reqs)}); "
+            "print(json.dumps([missing, 'packaging.requirements' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    missing, imported = json.loads(out)
+    assert imported is False
+    assert isinstance(missing, list)

@@ -16,6 +16,37 @@ logger = logging.getLogger("medhub.execution.deps")
 
 #: A requirement that is only a distribution name (``"torch"``): no version, extras or markers.
 _BARE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_CLAUSE = r"\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)\s*"
+#: ``name``, optional extras (not checked, as with ``packaging``), then optional comparisons with
+#: plain release numbers (``"torch>=2.1"``, ``"numpy>=1.24,<3"``, ``"monai[skimage]"``): the forms
+#: of every catalog entry, checked without ``packaging``.
+_SIMPLE = re.compile(rf"({_BARE_NAME.pattern})\s*(?:\[[A-Za-z0-9._,\s-]*\])?\s*((?:{_CLAUSE}(?:,{_CLAUSE})*)?)")
+_CLAUSES = re.compile(_CLAUSE)
+#: An installed version that is a final release, with an optional local label (``"2.13.0+cpu"``).
+_FINAL_RELEASE = re.compile(r"(\d+(?:\.\d+)*)(?:\+[A-Za-z0-9.]+)?")
+_COMPARE = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
+            "!=": lambda a, b: a != b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = [int(p) for p in text.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:  # PEP 440: 2.1 == 2.1.0
+        parts.pop()
+    return tuple(parts)
+
+
+def _simple_satisfied(clauses: str, installed: str) -> bool | None:
+    """Whether ``installed`` meets comparisons with plain releases (PEP 440 rules), or None when
+    the installed version is not a final release (pre-, post-, dev-releases go to ``packaging``).
+
+    For a final release these rules reduce to comparing release numbers: a local label
+    (``+cpu``) is ignored by every operator when the specifier has none.
+    """
+    match = _FINAL_RELEASE.fullmatch(installed)
+    if match is None:
+        return None
+    have = _release(match.group(1))
+    return all(_COMPARE[op](have, _release(version)) for op, version in _CLAUSES.findall(clauses))
 
 
 def _parse(text: str) -> Any:
@@ -37,7 +68,19 @@ def missing_requirements(requirements: list[str]) -> list[str]:
     """The requirement strings (PEP 508) not satisfied by the installed distributions."""
     missing = []
     for text in requirements:
-        if _BARE_NAME.fullmatch(text):  # the common case, checked without parsing
+        simple = _SIMPLE.fullmatch(text)
+        if simple is not None:  # the common cases, checked without importing packaging
+            try:
+                installed = metadata.version(simple.group(1))
+            except metadata.PackageNotFoundError:
+                missing.append(text)
+                continue
+            satisfied = _simple_satisfied(simple.group(2), installed)
+            if satisfied is not None:
+                if not satisfied:
+                    missing.append(text)
+                continue
+        if _BARE_NAME.fullmatch(text):
             name, req = text, None
         else:
             req = _parse(text)
