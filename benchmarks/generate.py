@@ -527,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         print("RESULT " + json.dumps(worker(args)), flush=True)
         return 0
 
-    from _common import machine_info, print_machine, verdict, write_json
+    from _common import compile_bytecode, machine_info, print_machine, verdict, write_json
     from build_medigan_package import DEFAULT_VENV, build, ensure_venv
 
     sizes = args.sizes or ([200, 1_000] if args.quick else [1_000, 10_000])
@@ -551,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = tmp_path / "medigan-work"
         if medigan_python:
             build(args.models, workdir)
+            compile_bytecode(medigan_python, [workdir])  # as medhub's and the raw loop's packages are
             medigan_version = subprocess.run([medigan_python, "-c", "import importlib.metadata as m; "
                                               "print(m.version('medigan'), m.version('torch'))"],
                                              capture_output=True, text=True, check=True).stdout.strip()

@@ -160,6 +160,9 @@ def _machine_rows(info: dict[str, Any]) -> list[list[str]]:
         ["numpy", info["numpy"]],
         ["fastjsonschema", info["fastjsonschema"]],
         ["medhub", f"{info['medhub']} (commit {info['git_commit']})"],
+        *([["Bytecode", "medhub's and the shipped packages' modules compiled before timing (PYTHONDONTWRITEBYTECODE="
+            f"{info['bytecode']['PYTHONDONTWRITEBYTECODE'] or 'unset'} here), as after a pip install"]]
+          if "bytecode" in info else []),
     ]
 
 
