@@ -490,8 +490,8 @@ def test_in_memory_string_outputs_keep_their_width_across_batches(tmp_path):
 
 
 # ---------------------------------------------------------------- dependency checks without packaging
-SIMPLE_SPECS = ["", "[cuda]", "[a, b]>=2", ">=2.1", ">2.1", "<=2.1", "<2.1", "==2.1", "!=2.1", "==2.1.0", ">=1.24,<3", ">= 2, != 2.13.0",
-                ">2.13", "<2.13.0"]
+SIMPLE_SPECS = ["", "[cuda]", "[a, b]>=2", ">=2.1", ">2.1", "<=2.1", "<2.1", "==2.1", "!=2.1", "==2.1.0", ">=1.24,<3",
+                ">= 2, != 2.13.0", ">2.13", "<2.13.0"]
 INSTALLED = ["2.1", "2.1.0", "2.1+cpu", "2.13.0+cpu", "2.0.9", "3", "1.24.0", "2.13", "10.0.1"]
 
 
@@ -512,6 +512,7 @@ def test_simple_requirements_agree_with_packaging(monkeypatch, spec):
 
 @pytest.mark.parametrize("installed", ["2.1rc1", "2.1.post1", "2.1.dev3", "1!2.0"])
 def test_other_installed_versions_go_to_packaging(monkeypatch, installed):
+    """Installed versions that are not final releases are compared by packaging; a bare name needs none."""
     from packaging.requirements import Requirement
 
     from medhub.execution import deps
@@ -519,6 +520,8 @@ def test_other_installed_versions_go_to_packaging(monkeypatch, installed):
     monkeypatch.setattr(deps.metadata, "version", lambda name: installed)
     expected = Requirement("torch>=2.1").specifier.contains(installed, prereleases=True)
     assert deps.missing_requirements(["torch>=2.1"]) == ([] if expected else ["torch>=2.1"])
+    monkeypatch.setattr(deps, "_parse", lambda text: pytest.fail(f"parsed {text!r} with packaging"))
+    assert deps.missing_requirements(["torch", "torch[cuda]"]) == []
 
 
 def test_shipped_requirements_are_checked_without_importing_packaging():

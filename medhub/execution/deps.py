@@ -42,6 +42,8 @@ def _simple_satisfied(clauses: str, installed: str) -> bool | None:
     For a final release these rules reduce to comparing release numbers: a local label
     (``+cpu``) is ignored by every operator when the specifier has none.
     """
+    if not clauses:
+        return True
     match = _FINAL_RELEASE.fullmatch(installed)
     if match is None:
         return None
@@ -68,31 +70,24 @@ def missing_requirements(requirements: list[str]) -> list[str]:
     """The requirement strings (PEP 508) not satisfied by the installed distributions."""
     missing = []
     for text in requirements:
-        simple = _SIMPLE.fullmatch(text)
-        if simple is not None:  # the common cases, checked without importing packaging
-            try:
-                installed = metadata.version(simple.group(1))
-            except metadata.PackageNotFoundError:
-                missing.append(text)
-                continue
-            satisfied = _simple_satisfied(simple.group(2), installed)
-            if satisfied is not None:
-                if not satisfied:
-                    missing.append(text)
-                continue
-        if _BARE_NAME.fullmatch(text):
-            name, req = text, None
+        simple = _SIMPLE.fullmatch(text)  # the catalog's forms, checked without importing packaging
+        if simple is not None:
+            name, clauses, req = simple.group(1), simple.group(2), None
         else:
             req = _parse(text)
             if req.marker is not None and not req.marker.evaluate():
                 continue
-            name = req.name
+            name, clauses = req.name, None
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
             missing.append(text)
             continue
-        if req is not None and req.specifier and not req.specifier.contains(installed, prereleases=True):
+        satisfied = _simple_satisfied(clauses, installed) if clauses is not None else None
+        if satisfied is None:  # a full requirement, or an installed pre-, post- or dev-release
+            specifier = (req or _parse(text)).specifier
+            satisfied = not specifier or specifier.contains(installed, prereleases=True)
+        if not satisfied:
             missing.append(text)
     return missing
 
