@@ -531,10 +531,56 @@ def test_shipped_requirements_are_checked_without_importing_packaging():
 
     reqs = sorted({r for e in ConfigManager().config_dict.values() for r in e["execution"].get("dependencies", [])})
     assert any(">=" in r for r in reqs) and any("[" in r for r in reqs)  # version bounds and extras
-    code = ("import json, sys; from medhub.execution.deps import missing_requirements; "
+    code = ("import json, sys; from medhub.execution.deps import missing_requirements, requirement_name; "
             f"missing = missing_requirements({json.dumps(reqs)}); "
-            "print(json.dumps([missing, 'packaging.requirements' in sys.modules]))")
+            f"names = [requirement_name(r) for r in {json.dumps(reqs)}]; "
+            "print(json.dumps([missing, names, 'packaging.requirements' in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    missing, imported = json.loads(out)
+    missing, names, imported = json.loads(out)
     assert imported is False
     assert isinstance(missing, list)
+    from packaging.requirements import Requirement
+
+    assert names == [Requirement(r).name.lower() for r in reqs]
+
+
+def test_first_generate_call_does_not_import_packaging():
+    """A fresh process's first generate call of a shipped torch model (dependency check, the
+    executor's ``uses_torch``, package import, sampling) never imports packaging."""
+    pytest.importorskip("torch")
+    code = ("import json, sys; from medhub import Generators; "
+            "Generators().generate('00101_DCGAN_BRAIN_MRI_T1', num_samples=1, save_images=False, seed=0, "
+            "device='cpu', progress=False); print(json.dumps(sorted(m for m in sys.modules "
+            "if m.split('.')[0] == 'packaging')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == []
+
+
+def test_requirement_name_of_other_forms_uses_packaging():
+    from medhub.errors import DependencyError
+    from medhub.execution.deps import requirement_name
+
+    assert requirement_name("Torch>=2.1,<3") == "torch"
+    assert requirement_name('torch>=2.1; python_version >= "3.8"') == "torch"
+    assert requirement_name("my.pkg~=1.4") == "my.pkg"
+    with pytest.raises(DependencyError, match="not a valid PEP 508"):
+        requirement_name("torch>=>2")
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int64"])
+def test_outputs_values_check_for_integer_dtypes(dtype):
+    """A ``values`` spec is enforced for every integer dtype (one-byte ones are counted, others sorted)."""
+    from medhub.outputs import _distinct_values, check_outputs, parse_specs
+
+    specs = parse_specs([{"name": "mask", "kind": "mask", "shape": [4, 4], "dtype": dtype, "values": [-1, 0, 3]}])
+    good = np.array([[-1, 0, 3, 0]] * 4 * 2, dtype=dtype).reshape(2, 4, 4) if dtype != "uint8" else \
+        np.array([[0, 3, 3, 0]] * 4 * 2, dtype=dtype).reshape(2, 4, 4)
+    assert check_outputs("m", {"mask": good}, specs, 2)["mask"] is not None
+    bad = good.copy()
+    bad[1, 2, 1] = 7
+    bad[0, 0, 0] = 2
+    with pytest.raises(OutputSpecError, match=r"holds \[2, 7\], not among the values \[-1, 0, 3\]"):
+        check_outputs("m", {"mask": bad}, specs, 2)
+    assert _distinct_values(bad).tolist() == np.unique(bad).tolist()
+    if dtype == "int8":
+        assert _distinct_values(np.array([-128, 127, -1, 0, -1], np.int8)).tolist() == [-128, -1, 0, 127]

@@ -131,6 +131,35 @@ def test_seeded_masks_come_from_the_bank(pkg):
                    for b in (*bank, *bank.flip(-1)) for dy in r for dx in r)
 
 
+def test_seeded_masks_are_the_drawn_map_flipped_and_shifted(pkg):
+    """The numpy slicing in seeded_masks gives exactly shift_mask of the seed's (flipped) bank map."""
+    import torch
+
+    bank = pkg.load(FOLDER / pkg.WEIGHTS_FILE, "cpu").mask_bank
+    seeds = list(range(200))
+    masks = pkg.seeded_masks(bank, seeds)
+    shifts = set()
+    for seed, mask in zip(seeds, masks):
+        gen = torch.Generator().manual_seed(seed)
+        k = int(torch.randint(bank.shape[0], (1,), generator=gen))
+        flip = bool(torch.rand(1, generator=gen) < 0.5)
+        dy, dx = (int(v) for v in torch.randint(-pkg.MAX_SHIFT, pkg.MAX_SHIFT + 1, (2,), generator=gen))
+        src = bank[k].flip(-1) if flip else bank[k]
+        assert np.array_equal(mask, pkg.shift_mask(src, dy, dx).numpy()), seed
+        shifts.add((flip, int(np.sign(dy)), int(np.sign(dx))))
+    assert len(shifts) >= 16  # of the 18 (flip, up/none/down, left/none/right) cases
+
+
+def test_one_hot_matches_torch_one_hot(pkg):
+    import torch
+
+    masks = np.random.default_rng(0).integers(0, pkg.NUM_LABELS, (5, 64, 64)).astype(np.uint8)
+    x = pkg.one_hot(masks)
+    ref = torch.nn.functional.one_hot(torch.as_tensor(masks).long(), pkg.NUM_LABELS).permute(0, 3, 1, 2).float()
+    assert x.dtype == torch.float32 and x.shape == (5, pkg.NUM_LABELS, 64, 64) and x.is_contiguous()
+    assert torch.equal(x, ref)
+
+
 def test_sample_alone_equals_sample_in_a_block(pkg):
     model = pkg.load(FOLDER / pkg.WEIGHTS_FILE, "cpu")
     seeds = list(range(100, 133))

@@ -62,8 +62,17 @@ def _parse(text: str) -> Any:
 
 
 def requirement_name(text: str) -> str:
-    """The distribution name of a PEP 508 requirement string, lower-cased."""
-    return (text if _BARE_NAME.fullmatch(text) else _parse(text).name).lower()
+    """The distribution name of a PEP 508 requirement string, lower-cased.
+
+    The catalog's forms (``"torch"``, ``"torch>=2.1"``, ``"monai[skimage]"``) are read without
+    importing ``packaging`` (tens of milliseconds inside a model's first ``generate`` call).
+
+    Example:
+        >>> requirement_name("Torch>=2.1,<3")
+        'torch'
+    """
+    simple = _SIMPLE.fullmatch(text)
+    return (simple.group(1) if simple is not None else _parse(text).name).lower()
 
 
 def missing_requirements(requirements: list[str]) -> list[str]:

@@ -132,15 +132,23 @@ def shift_mask(mask: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 
 def seeded_masks(mask_bank: torch.Tensor, seeds: Sequence[int]) -> np.ndarray:
-    """One plausible label map per seed: a bank map chosen, flipped and shifted by that seed alone."""
-    out = np.empty((len(seeds), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    """One plausible label map per seed: a bank map chosen, flipped and shifted by that seed alone.
+
+    The same maps as :func:`shift_mask` of the (flipped) bank map, with the shift done by numpy
+    slicing (no per-sample torch calls but the seeded draws).
+    """
+    bank = mask_bank.cpu().numpy()
+    h, w = bank.shape[1:]
+    out = np.zeros((len(seeds), h, w), np.uint8)
+    gen = torch.Generator()
     for i, seed in enumerate(seeds):
-        gen = torch.Generator().manual_seed(int(seed))
-        k = int(torch.randint(mask_bank.shape[0], (1,), generator=gen))
+        gen.manual_seed(int(seed))
+        k = int(torch.randint(bank.shape[0], (1,), generator=gen))
         flip = bool(torch.rand(1, generator=gen) < 0.5)
         dy, dx = (int(v) for v in torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=gen))
-        m = mask_bank[k].flip(-1) if flip else mask_bank[k]
-        out[i] = shift_mask(m, dy, dx).numpy()
+        m = bank[k, :, ::-1] if flip else bank[k]
+        out[i, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
+            m[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
     return out
 
 
@@ -223,9 +231,14 @@ def folder_masks(input_path: str | Path, indices: Sequence[int]) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- inference
 def one_hot(masks: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """(N, H, W) labels 0..3 -> (N, 4, H, W) float32 one-hot, NCHW-contiguous."""
-    m = torch.as_tensor(np.asarray(masks), dtype=torch.long)
-    return torch.nn.functional.one_hot(m, NUM_LABELS).permute(0, 3, 1, 2).float().contiguous()
+    """(N, H, W) labels 0..3 -> (N, 4, H, W) float32 one-hot, NCHW-contiguous.
+
+    Built by comparing each map with the labels 0..3 (one pass, straight into NCHW), instead of
+    ``F.one_hot``'s int64 NHWC tensor permuted and copied; the values are the same.
+    """
+    m = torch.as_tensor(np.asarray(masks))
+    labels = torch.arange(NUM_LABELS, dtype=m.dtype).view(1, NUM_LABELS, 1, 1)
+    return (m.unsqueeze(1) == labels).float()
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
