@@ -62,3 +62,28 @@ def test_the_file_creation_probe_keeps_its_files(bench, tmp_path):
     for threads in (1, 2):
         assert len(list((tmp_path / f"files-{threads}").iterdir())) == 20
         assert result[f"{threads}_thread"]["wall_us_per_file"] > 0
+
+
+def _cell(model, n, mode, impl, call_s, wall_s):
+    return {"model": model, "num_samples": n, "mode": mode, "impl": impl, "call_s": call_s, "wall_s": wall_s,
+            "samples_per_s": n / call_s, "growth_beyond_result_mb": 10.0}
+
+
+def test_goals_bound_the_speed_up_over_medigan_by_the_floor_and_the_network(bench):
+    m = bench.DCGAN
+    cells = {}
+    for impl, call, wall in (("raw", 4.0, 7.0), ("medhub", 4.0, 7.5), ("medigan", 6.0, 15.0)):
+        cells[f"{m}|1000|memory|{impl}"] = _cell(m, 1000, "memory", impl, call, wall)
+    checks = bench.goals(cells, [m], [1000], floor_s=3.0, best_rates={m: 250.0})
+    raw = next(g for g in checks if g["kind"] == "raw")
+    assert raw["value"] == 1.0 and raw["passed"]
+    medigan = next(g for g in checks if g["kind"] == "medigan")
+    assert medigan["value"] == 15.0 / 7.5 and medigan["passed"]
+    assert medigan["bound"] == 15.0 / 3.0
+    # floor 3 s plus 1,000 samples at 250/s: medigan's 15 s over 7 s
+    assert medigan["network_bound"] == 15.0 / 7.0
+    # without a floor or a sweep rate there is no bound to report
+    bare = next(g for g in bench.goals(cells, [m], [1000]) if g["kind"] == "medigan")
+    assert bare["bound"] is None and bare["network_bound"] is None
+    no_rate = next(g for g in bench.goals(cells, [m], [1000], 3.0, {}) if g["kind"] == "medigan")
+    assert no_rate["network_bound"] is None
