@@ -329,9 +329,9 @@ def _generate_section(run: dict[str, Any]) -> list[str]:
         shown = ", ".join(f"{_short(g['model'])} {g['num_samples']:,} {_MODE[g['mode']]} {g['network_bound']:.2f}x"
                           for g in networked)
         lines += [
-            "An implementation that runs the same network at the raw loop's best speed (the sweep's fastest "
-            "samples/s below, no files) and does everything else for free would take that floor plus N over that "
-            "speed; medigan's end-to-end time divided by it is the largest speed-up over medigan reachable with "
+            "An implementation that runs the same network at the fastest speed seen for it without files (the "
+            "batch-size sweep's best and every in-memory call of the raw loop and of medhub, at either N) and "
+            "does everything else for free would take that floor plus N over that speed; medigan's end-to-end time divided by it is the largest speed-up over medigan reachable with "
             "this network on this machine (medigan runs the same package code, which is not slow): "
             f"{shown}. Where it is under 2x the issue's 2x goal cannot be met here by any implementation.",
             "",
