@@ -452,6 +452,16 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return cells
 
 
+def summarize_floors(floors: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Median and fastest wall time of the torch-only processes, per venv. The bounds in
+    :func:`goals` are "at most" figures, so they divide by the fastest floor seen: with the
+    median, a run that happened to start faster than the median floor beat its own bound."""
+    venvs = sorted({f["venv"] for f in floors})
+    median = {v: statistics.median(f["wall_s"] for f in floors if f["venv"] == v) for v in venvs}
+    fastest = {v: min(f["wall_s"] for f in floors if f["venv"] == v) for v in venvs}
+    return median, fastest
+
+
 def goals(cells: dict[str, Any], models: list[str], sizes: list[int], floor_s: float | None = None,
           best_rates: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """The issue's goals, each with its measured value.
@@ -609,10 +619,9 @@ def main(argv: list[str] | None = None) -> int:
                                   f"process {row['wall_s']:7.2f} s  peak RSS {row['peak_rss_kb'] / 1024:6.0f} MB "
                                   f"(+{(row['peak_rss_kb'] - row['rss_before_kb']) / 1024:.0f})", flush=True)
     cells = summarize(runs)
-    floor = {venv: statistics.median(f["wall_s"] for f in floors if f["venv"] == venv)
-             for venv in {f["venv"] for f in floors}}
+    floor, floor_min = summarize_floors(floors)
     best_rates = {m: max(sw["samples_per_s"].values()) for m, sw in sweeps.items()}
-    checks = goals(cells, args.models, sizes, floor.get("medhub"), best_rates)
+    checks = goals(cells, args.models, sizes, floor_min.get("medhub"), best_rates)
     print()
     header = (f"{'model':<31} {'N':>6} {'output':<9} {'impl':<7} {'samples/s':>9} {'end-to-end':>10} "
               f"{'peak RSS':>9} {'growth':>8} {'vs raw':>6} {'medigan/it':>10}")
@@ -632,7 +641,8 @@ def main(argv: list[str] | None = None) -> int:
                  "generating in no time)" if g.get("network_bound") else "")
         print(f"Goal {g['goal']:<100} {value:>24}  {verdict(g['passed'])}{reach}")
     for venv, seconds in sorted(floor.items()):
-        print(f"A process that only imports torch ({venv}'s venv): {seconds:.2f} s")
+        print(f"A process that only imports torch ({venv}'s venv): {seconds:.2f} s median, "
+              f"{floor_min[venv]:.2f} s fastest")
     elapsed = time.perf_counter() - started
     print(f"\nTotal benchmark time {elapsed:.0f} s")
     result = {
@@ -647,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         "cells": cells,
         "floors": floors,
         "floor_s": floor,
+        "floor_min_s": floor_min,
         "goals": checks,
         "all_goals_passed": all(g["passed"] for g in checks),
         "elapsed_s": elapsed,

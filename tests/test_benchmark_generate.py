@@ -93,3 +93,12 @@ def test_goals_bound_the_speed_up_over_medigan_by_the_floor_and_the_network(benc
     # without a floor there is no bound to report
     bare = next(g for g in bench.goals(cells, [m], [1000]) if g["kind"] == "medigan")
     assert bare["bound"] is None and bare["network_bound"] is None
+
+
+def test_floors_summarised_per_venv_with_the_fastest_for_the_bounds(bench):
+    floors = [{"model": "a", "venv": "medhub", "wall_s": w} for w in (2.7, 2.3, 2.6)]
+    floors += [{"model": "a", "venv": "medigan", "wall_s": w} for w in (3.4, 2.5)]
+    median, fastest = bench.summarize_floors(floors)
+    assert median == {"medhub": 2.6, "medigan": (3.4 + 2.5) / 2}
+    assert fastest == {"medhub": 2.3, "medigan": 2.5}
+    assert bench.summarize_floors([]) == ({}, {})
