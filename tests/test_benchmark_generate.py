@@ -102,3 +102,19 @@ def test_floors_summarised_per_venv_with_the_fastest_for_the_bounds(bench):
     assert median == {"medhub": 2.6, "medigan": (3.4 + 2.5) / 2}
     assert fastest == {"medhub": 2.3, "medigan": 2.5}
     assert bench.summarize_floors([]) == ({}, {})
+
+
+def test_fastest_time_outside_the_call_and_fastest_rate_come_from_every_run(bench):
+    floors = [{"model": "a", "venv": "medhub", "wall_s": 2.7}, {"model": "a", "venv": "medigan", "wall_s": 3.0}]
+    runs = [{"model": "a", "impl": "medhub", "mode": "memory", "num_samples": 1000, "call_s": 2.0, "wall_s": 4.3},
+            {"model": "a", "impl": "raw", "mode": "png", "num_samples": 1000, "call_s": 4.0, "wall_s": 6.5},
+            {"model": "a", "impl": "medigan", "mode": "memory", "num_samples": 1000, "call_s": 0.5, "wall_s": 1.0}]
+    median, fastest = bench.summarize_floors(floors, runs)
+    assert median == {"medhub": 2.7, "medigan": 3.0}
+    # the medhub run spent 2.3 s outside its call, less than the torch-only process; medigan's
+    # runs (another venv) do not count
+    assert fastest == {"medhub": 2.3, "medigan": 3.0}
+    sweeps = {"a": {"samples_per_s": {"32": 400.0, "64": 450.0}}}
+    # the in-memory medhub run, 500/s, beats the sweep; the PNG run and medigan's do not count
+    assert bench.fastest_rates(sweeps, runs) == {"a": 500.0}
+    assert bench.fastest_rates(sweeps) == {"a": 450.0}
