@@ -46,7 +46,10 @@ created meanwhile scans past those inodes, so deleting a run's files would make 
 the runs after it dearer, whoever those runs are.
 
 Best batch size of the raw loop: before the runs, one process per model times the bare loop
-(without PNGs) at batch sizes 16 to 512 and the fastest is used.
+(without PNGs) at batch sizes 16 to 512 and the fastest is used. The same process then times, warm
+(after one call of each), the raw loop at that batch size and medhub's ``generate`` in memory,
+alternated: every timed run above is its process's first call, so this shows how much of a gap
+between them is first-call cost rather than the per-sample path.
 
 Goals (issue #9): medhub at least 0.9 of the raw limit's throughput in memory and at least the raw
 limit with PNGs; at least 2x medigan end to end; medhub's peak memory independent of N (the peak
@@ -298,11 +301,45 @@ def sweep_worker(args: argparse.Namespace) -> dict[str, Any]:
                 rates.append(args.sweep_samples / (time.perf_counter() - t0))
             rows[str(b)] = statistics.median(rates)
     best = max(rows, key=rows.get)
+    warm = _warm(args.model, step, int(best), args.sweep_samples, args.rounds)
     encoders = _encoders(args.model, step)
     size = int(encoders["medhub encode_png"]["mean_bytes"])
     return {"model": args.model, "samples": args.sweep_samples, "rounds": args.rounds, "samples_per_s": rows,
             "best_batch_size": int(best), "torch_threads": torch.get_num_threads(), "png_encoders": encoders,
-            "file_create": _file_create(Path(args.out), size)}
+            "file_create": _file_create(Path(args.out), size), "warm": warm}
+
+
+def _warm(model_id: str, step: Any, batch: int, n: int, rounds: int) -> dict[str, Any]:
+    """Seconds for ``n`` samples in memory, warm (after one call of each, in this one process), of
+    the raw loop at ``batch`` and of medhub's ``generate`` (seed 0, its own batch size), alternated,
+    median of ``rounds``: the in-memory rows' calls are each a process's first, so they include
+    first-call costs (package import, weight load, oneDNN primitives, medhub's executor); this
+    separates those from the steady state."""
+    import torch
+
+    from medhub import Generators
+
+    g = Generators()
+
+    def raw() -> None:
+        with torch.inference_mode():
+            for lo in range(0, n, batch):
+                step(min(batch, n - lo))
+
+    def medhub() -> None:
+        g.generate(model_id, num_samples=n, save_images=False, seed=0, device="cpu", progress=False)
+
+    times: dict[str, list[float]] = {"raw": [], "medhub": []}
+    for fn in (raw, medhub):
+        fn()
+    for r in range(rounds):
+        for name, fn in ((("raw", raw), ("medhub", medhub)) if r % 2 == 0 else (("medhub", medhub), ("raw", raw))):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    raw_s, medhub_s = statistics.median(times["raw"]), statistics.median(times["medhub"])
+    return {"samples": n, "rounds": rounds, "raw_batch_size": batch, "raw_s": raw_s, "medhub_s": medhub_s,
+            "medhub_over_raw": raw_s / medhub_s}
 
 
 def _file_create(scratch: Path, size: int, n: int = 1000) -> dict[str, Any]:

@@ -373,6 +373,21 @@ def _generate_section(run: dict[str, Any]) -> list[str]:
         *_table(["Model", *batches], rows, "l" + "r" * len(batches)),
         "",
     ]
+    rows = [[_short(model), f"{w['samples']:,}", f"{w['raw_batch_size']}", f"{w['raw_s']:.3f} s",
+             f"{w['medhub_s']:.3f} s", f"{w['medhub_over_raw']:.2f}"]
+            for model, sw in sweeps.items() if (w := sw.get("warm"))]
+    if rows:
+        lines += [
+            "Warm, in the sweep's process: the raw loop at its best batch size and medhub's `generate` (in memory, "
+            "seed 0) alternated after one call of each, median of the passes. Each run in the tables above is its "
+            "process's first call, so it also pays first-call costs (package import, weight load, oneDNN "
+            "primitives, medhub's executor); where medhub / raw is lower above than here, the difference is those "
+            "costs or the noise between processes, not the per-sample path.",
+            "",
+            *_table(["Model", "Samples", "Raw batch size", "raw", "medhub", "medhub / raw (throughput)"], rows,
+                    "lrrrrr"),
+            "",
+        ]
     rows = []
     for model, sw in sweeps.items():
         fc = sw.get("file_create")

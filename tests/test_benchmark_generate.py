@@ -118,3 +118,18 @@ def test_fastest_time_outside_the_call_and_fastest_rate_come_from_every_run(benc
     # the in-memory medhub run, 500/s, beats the sweep; the PNG run and medigan's do not count
     assert bench.fastest_rates(sweeps, runs) == {"a": 500.0}
     assert bench.fastest_rates(sweeps) == {"a": 450.0}
+
+
+def test_warm_times_the_raw_loop_and_medhub_alternated_after_a_first_call(bench):
+    calls = []
+
+    def step(k):
+        calls.append(k)
+        return {}
+
+    warm = bench._warm(bench.DCGAN, step, batch=4, n=10, rounds=2)
+    # one first call and two timed passes of the raw loop, each 10 samples in batches of 4, 4, 2
+    assert calls == [4, 4, 2] * 3
+    assert warm["samples"] == 10 and warm["rounds"] == 2 and warm["raw_batch_size"] == 4
+    assert warm["raw_s"] > 0 and warm["medhub_s"] > 0
+    assert warm["medhub_over_raw"] == warm["raw_s"] / warm["medhub_s"]
