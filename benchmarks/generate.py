@@ -524,23 +524,16 @@ def goals(cells: dict[str, Any], models: list[str], sizes: list[int], floor_s: f
     """The issue's goals, each with its measured value.
 
     Two bounds come with each speed-up over medigan end to end: ``bound``, medigan's time over
-    ``floor_s`` (a process that only imports torch), the most any implementation could reach even
-    generating in no time; and ``network_bound``, medigan's time over ``floor_s + N / best rate``,
-    the most an implementation could reach that runs this network on this machine and does
-    everything else (seeds, files, checks) for free. The best rate is the fastest samples/s seen
-    for the network without files: the batch-size sweep's (``best_rates``) and every in-memory
-    call of the raw loop and of medhub, at any N (a long call runs faster than the short sweep)."""
+    ``floor_s`` (the least time outside the generation call, :func:`summarize_floors`), the most
+    any implementation could reach even generating in no time; and ``network_bound``, medigan's
+    time over ``floor_s + N / best_rates[model]`` (the fastest samples/s seen for the network,
+    :func:`fastest_rates`), the most an implementation could reach that runs this network on this
+    machine and does everything else (seeds, files, checks) for free."""
     out = []
+    best_rates = best_rates or {}
 
     def cell(model: str, n: int, mode: str, impl: str) -> dict[str, Any] | None:
         return cells.get(f"{model}|{n}|{mode}|{impl}")
-
-    def fastest(model: str) -> float | None:
-        seen = [c["samples_per_s"] for c in cells.values()
-                if c["model"] == model and c["mode"] == "memory" and c["impl"] in ("raw", "medhub")]
-        if best_rates and best_rates.get(model):
-            seen.append(best_rates[model])
-        return max(seen) if seen else None
 
     for model in models:
         for n in sizes:
@@ -558,8 +551,8 @@ def goals(cells: dict[str, Any], models: list[str], sizes: list[int], floor_s: f
                     out.append({"kind": "medigan", "model": model, "num_samples": n, "mode": mode,
                                 "target": GOAL_MEDIGAN, "value": ratio, "passed": ratio >= GOAL_MEDIGAN,
                                 "bound": g["wall_s"] / floor_s if floor_s else None,
-                                "network_bound": (g["wall_s"] / (floor_s + n / fastest(model))
-                                                  if floor_s and fastest(model) else None),
+                                "network_bound": (g["wall_s"] / (floor_s + n / best_rates[model])
+                                                  if floor_s and best_rates.get(model) else None),
                                 "goal": f"{model} {n:,} {MODE_LABELS[mode]}: medhub / medigan end to end >= "
                                         f"{GOAL_MEDIGAN}"})
         if len(sizes) >= 2:
