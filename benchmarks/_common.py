@@ -182,3 +182,29 @@ def write_json(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     print(f"Results written to {target}")
+
+
+def per_model_args(description: str, argv: list[str] | None, models_help: str, per: str) -> Any:
+    """Parse the options of a per-model benchmark (``--models``, ``--rounds``, ``--json``,
+    ``--quick``; ``--quick`` means one round). ``per`` names what each round times once."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--models", nargs="+", help=f"model ids (default: {models_help})")
+    parser.add_argument("--rounds", type=int, default=5, help=f"timed passes per {per} (default 5)")
+    parser.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
+    parser.add_argument("--quick", action="store_true", help=f"one timed pass per {per} (smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds = 1
+    return args
+
+
+def write_per_model_json(args: Any, benchmark: str, info: dict[str, Any], declared: dict[str, Any],
+                         rows: list[dict[str, Any]]) -> None:
+    """Write a per-model benchmark's results to ``args.json`` (when given), with what the catalog
+    declares for each model."""
+    if args.json:
+        write_json(args.json, {"benchmark": benchmark, "machine": info,
+                               "settings": {"rounds": args.rounds, "quick": args.quick},
+                               "declared": declared, "results": rows})

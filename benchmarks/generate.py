@@ -25,7 +25,9 @@ same network on the CPU, each in a fresh process:
   against the spec, PNGs encoded by a pool of threads while the next batch is generated, manifest
   and provenance written, the folder published atomically; the network's weights in the layout the
   catalog declares (channels-last for the DCGAN, see ``benchmarks/memory_format.py``), glibc's
-  malloc thresholds set on the first batch (``medhub.execution.heap``).
+  malloc thresholds set on the first batch (``medhub.execution.heap``), and, both models being
+  declared thread safe, several package calls at once on the CPU, each on a share of torch's
+  threads (``medhub.execution.streams``, ``benchmarks/cpu_streams.py``).
 * **medigan**: medigan 1.0.0 (``from medigan import Generators``) running the same package, laid
   out as a medigan package by ``benchmarks/build_medigan_package.py`` (the shipped folder with its
   medigan-style ``generate``, and the shipped weights), in its own venv, with medigan's workspace

@@ -18,10 +18,10 @@ and both checks pass.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,16 +105,10 @@ def _declared() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--models", nargs="+", help="model ids (default: every shipped medhub/1 torch model)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed passes per layout (default 5)")
-    parser.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
-    parser.add_argument("--quick", action="store_true", help="one timed pass per layout (smoke test)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds = 1
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-    from _common import machine_info, print_machine, write_json
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import machine_info, per_model_args, print_machine, write_per_model_json
+
+    args = per_model_args(__doc__.split("\n", 1)[0], argv, "every shipped medhub/1 torch model", "layout")
 
     info = machine_info(sys.executable)
     print_machine(info)
@@ -129,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{model_id:<34} batch {row['batch_size']:>4}  contiguous {r['contiguous']:8.1f}/s  channels-last "
               f"{r['channels_last']:8.1f}/s  speed-up {row['speedup']:.2f}  values differing {row['values_differing']} "
               f"(max {row['largest_difference']:g})  batch-invariant {row['batch_invariant_channels_last']}", flush=True)
-    if args.json:
-        write_json(args.json, {"benchmark": "memory_format", "machine": info, "settings": {"rounds": args.rounds,
-                               "quick": args.quick}, "declared": _declared(), "results": rows})
+    write_per_model_json(args, "memory_format", info, _declared(), rows)
     return 0
 
 

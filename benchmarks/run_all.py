@@ -10,8 +10,8 @@ Run from the repository root (any interpreter with medhub installed)::
                                                       # rerun two benchmarks, reuse the others' JSON in results/
 
 Runs ``import_time.py``, ``catalog_search.py``, ``dataloader.py``, ``download.py``,
-``fid_features.py``, ``memory_format.py``, ``heap.py``, ``generate.py`` and ``cold_start.py`` one after the other (each prints its own
-report), then writes the page. With ``--only`` just the named benchmarks run and the results of the
+``fid_features.py``, ``memory_format.py``, ``cpu_streams.py``, ``heap.py``, ``generate.py`` and
+``cold_start.py`` one after the other (each prints its own report), then writes the page. With ``--only`` just the named benchmarks run and the results of the
 others are read from ``--json-dir`` (each section of the page says when its numbers were measured).
 Numbers in the page come only from the JSON results; do not edit them by hand, rerun this script.
 """
@@ -30,8 +30,8 @@ from typing import Any
 from _common import ROOT, goal_ms, ms, verdict
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("import_time", "catalog_search", "dataloader", "download", "fid_features", "memory_format", "heap",
-              "generate", "cold_start")
+BENCHMARKS = ("import_time", "catalog_search", "dataloader", "download", "fid_features", "memory_format",
+              "cpu_streams", "heap", "generate", "cold_start")
 #: What the page cannot do without (the other sections are left out when their results are missing).
 REQUIRED = ("import_time", "catalog_search", "dataloader")
 DEFAULT_OUTPUT = ROOT / "docs" / "performance.md"
@@ -276,8 +276,9 @@ def _generate_section(run: dict[str, Any]) -> list[str]:
         "(or `save_images=False`) at the catalog's batch size: per-sample seeds, every batch checked against "
         "the outputs spec, PNGs encoded by a thread pool while the next batch is generated, manifest and "
         "provenance, atomic publication of the folder; the network's weights in the layout the catalog "
-        "declares (see the memory-layout section) and glibc's malloc thresholds set on the first batch (see the "
-        "heap section).",
+        "declares (see the memory-layout section), glibc's malloc thresholds set on the first batch (see the "
+        "heap section) and, for packages declared thread safe, several package calls at once on the CPU (see the "
+        "CPU-streams section).",
         "* **medigan**: medigan 1.0.0 in its own venv running the same package (the shipped folder, laid out "
         "by `benchmarks/build_medigan_package.py` as a medigan package with the shipped weights, called "
         "through its medigan-style `generate`): `Generators().generate(model, num_samples=N, output_path=...)`, "
@@ -456,6 +457,33 @@ def _memory_format_section(run: dict[str, Any]) -> list[str]:
         "",
         *_table(["Model", "Batch", "contiguous samples/s", "channels-last samples/s", "speed-up",
                  "values differing", "batch-invariant", "catalog declares"], rows, "lrrrrrll"),
+        "",
+    ]
+
+
+def _cpu_streams_section(run: dict[str, Any]) -> list[str]:
+    cs = run["result"]
+    m = cs["machine"]
+    rows = []
+    for r in cs["results"]:
+        rate = r["samples_per_s"]
+        declared = cs.get("declared", {}).get(r["model"], False)
+        rows.append([_short(r["model"]), f"{r['num_samples']:,}", f"{rate['1']:.1f}", str(r["default_streams"]),
+                     f"{rate['default']:.1f}", f"{r['speedup']:.2f}", "yes" if r["identical"] else "**no**",
+                     "yes" if declared else "no"])
+    return [
+        "## Parallel CPU streams",
+        "",
+        f"`{run['command']}` ({m['date']}, load average {m['load_average_1_5_15min']}): each shipped `medhub/1` "
+        "package through medhub's executor, `generate` in memory on the CPU (seed 0, two catalog batches) with "
+        "`MEDHUB_CPU_STREAMS=1` (one package call at a time on all of torch's threads) and with medhub's default "
+        "number of streams (that many calls at once, each on a share of the threads; `medhub.execution.streams`), "
+        f"treated as thread safe whatever the catalog says, median of {cs['settings']['rounds']} alternated passes "
+        "after a warm-up. *Same samples*: the samples are the same bytes on 1 stream, the default and 3 streams. "
+        "The catalog declares `thread_safe` where it is faster and the samples stay the same.",
+        "",
+        *_table(["Model", "Samples", "1 stream samples/s", "streams", "streams samples/s", "speed-up",
+                 "same samples", "catalog declares"], rows, "lrrrrrll"),
         "",
     ]
 
@@ -780,6 +808,8 @@ def render(runs: dict[str, Any], quick: bool, run_all_command: str) -> str:
 
     if "memory_format" in runs:
         lines += _memory_format_section(runs["memory_format"])
+    if "cpu_streams" in runs:
+        lines += _cpu_streams_section(runs["cpu_streams"])
     if "heap" in runs:
         lines += _heap_section(runs["heap"])
     if "generate" in runs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import platform
@@ -37,6 +38,7 @@ from .heap import release_heap, tune_heap
 from .loader import import_package
 from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
 from .seeds import check_seed, new_seed, sample_seeds
+from .streams import cpu_streams, parallel, part_size
 
 logger = logging.getLogger("medhub.execution")
 
@@ -308,6 +310,28 @@ class ModelExecutor:
                 return str(base / rest)
         return str(folder / rest)
 
+    @property
+    def thread_safe(self) -> bool:
+        """Whether the catalog declares that the package's ``sample`` may run in several threads at
+        once on one loaded model (``execution.generate_method.thread_safe``; ``medhub/1`` only)."""
+        return self.interface == "medhub/1" and self.execution_config.get("generate_method", {}).get("thread_safe") is True
+
+    def cpu_streams(self, device: str = "cpu") -> int:
+        """How many parts of each batch :meth:`generate` runs at once on ``device``: more than 1
+        only for a :attr:`thread_safe` package on the CPU (see :mod:`medhub.execution.streams`)."""
+        return cpu_streams(self.thread_safe, device)
+
+    def _call_size(self, batch_size: int, streams: int) -> int:
+        """Samples per package call: ``batch_size``, or with parallel streams a share of it cut at
+        the package's block size (:func:`medhub.execution.streams.part_size`)."""
+        return batch_size if streams <= 1 else part_size(batch_size, streams, self._block_size())
+
+    def _block_size(self) -> int | None:
+        """The package's fixed block size (its optional module attribute ``CHUNK``), where parts
+        are cut so that they pad no more blocks than the whole batch would."""
+        chunk = getattr(self._module, "CHUNK", None)
+        return chunk if isinstance(chunk, int) and not isinstance(chunk, bool) and chunk > 0 else None
+
     def default_batch_size(self) -> int:
         return int(self.execution_config.get("generate_method", {}).get("batch_size", DEFAULT_BATCH_SIZE))
 
@@ -466,6 +490,10 @@ class ModelExecutor:
         if parsed is not None:
             return self._generate_shard(parsed, num_samples, output_path, save_images, seed, device, batch_size,
                                         progress, kwargs, started)
+        per_sample = self._per_sample_inputs(kwargs, num_samples)
+        streams = self.cpu_streams(device)
+        if streams > 1:
+            self.load(device)  # once, before threads share it
         writer = None
         if save_images:
             if output_path is None:
@@ -474,21 +502,27 @@ class ModelExecutor:
                 output_path = unique_run_dir(medhub_home() / "outputs", self.model_id)
             writer = RunWriter(output_path, self.specs)
         collected: dict[str, Any] = {}
-        per_sample = self._per_sample_inputs(kwargs, num_samples)
         bar = _progress_bar(num_samples, self.model_id, progress)
+
+        def call(indices: range) -> dict[str, np.ndarray]:
+            inputs = {**kwargs, **{k: v[indices.start : indices.stop] for k, v in per_sample.items()}}
+            return self.sample_batch(indices, run_seed, device, **inputs)
+
+        calls = iter(iter_batches(num_samples, self._call_size(batch_size, streams)))
         try:
-            for indices in iter_batches(num_samples, batch_size):
-                inputs = {**kwargs, **{k: v[indices.start : indices.stop] for k, v in per_sample.items()}}
-                batch = self.sample_batch(indices, run_seed, device, **inputs)
-                if writer is not None:
-                    writer.set_specs(self.specs)
-                    writer.submit(indices, sample_seeds(run_seed, indices), batch)
-                else:
-                    _collect(collected, batch, indices, num_samples)
-                bar.update(len(indices))
+            with parallel(streams) as runner:
+                # the first call alone while the outputs spec is unknown (it is inferred from it)
+                first = [] if self.specs else [(i, call(i)) for i in itertools.islice(calls, 1)]
+                for indices, batch in itertools.chain(first, runner.ordered(call, calls)):
+                    if writer is not None:
+                        writer.set_specs(self.specs)
+                        writer.submit(indices, sample_seeds(run_seed, indices), batch)
+                    else:
+                        _collect(collected, batch, indices, num_samples)
+                    bar.update(len(indices))
             if writer is None:
                 return to_samples(_collected_arrays(collected), self.specs)
-            return writer.finish(self._provenance(run_seed, num_samples, batch_size, device, kwargs, started))
+            return writer.finish(self._provenance(run_seed, num_samples, batch_size, device, kwargs, started, streams))
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -525,15 +559,23 @@ class ModelExecutor:
 
         show = sys.stderr.isatty() if progress is None else progress
         try:
+            streams = self.cpu_streams(device)
+            if streams > 1:
+                self.load(device)
+            size = self._call_size(batch_size, streams)
+
+            def call(chunk: list[int]) -> dict[str, np.ndarray]:
+                inputs = {**kwargs, **{k: v[np.asarray(chunk)] for k, v in per_sample.items()}}
+                return self.sample_batch(chunk, seed, device, **inputs)
+
+            chunks = (todo[lo : lo + size] for lo in range(0, len(todo), size))
             with tqdm(total=len(todo), desc=f"{self.model_id} {shard[0]}/{shard[1]}", unit="sample",
-                      disable=not show) as bar:
-                for lo in range(0, len(todo), batch_size):
-                    chunk = todo[lo : lo + batch_size]
-                    inputs = {**kwargs, **{k: v[np.asarray(chunk)] for k, v in per_sample.items()}}
-                    batch = self.sample_batch(chunk, seed, device, **inputs)
+                      disable=not show) as bar, parallel(streams) as runner:
+                for chunk, batch in runner.ordered(call, chunks):
                     writer.submit(chunk, sample_seeds(seed, chunk), batch)
                     bar.update(len(chunk))
-            return writer.finish(indices, self._provenance(seed, num_samples, batch_size, device, kwargs, started))
+            return writer.finish(indices, self._provenance(seed, num_samples, batch_size, device, kwargs, started,
+                                                           streams))
         except BaseException:
             writer.abort()
             raise
@@ -541,7 +583,7 @@ class ModelExecutor:
             release_heap()
 
     def _provenance(self, seed: int, num_samples: int, batch_size: int, device: str, kwargs: dict[str, Any],
-                    started: datetime) -> dict[str, Any]:
+                    started: datetime, streams: int = 1) -> dict[str, Any]:
         from .. import __version__
 
         package = self._package
@@ -562,6 +604,7 @@ class ModelExecutor:
             "batch_size": batch_size,
             "device": device,
             "memory_format": self.memory_format() if self.interface == "medhub/1" else None,
+            "cpu_streams": streams,
             "arguments": _jsonable({**self._default_args(), **kwargs}),
             "medhub_version": __version__,
             "torch_version": torch_version,
