@@ -317,8 +317,8 @@ class ModelExecutor:
         return self.interface == "medhub/1" and self.execution_config.get("generate_method", {}).get("thread_safe") is True
 
     def cpu_streams(self, device: str = "cpu") -> int:
-        """How many parts of each batch :meth:`generate` runs at once on ``device``: more than 1
-        only for a :attr:`thread_safe` package on the CPU (see :mod:`medhub.execution.streams`)."""
+        """How many package calls :meth:`generate` runs at once on ``device``: more than 1 only
+        for a :attr:`thread_safe` package on the CPU (see :mod:`medhub.execution.streams`)."""
         return cpu_streams(self.thread_safe, device)
 
     def _call_size(self, batch_size: int, streams: int) -> int:
