@@ -73,6 +73,10 @@ class InvalidArgumentError(MedhubError, ValueError):
     """An argument has the wrong type or value (e.g. ``num_samples`` <= 0)."""
 
 
+class SettingError(MedhubError, ValueError):
+    """An environment variable medhub reads has a bad value (see :mod:`medhub.settings`)."""
+
+
 class DownloadError(PackageError):
     """A package download failed (HTTP error, timeout, too many retries)."""
 

@@ -1,0 +1,71 @@
+"""From a catalog entry to a model's executor: the one factory every part of medhub uses.
+
+A :class:`ModelRef` is what a process needs to build a model's
+:class:`~medhub.execution.ModelExecutor`: the catalog entry itself (not the catalog file, which
+may not exist on a Ray node or in a DataLoader worker), small, plain and picklable.
+
+Example:
+    >>> from medhub.config import ConfigManager
+    >>> ref = ModelRef.from_catalog(ConfigManager(), 101)
+    >>> ref.model_id, ref.interface
+    ('00101_DCGAN_BRAIN_MRI_T1', 'medhub/1')
+    >>> ref.build()
+    ModelExecutor(model_id='00101_DCGAN_BRAIN_MRI_T1', interface='medhub/1')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import ConfigManager
+    from .executor import ModelExecutor
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model's catalog entry and where its package comes from.
+
+    ``catalog`` (the catalog file, ``ConfigManager.source``) is kept for information only.
+    """
+
+    model_id: str
+    execution: dict[str, Any]
+    description: dict[str, Any] = field(default_factory=dict)
+    catalog_version: str | None = None
+    base_dir: str | None = None
+    catalog: str | None = None
+    package_path: str | None = None
+
+    @classmethod
+    def from_catalog(cls, config_manager: ConfigManager, model_id: str | int,
+                     package_path: str | os.PathLike[str] | None = None) -> ModelRef:
+        """The reference of ``model_id`` (any form the catalog resolves: ``101``, ``"00101"``...)."""
+        full = config_manager.resolve_model_id(model_id)
+        entry = config_manager.config_dict[full]
+        return cls(full, entry["execution"], entry.get("description") or {}, config_manager.catalog_version,
+                   str(config_manager.base_dir), str(config_manager.source),
+                   os.fspath(package_path) if package_path is not None else None)
+
+    def build(self) -> ModelExecutor:
+        """A new executor of this model (nothing is fetched or imported until it is first used)."""
+        from .executor import ModelExecutor
+
+        return ModelExecutor(self.model_id, self.execution, base_dir=self.base_dir, description=self.description,
+                             catalog_version=self.catalog_version, package_path=self.package_path)
+
+    @property
+    def interface(self) -> str:
+        return str(self.execution.get("interface", "medigan"))
+
+    @property
+    def per_sample_input_names(self) -> list[str]:
+        return list(self.execution.get("generate_method", {}).get("per_sample_inputs", []))
+
+
+def executor_for(config_manager: ConfigManager, model_id: str | int,
+                 package_path: str | os.PathLike[str] | None = None) -> ModelExecutor:
+    """A new executor of ``model_id`` from ``config_manager``'s catalog."""
+    return ModelRef.from_catalog(config_manager, model_id, package_path).build()
