@@ -3,44 +3,49 @@
 Run from the repository root::
 
     python benchmarks/cpu_streams.py                  # every shipped medhub/1 model
+    python benchmarks/cpu_streams.py --quick          # one timed pass per setting (smoke test)
     python benchmarks/cpu_streams.py --models 00101_DCGAN_BRAIN_MRI_T1 --json out.json
 
-For each model, one process runs ``ModelExecutor.generate`` in memory on the CPU (seed 0, two
-catalog batches) with ``MEDHUB_CPU_STREAMS=1`` (one package call at a time on all of torch's
-threads, as for a package that is not declared thread safe) and with medhub's default number of
-streams (``min(4, torch.get_num_threads())`` calls at once, each on a share of the threads; see
-``medhub.execution.streams``), alternating the two, median of ``--rounds`` passes after a warm-up.
-The package is treated as declared thread safe for the measurement, whatever the catalog says.
-It also checks what a package author must check before declaring
-``execution.generate_method.thread_safe: true``: that the samples are the same bytes on one stream,
-on the default streams and on 3 streams (an odd split). The catalog declares it only where it is
-faster and the samples stay the same.
+Parallel CPU streams are an opt-in (``generate(..., cpu_streams=N)``; see
+``medhub.execution.streams``). For each model, one process runs ``ModelExecutor.generate`` in
+memory on the CPU (seed 0, two catalog batches) with ``cpu_streams=1`` (one package call at a time
+on all of torch's threads, the default) and with ``cpu_streams=min(4, torch threads)`` (that many
+calls at once, each on a share of the threads), alternating the two, median of ``--rounds``
+passes (5) after a warm-up. The package is treated as declared thread safe for the measurement,
+whatever the catalog says. It also checks what a package author must check before declaring
+``execution.generate_method.thread_safe: true``: that the samples are the same bytes on one
+stream, on that many streams and on 3 streams (an odd split); and that torch's thread count is
+the same after every call as before it.
 """
 
 from __future__ import annotations
 
-import copy
-import os
 import statistics
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common import alternate, declared, executor, finish, machine_info, per_model_parser, shipped_models, timed
+from report import Run, Section, fill, short, table
+
 SEED = 0
-ENV = "MEDHUB_CPU_STREAMS"
+MAX_STREAMS = 4
 
+REPORT = """
+    ## Parallel CPU streams
 
-def _executor(model_id: str) -> Any:
-    from medhub.config import ConfigManager
-    from medhub.execution import ModelExecutor
+    `{command}` ({when}): each shipped `medhub/1` package through medhub's executor, `generate` in memory
+    on the CPU (seed 0, two catalog batches) with `cpu_streams=1` (one package call at a time on all of
+    torch's threads, the default) and with `cpu_streams=N`, N = min(4, torch's threads) (that many calls
+    at once, each on a share of the threads; an opt-in, `medhub.execution.streams`), treated as thread
+    safe whatever the catalog says, median of {rounds} alternated passes after a warm-up. *Same samples*:
+    the samples are the same bytes on 1 stream, N and 3 streams; *threads kept*: torch's thread count is
+    the same after every call as before. The catalog declares `thread_safe` where it is faster and the
+    samples stay the same.
 
-    cm = ConfigManager()
-    entry = copy.deepcopy(cm.config_dict[model_id])
-    entry["execution"].setdefault("generate_method", {})["thread_safe"] = True
-    return ModelExecutor(model_id, entry["execution"], base_dir=cm.base_dir, description=entry.get("description"))
+    {table}
+"""
 
 
 def _arrays(samples: list[Any]) -> list[np.ndarray]:
@@ -51,82 +56,60 @@ def _arrays(samples: list[Any]) -> list[np.ndarray]:
     return out
 
 
-def _generate(ex: Any, n: int, streams: str | None) -> tuple[float, list[np.ndarray]]:
-    if streams is None:
-        os.environ.pop(ENV, None)
-    else:
-        os.environ[ENV] = streams
-    try:
-        t0 = time.perf_counter()
-        samples = ex.generate(num_samples=n, save_images=False, seed=SEED, device="cpu", progress=False)
-        return time.perf_counter() - t0, _arrays(samples)
-    finally:
-        os.environ.pop(ENV, None)
-
-
 def measure(model_id: str, rounds: int) -> dict[str, Any]:
-    ex = _executor(model_id)
     import torch
 
+    ex = executor(model_id, thread_safe=True)
     ex.prepare()
     threads = torch.get_num_threads()
-    batch = ex.default_batch_size()
-    n = 2 * batch
-    default = ex.cpu_streams("cpu")
-    _, one = _generate(ex, n, "1")  # warm-up of both, and their outputs
-    _, many = _generate(ex, n, None)
-    _, three = _generate(ex, n, "3")
+    streams = min(MAX_STREAMS, threads)
+    n = 2 * ex.default_batch_size()
+    kept = []
+
+    def run(k: int) -> list[np.ndarray]:
+        samples = ex.generate(num_samples=n, save_images=False, seed=SEED, device="cpu", progress=False,
+                              cpu_streams=k)
+        kept.append(torch.get_num_threads() == threads)
+        return _arrays(samples)
+
+    one, many, three = run(1), run(streams), run(3)  # the warm-up of both, and their outputs
     same = len(one) == len(many) == len(three) and all(
         np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(one, many, three))
-    times: dict[str, list[float]] = {"1": [], "default": []}
-    for r in range(rounds):
-        order = ["1", "default"] if r % 2 == 0 else ["default", "1"]
-        for name in order:
-            times[name].append(_generate(ex, n, "1" if name == "1" else None)[0])
+    times = alternate({"1": timed(lambda: run(1)), "streams": timed(lambda: run(streams))}, rounds, warm_up=False)
     rate = {name: n / statistics.median(t) for name, t in times.items()}
-    return {"model": model_id, "batch_size": batch, "num_samples": n, "rounds": rounds, "torch_threads": threads,
-            "default_streams": default, "samples_per_s": rate, "speedup": rate["default"] / rate["1"],
-            "identical": bool(same)}
+    return {"model": model_id, "batch_size": ex.default_batch_size(), "num_samples": n, "rounds": rounds,
+            "torch_threads": threads, "streams": streams, "samples_per_s": rate,
+            "speedup": rate["streams"] / rate["1"], "identical": bool(same), "threads_kept": all(kept)}
 
 
-def shipped_models() -> list[str]:
-    """Ids of the bundled (not remote) ``medhub/1`` packages."""
-    from medhub.config import ConfigManager
-    from medhub.execution.resolve import is_url
-
-    return [model_id for model_id, entry in ConfigManager().config_dict.items()
-            if entry["execution"].get("interface") == "medhub/1" and not is_url(entry["execution"]["package_link"])]
-
-
-def _declared() -> dict[str, bool]:
-    """Whether the catalog declares each model thread safe."""
-    from medhub.config import ConfigManager
-
-    return {model_id: entry["execution"].get("generate_method", {}).get("thread_safe") is True
-            for model_id, entry in ConfigManager().config_dict.items()}
+def report(run: Run) -> Section:
+    """The CPU-streams section (no goal: the catalog's declarations follow from it)."""
+    res = run.result
+    rows = []
+    for r in res["results"]:
+        rate = r["samples_per_s"]
+        rows.append([short(r["model"]), f"{r['num_samples']:,}", f"{rate['1']:.1f}", r["streams"],
+                     f"{rate['streams']:.1f}", f"{r['speedup']:.2f}", "yes" if r["identical"] else "**no**",
+                     "yes" if r["threads_kept"] else "**no**", "yes" if res["declared"].get(r["model"]) else "no"])
+    return Section([], fill(REPORT, command=run.command, when=run.when, rounds=res["settings"]["rounds"],
+                            table=table(["Model", "Samples", "1 stream samples/s", "N", "N streams samples/s",
+                                         "speed-up", "same samples", "threads kept", "catalog declares"],
+                                        rows, "lrrrrrlll")))
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import machine_info, per_model_args, print_machine, write_per_model_json
-
-    args = per_model_args(__doc__.split("\n", 1)[0], argv, "every shipped medhub/1 model", "setting")
-    if os.environ.get(ENV):
-        raise SystemExit(f"unset {ENV}: this benchmark sets it itself")
+    args = per_model_parser(__doc__, "every shipped medhub/1 model", "setting").parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 5)
     import torch  # noqa: F401  (every row runs with torch imported, as a user's process has it)
 
-    info = machine_info(sys.executable)
-    print_machine(info)
+    info = machine_info()
     rows = []
     for model_id in args.models or shipped_models():
-        row = measure(model_id, args.rounds)
-        rows.append(row)
-        r = row["samples_per_s"]
-        print(f"{model_id:<34} {row['num_samples']:>4} samples  1 stream {r['1']:8.1f}/s  "
-              f"{row['default_streams']} streams {r['default']:8.1f}/s  speed-up {row['speedup']:.2f}  "
-              f"identical {row['identical']}", flush=True)
-    write_per_model_json(args, "cpu_streams", info, _declared(), rows)
-    return 0
+        print(f"Measuring {model_id} ...", flush=True)
+        rows.append(measure(model_id, rounds))
+    doc = {"benchmark": "cpu_streams", "machine": info, "settings": {"rounds": rounds, "quick": args.quick},
+           "declared": {m: v is True for m, v in declared("thread_safe").items()}, "results": rows}
+    return finish(args, doc, report, argv)
 
 
 if __name__ == "__main__":

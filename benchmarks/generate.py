@@ -5,6 +5,8 @@ Run from the repository root (medhub's venv; medigan gets a venv of its own, mad
     python benchmarks/generate.py                    # full run (about 18-20 minutes on 2 cores)
     python benchmarks/generate.py --quick            # 200 and 1,000 samples, one round (smoke test)
     python benchmarks/generate.py --json out.json    # also write the results as JSON
+    python benchmarks/generate.py --impls raw medhub --models 00101_DCGAN_BRAIN_MRI_T1 --sizes 100
+                                                     # no medigan venv, one model, one size
 
 For each model (the shipped DCGAN ``00101_DCGAN_BRAIN_MRI_T1`` and a larger shipped model, by default
 the pix2pix U-Net ``00104_PIX2PIX_BRAIN_SEG_TO_T1``), each ``num_samples`` (1,000 and 10,000) and
@@ -18,16 +20,13 @@ same network on the CPU, each in a fresh process:
   random inputs drawn in one call per batch (no per-sample seeds, no checks, no fixed blocks), then
   for PNGs sequential encoding with the same encoder as medhub (``medhub.outputs.encode_png``, so
   the comparison is of the pipelines, not of the encoders; the sweep process also times that encoder
-  against Pillow's), no manifest and no provenance; glibc's default malloc settings, as a user's
-  own loop has them (``benchmarks/heap.py`` measures both loops with and without medhub's).
+  against Pillow's), no manifest and no provenance.
 * **medhub**: ``Generators().generate(model, num_samples=N, output_path=..., seed=0, device="cpu")``
   (or ``save_images=False``), with the catalog's batch size: per-sample seeds, outputs checked
   against the spec, PNGs encoded by a pool of threads while the next batch is generated, manifest
   and provenance written, the folder published atomically; the network's weights in the layout the
-  catalog declares (channels-last for the DCGAN, see ``benchmarks/memory_format.py``), glibc's
-  malloc thresholds set on the first batch (``medhub.execution.heap``), and, both models being
-  declared thread safe, several package calls at once on the CPU, each on a share of torch's
-  threads (``medhub.execution.streams``, ``benchmarks/cpu_streams.py``).
+  catalog declares (channels-last for the DCGAN, see ``benchmarks/memory_format.py``); one package
+  call at a time, as by default (parallel CPU streams are an opt-in, ``benchmarks/cpu_streams.py``).
 * **medigan**: medigan 1.0.0 (``from medigan import Generators``) running the same package, laid
   out as a medigan package by ``benchmarks/build_medigan_package.py`` (the shipped folder with its
   medigan-style ``generate``, and the shipped weights), in its own venv, with medigan's workspace
@@ -61,19 +60,19 @@ the returned samples themselves, which the caller holds).
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from common import HERE, ROOT, alternate, benchmark_env, compile_bytecode, finish, machine_info, parser
+from report import Goal, Run, Section, fill, short, table
+
 DCGAN = "00101_DCGAN_BRAIN_MRI_T1"
 LARGE = "00104_PIX2PIX_BRAIN_SEG_TO_T1"
 IMPLS = ("raw", "medhub", "medigan")
@@ -86,329 +85,10 @@ GOAL_MEMORY_GROWTH = 0.10
 GOAL_MEMORY_SLACK_MB = 16.0
 MEDIGAN_BATCH = 32  # medigan's default batch_size when saving files
 MODE_LABELS = {"memory": "in memory", "png": "PNG files"}
+WORKER = HERE / "generate_worker.py"
 
 
-
-# =========================================================================== worker side
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
-
-
-def _reset_peak() -> bool:
-    """Reset the process's peak RSS (VmHWM) to the current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _package_entry(model_id: str) -> dict[str, Any]:
-    """The catalog facts the raw loop needs: package folder, weights path, memory layout (read before
-    the timed call, as medhub reads its catalog in ``Generators()`` before it)."""
-    from medhub.config import ConfigManager
-
-    cm = ConfigManager()
-    ex = cm.config_dict[model_id]["execution"]
-    folder = (cm.base_dir / ex["package_link"]).resolve()
-    return {"folder": folder, "weights": str(folder / ex.get("weights", "weights.safetensors")),
-            "memory_format": ex["generate_method"].get("memory_format", "contiguous")}
-
-
-def _load_package(model_id: str, entry: dict[str, Any]) -> Any:
-    """The shipped package module, imported by file path as medhub does."""
-    import importlib.util
-
-    folder = entry["folder"]
-    spec = importlib.util.spec_from_file_location(f"bench_pkg_{model_id}", folder / "__init__.py",
-                                                  submodule_search_locations=[str(folder)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def raw_step(model_id: str, module: Any, entry: dict[str, Any]) -> Any:
-    """``step(b)`` -> dict of b uint8 samples: the package's network in a bare loop, no per-sample seeds."""
-    import torch
-
-    model = module.load(entry["weights"], "cpu")
-    if entry["memory_format"] == "channels_last":  # the layout medhub runs it in (benchmarks/memory_format.py)
-        model = model.to(memory_format=torch.channels_last)
-
-    def to_u8(x: Any) -> Any:
-        return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-    if model_id.startswith("00101") or model_id.startswith("00102"):
-        dim = module.LATENT_DIM
-
-        def step(b: int) -> dict[str, Any]:
-            return {"image": to_u8(model(torch.randn(b, dim)))[:, 0].numpy()}
-
-        return step
-    if model_id.startswith("00104"):
-        bank, gen = model.mask_bank, model.generator
-        state = {"next": 0}
-
-        def step(b: int) -> dict[str, Any]:
-            idx = torch.arange(state["next"], state["next"] + b) % bank.shape[0]
-            state["next"] += b
-            masks = bank[idx]
-            x = gen(module.one_hot(masks))  # the package's one-hot (NCHW, faster than F.one_hot permuted)
-            return {"image": to_u8(x)[:, 0].numpy(), "mask": masks.numpy()}
-
-        return step
-    if model_id.startswith("00106"):
-        alpha_bar = module.cosine_alpha_bar()
-        ts = module.ddim_timesteps(module.DEFAULT_STEPS)
-
-        def step(b: int) -> dict[str, Any]:
-            x = torch.randn(b, module.CHANNELS, module.IMAGE_SIZE, module.IMAGE_SIZE)
-            for i, t in enumerate(ts):
-                a_t = alpha_bar[t]
-                a_prev = alpha_bar[ts[i + 1]] if i + 1 < len(ts) else torch.ones((), dtype=alpha_bar.dtype)
-                eps = model(x, torch.tensor([t])).double()
-                x0 = ((x.double() - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
-                eps = (x.double() - a_t.sqrt() * x0) / (1 - a_t).sqrt()
-                x = (a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps).float()
-            return {"image": to_u8(x).permute(0, 2, 3, 1).numpy()}
-
-        return step
-    raise SystemExit(f"no raw loop written for {model_id}")
-
-
-def _png_outputs(model_id: str) -> list[str]:
-    from medhub.config import ConfigManager
-    from medhub.outputs import parse_specs
-
-    specs = parse_specs(ConfigManager().config_dict[model_id]["execution"]["outputs"])
-    return [s.name for s in specs if s.file_format == "png"]
-
-
-def _count_files(folder: Path, suffix: str = ".png") -> int:
-    return sum(1 for _root, _dirs, names in os.walk(folder) for name in names if name.endswith(suffix))
-
-
-def worker(args: argparse.Namespace) -> dict[str, Any]:
-    """One timed run in this (fresh) process; returns its measurements."""
-    started = time.perf_counter()
-    import torch
-
-    torch_s = time.perf_counter() - started
-    n, mode, out = args.num_samples, args.mode, Path(args.out) if args.out else None
-    lib_start = time.perf_counter()
-    if args.worker == "medhub":
-        from medhub import Generators
-
-        g = Generators()
-
-        def call() -> Any:
-            if mode == "png":
-                return g.generate(args.model, num_samples=n, output_path=str(out), seed=0, device="cpu", progress=False)
-            return g.generate(args.model, num_samples=n, save_images=False, seed=0, device="cpu", progress=False)
-    elif args.worker == "medigan":
-        import logging
-        import warnings
-
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)  # medigan logs through the root logger
-        from medigan import Generators
-
-        g = Generators()
-
-        def call() -> Any:
-            if mode == "png":
-                return g.generate(args.model, num_samples=n, output_path=str(out) + "/", save_images=True)
-            return g.generate(args.model, num_samples=n, save_images=False)
-    elif args.worker == "raw":
-        import numpy as np  # noqa: F401 - imported by medhub and medigan too
-
-        from medhub.outputs import encode_png
-
-        names = _png_outputs(args.model)
-        batch = args.batch
-
-        entry = _package_entry(args.model)
-
-        def call() -> Any:
-            step = raw_step(args.model, _load_package(args.model, entry), entry)
-            if mode == "png":
-                out.mkdir(parents=True)
-            samples: list[Any] = []
-            with torch.inference_mode():
-                for lo in range(0, n, batch):
-                    arrays = step(min(batch, n - lo))
-                    if mode == "memory":
-                        keys = list(arrays)
-                        if len(keys) == 1:
-                            samples.extend(arrays[keys[0]])
-                        else:
-                            samples.extend(zip(*(arrays[k] for k in keys)))
-                        continue
-                    for j in range(len(arrays[names[0]])):
-                        for name in names:
-                            with open(out / f"{lo + j:06d}_{name}.png", "wb") as fh:
-                                fh.write(encode_png(arrays[name][j]))
-            return samples
-    else:
-        raise SystemExit(f"unknown worker {args.worker}")
-    lib_s = time.perf_counter() - lib_start
-    import resource
-
-    rss_before = _status_kb("VmRSS")
-    exact_peak = _reset_peak()
-    usage0 = resource.getrusage(resource.RUSAGE_SELF)
-    t0 = time.perf_counter()
-    result = call()
-    call_s = time.perf_counter() - t0
-    usage1 = resource.getrusage(resource.RUSAGE_SELF)
-    if exact_peak:
-        peak = _status_kb("VmHWM")
-    else:  # the process's high-water mark: an upper bound of the call's peak
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if mode == "memory":
-        produced = len(result)
-        first = result[0] if not isinstance(result[0], tuple) else result[0][0]
-        result_bytes = sum(sum(a.nbytes for a in (s if isinstance(s, tuple) else (s,))) for s in result)
-        shape = list(first.shape)
-    else:
-        produced, result_bytes, shape = _count_files(out), 0, None
-    return {"impl": args.worker, "model": args.model, "num_samples": n, "mode": mode, "torch_import_s": torch_s,
-            "library_s": lib_s, "call_s": call_s, "rss_before_kb": rss_before, "peak_rss_kb": peak,
-            "peak_exact": exact_peak, "call_user_s": usage1.ru_utime - usage0.ru_utime,
-            "call_sys_s": usage1.ru_stime - usage0.ru_stime, "call_minor_faults": usage1.ru_minflt - usage0.ru_minflt,
-            "produced": produced, "result_bytes": result_bytes, "sample_shape": shape,
-            "torch_threads": torch.get_num_threads(), "batch_size": args.batch if args.worker == "raw" else None}
-
-
-def sweep_worker(args: argparse.Namespace) -> dict[str, Any]:
-    """Samples/s of the bare loop (no PNGs) at each batch size, median of ``--rounds`` passes."""
-    import torch
-
-    entry = _package_entry(args.model)
-    step = raw_step(args.model, _load_package(args.model, entry), entry)
-    rows = {}
-    with torch.inference_mode():
-        for b in args.batches:
-            step(b)  # warm-up: allocator, oneDNN primitives for this shape
-            rates = []
-            for _ in range(args.rounds):
-                t0 = time.perf_counter()
-                done = 0
-                while done < args.sweep_samples:
-                    step(min(b, args.sweep_samples - done))
-                    done += b
-                rates.append(args.sweep_samples / (time.perf_counter() - t0))
-            rows[str(b)] = statistics.median(rates)
-    best = max(rows, key=rows.get)
-    warm = _warm(args.model, step, int(best), args.sweep_samples, args.rounds)
-    encoders = _encoders(args.model, step)
-    size = int(encoders["medhub encode_png"]["mean_bytes"])
-    return {"model": args.model, "samples": args.sweep_samples, "rounds": args.rounds, "samples_per_s": rows,
-            "best_batch_size": int(best), "torch_threads": torch.get_num_threads(), "png_encoders": encoders,
-            "file_create": _file_create(Path(args.out), size), "warm": warm}
-
-
-def _warm(model_id: str, step: Any, batch: int, n: int, rounds: int) -> dict[str, Any]:
-    """Seconds for ``n`` samples in memory, warm (after one call of each, in this one process), of
-    the raw loop at ``batch`` and of medhub's ``generate`` (seed 0, its own batch size), alternated,
-    median of ``rounds``: the in-memory rows' calls are each a process's first, so they include
-    first-call costs (package import, weight load, oneDNN primitives, medhub's executor); this
-    separates those from the steady state."""
-    import torch
-
-    from medhub import Generators
-
-    g = Generators()
-
-    def raw() -> None:
-        with torch.inference_mode():
-            for lo in range(0, n, batch):
-                step(min(batch, n - lo))
-
-    def medhub() -> None:
-        g.generate(model_id, num_samples=n, save_images=False, seed=0, device="cpu", progress=False)
-
-    times: dict[str, list[float]] = {"raw": [], "medhub": []}
-    for fn in (raw, medhub):
-        fn()
-    for r in range(rounds):
-        for name, fn in ((("raw", raw), ("medhub", medhub)) if r % 2 == 0 else (("medhub", medhub), ("raw", raw))):
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    raw_s, medhub_s = statistics.median(times["raw"]), statistics.median(times["medhub"])
-    return {"samples": n, "rounds": rounds, "raw_batch_size": batch, "raw_s": raw_s, "medhub_s": medhub_s,
-            "medhub_over_raw": raw_s / medhub_s}
-
-
-def _file_create(scratch: Path, size: int, n: int = 1000) -> dict[str, Any]:
-    """Wall and CPU time per file of creating and writing ``n`` files of ``size`` bytes in one new
-    folder on the disk the runs write to, from 1 thread and from 2 threads (what the PNG rows pay
-    besides encoding; some virtual disks make this the largest cost)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    data = b"\0" * size
-    out: dict[str, Any] = {"bytes": size, "files": n}
-    for threads in (1, 2):
-        folder = scratch / f"files-{threads}"
-        folder.mkdir(parents=True)
-
-        def write(i: int, folder: Path = folder) -> None:
-            with open(folder / f"{i:06d}_image.png", "wb") as fh:
-                fh.write(data)
-
-        c0, t0 = os.times(), time.perf_counter()
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(write, range(n)))
-        wall, c1 = time.perf_counter() - t0, os.times()
-        out[f"{threads}_thread"] = {"wall_us_per_file": wall / n * 1e6,
-                                    "cpu_us_per_file": ((c1.user - c0.user) + (c1.system - c0.system)) / n * 1e6}
-    return out  # the files stay until the benchmark ends (see the module docstring)
-
-
-def _encoders(model_id: str, step: Any, n: int = 256, rounds: int = 3) -> dict[str, Any]:
-    """Per-image time and size of medhub's PNG encoder and of Pillow (``compress_level=1``, as medhub
-    used before), on ``n`` of the model's images, one thread, median of ``rounds`` passes."""
-    import io
-
-    import torch
-    from PIL import Image
-
-    from medhub.outputs import encode_png
-
-    with torch.inference_mode():
-        arrays = step(n)
-    images = [arrays[name][j] for name in _png_outputs(model_id) for j in range(n)]
-
-    def pillow(a: Any) -> bytes:
-        buf = io.BytesIO()
-        Image.fromarray(a).save(buf, format="PNG", compress_level=1)
-        return buf.getvalue()
-
-    out = {}
-    for name, fn in (("medhub encode_png", encode_png), ("Pillow, compress_level=1", pillow)):
-        fn(images[0])
-        times = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            sizes = [len(fn(a)) for a in images]
-            times.append((time.perf_counter() - t0) / len(images))
-        out[name] = {"us_per_image": statistics.median(times) * 1e6, "mean_bytes": sum(sizes) / len(sizes)}
-    return out
-
-
-# =========================================================================== parent side
-def _medhub_env(home: str) -> dict[str, str]:
-    from _common import benchmark_env
-
-    env = benchmark_env(home)
-    env.pop("PYTHONPATH", None)
-    return env
-
-
+# =========================================================================== running
 def _run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[dict[str, Any], float]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -420,25 +100,27 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tupl
 
 
 class Runner:
+    """Starts the runs (``generate_worker.py``), each in a fresh process; keeps every run's files."""
+
     def __init__(self, python: str, medigan_python: str, workdir: Path, scratch: Path, home: str) -> None:
         self.python, self.medigan_python, self.workdir, self.scratch = python, medigan_python, workdir, scratch
-        self.env = _medhub_env(home)
+        self.env = benchmark_env(home)
+        self.env.pop("PYTHONPATH", None)
         self.medigan_env = {k: v for k, v in self.env.items() if not k.startswith("MEDHUB_")}
         self.medigan_env["PYTHONPATH"] = str(workdir)
         self.counter = 0
 
     def run(self, impl: str, model: str, n: int, mode: str, batch: int) -> dict[str, Any]:
+        """One timed run; its files stay until the benchmark ends (see the module docstring)."""
         self.counter += 1
         out = self.scratch / f"run{self.counter}" / "out"
         out.parent.mkdir(parents=True)
         base = ["--worker", impl, "--model", model, "--num-samples", str(n), "--mode", mode, "--out", str(out),
                 "--batch", str(batch)]
-        # the run's files stay until the benchmark ends (see the module docstring)
         if impl == "medigan":
-            row, wall = _run([self.medigan_python, str(HERE / "generate.py"), *base], self.medigan_env,
-                             self.workdir, timeout=900)
+            row, wall = _run([self.medigan_python, str(WORKER), *base], self.medigan_env, self.workdir, timeout=900)
         else:
-            row, wall = _run([self.python, str(HERE / "generate.py"), *base], self.env, ROOT, timeout=900)
+            row, wall = _run([self.python, str(WORKER), *base], self.env, ROOT, timeout=900)
         default_out = self.workdir / "output"  # medigan's default output folder: moved aside, not deleted
         if default_out.exists():
             default_out.rename(out.parent / "medigan-default-output")
@@ -455,21 +137,26 @@ class Runner:
         return time.perf_counter() - start
 
     def sweep(self, model: str, samples: int, rounds: int) -> dict[str, Any]:
+        """The raw loop's batch-size sweep, warm comparison, PNG encoders and file creation probe."""
         self.counter += 1
-        scratch = self.scratch / f"sweep{self.counter}"
-        cmd = [self.python, str(HERE / "generate.py"), "--worker", "sweep", "--model", model, "--sweep-samples",
-               str(samples), "--rounds", str(rounds), "--batches", *map(str, SWEEP_BATCHES), "--out", str(scratch)]
+        cmd = [self.python, str(WORKER), "--worker", "sweep", "--model", model, "--sweep-samples", str(samples),
+               "--rounds", str(rounds), "--batches", *map(str, SWEEP_BATCHES),
+               "--out", str(self.scratch / f"sweep{self.counter}")]
         row, wall = _run(cmd, self.env, ROOT, timeout=900)  # its files stay too (see the module docstring)
         row["wall_s"] = wall
         return row
 
 
-def _expected(model: str, mode: str, n: int) -> int:
-    return n if mode == "memory" else n * len(_png_outputs(model))
+def expected_files(model: str, mode: str, n: int) -> int:
+    """What a run of ``n`` samples produces: ``n`` samples in memory, a PNG per image output in files."""
+    from generate_worker import png_outputs
+
+    return n if mode == "memory" else n * len(png_outputs(model))
 
 
+# =========================================================================== results
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians per (model, num_samples, mode, impl); ratios and goals."""
+    """Medians per cell (model, num_samples, mode, impl), keyed ``model|n|mode|impl``."""
     groups: dict[tuple[str, int, str, str], list[dict[str, Any]]] = {}
     for r in runs:
         groups.setdefault((r["model"], r["num_samples"], r["mode"], r["impl"]), []).append(r)
@@ -489,6 +176,14 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "torch_import_s": statistics.median(r["torch_import_s"] for r in rows),
             "batch_size": rows[0].get("batch_size")}
     return cells
+
+
+def cell_rows(cells: dict[str, Any], models: list[str], sizes: list[int]) -> Iterator[tuple[str, int, str, dict]]:
+    """``(model, n, mode, {impl: cell or None})`` for every row of the tables, in their order."""
+    for model in models:
+        for n in sizes:
+            for mode in MODES:
+                yield model, n, mode, {impl: cells.get(f"{model}|{n}|{mode}|{impl}") for impl in IMPLS}
 
 
 def summarize_floors(floors: list[dict[str, Any]],
@@ -531,91 +226,236 @@ def goals(cells: dict[str, Any], models: list[str], sizes: list[int], floor_s: f
     time over ``floor_s + N / best_rates[model]`` (the fastest samples/s seen for the network,
     :func:`fastest_rates`), the most an implementation could reach that runs this network on this
     machine and does everything else (seeds, files, checks) for free."""
-    out = []
+    out: list[dict[str, Any]] = []
     best_rates = best_rates or {}
-
-    def cell(model: str, n: int, mode: str, impl: str) -> dict[str, Any] | None:
-        return cells.get(f"{model}|{n}|{mode}|{impl}")
-
+    for model, n, mode, c in cell_rows(cells, models, sizes):
+        m, r, g = c["medhub"], c["raw"], c["medigan"]
+        label = f"{model} {n:,} {MODE_LABELS[mode]}"
+        if m and r:
+            target = GOAL_RAW_MEMORY if mode == "memory" else GOAL_RAW_PNG
+            ratio = m["samples_per_s"] / r["samples_per_s"]
+            out.append({"kind": "raw", "model": model, "num_samples": n, "mode": mode, "target": target,
+                        "value": ratio, "passed": ratio >= target, "goal": f"{label}: medhub / raw limit >= {target}"})
+        if m and g:
+            ratio = g["wall_s"] / m["wall_s"]
+            out.append({"kind": "medigan", "model": model, "num_samples": n, "mode": mode, "target": GOAL_MEDIGAN,
+                        "value": ratio, "passed": ratio >= GOAL_MEDIGAN,
+                        "bound": g["wall_s"] / floor_s if floor_s else None,
+                        "network_bound": (g["wall_s"] / (floor_s + n / best_rates[model])
+                                          if floor_s and best_rates.get(model) else None),
+                        "goal": f"{label}: medhub / medigan end to end >= {GOAL_MEDIGAN}"})
     for model in models:
-        for n in sizes:
-            for mode, target in (("memory", GOAL_RAW_MEMORY), ("png", GOAL_RAW_PNG)):
-                m, r = cell(model, n, mode, "medhub"), cell(model, n, mode, "raw")
-                if m and r:
-                    ratio = m["samples_per_s"] / r["samples_per_s"]
-                    out.append({"kind": "raw", "model": model, "num_samples": n, "mode": mode, "target": target,
-                                "value": ratio, "passed": ratio >= target,
-                                "goal": f"{model} {n:,} {MODE_LABELS[mode]}: medhub / raw limit >= {target}"})
-            for mode in MODES:
-                m, g = cell(model, n, mode, "medhub"), cell(model, n, mode, "medigan")
-                if m and g:
-                    ratio = g["wall_s"] / m["wall_s"]
-                    out.append({"kind": "medigan", "model": model, "num_samples": n, "mode": mode,
-                                "target": GOAL_MEDIGAN, "value": ratio, "passed": ratio >= GOAL_MEDIGAN,
-                                "bound": g["wall_s"] / floor_s if floor_s else None,
-                                "network_bound": (g["wall_s"] / (floor_s + n / best_rates[model])
-                                                  if floor_s and best_rates.get(model) else None),
-                                "goal": f"{model} {n:,} {MODE_LABELS[mode]}: medhub / medigan end to end >= "
-                                        f"{GOAL_MEDIGAN}"})
-        if len(sizes) >= 2:
+        for mode in MODES if len(sizes) >= 2 else ():
             lo, hi = sizes[0], sizes[-1]
-            for mode in MODES:
-                a, b = cell(model, lo, mode, "medhub"), cell(model, hi, mode, "medhub")
-                if a and b:
-                    ga, gb = a["growth_beyond_result_mb"], b["growth_beyond_result_mb"]
-                    limit = max(ga * (1 + GOAL_MEMORY_GROWTH), ga + GOAL_MEMORY_SLACK_MB)
-                    out.append({"kind": "memory", "model": model, "mode": mode, "target": limit, "value": gb,
-                                "low": ga, "sizes": [lo, hi], "passed": gb <= limit,
-                                "goal": f"{model} {MODE_LABELS[mode]}: medhub peak growth at {hi:,} (beyond the "
-                                        f"returned samples) <= max(1.1 x, +{GOAL_MEMORY_SLACK_MB:g} MB) of {lo:,}"})
+            a, b = cells.get(f"{model}|{lo}|{mode}|medhub"), cells.get(f"{model}|{hi}|{mode}|medhub")
+            if a and b:
+                ga, gb = a["growth_beyond_result_mb"], b["growth_beyond_result_mb"]
+                limit = max(ga * (1 + GOAL_MEMORY_GROWTH), ga + GOAL_MEMORY_SLACK_MB)
+                out.append({"kind": "memory", "model": model, "mode": mode, "target": limit, "value": gb,
+                            "low": ga, "sizes": [lo, hi], "passed": gb <= limit,
+                            "goal": f"{model} {MODE_LABELS[mode]}: medhub peak growth at {hi:,} (beyond the "
+                                    f"returned samples) <= max(1.1 x, +{GOAL_MEMORY_SLACK_MB:g} MB) of {lo:,}"})
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="200 and 1,000 samples, one round (smoke test)")
-    parser.add_argument("--models", nargs="+", default=[DCGAN, LARGE], help=f"models (default {DCGAN} {LARGE})")
-    parser.add_argument("--sizes", type=int, nargs="+", help="num_samples values (default 1000 10000)")
-    parser.add_argument("--repeat", type=int, help="rounds for the first model (default 3; 1 quick)")
-    parser.add_argument("--repeat-large", type=int, help="rounds for the other models (default 2; 1 quick)")
-    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
-    parser.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
-    parser.add_argument("--python", default=sys.executable, help="interpreter for the raw and medhub runs")
-    parser.add_argument("--medigan-venv", type=Path, help="medigan's venv (default runs/bench/medigan-venv; "
-                                                          "created when missing)")
-    parser.add_argument("--fail-on-miss", action="store_true", help="exit with status 1 if a goal is missed")
-    parser.add_argument("--output-dir", type=Path, help="where the runs write their files (default: the system's "
-                                                        "temporary folder); the disk matters for the PNG rows")
-    # worker mode (internal)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--model", help=argparse.SUPPRESS)
-    parser.add_argument("--num-samples", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--mode", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--batch", type=int, default=32, help=argparse.SUPPRESS)
-    parser.add_argument("--sweep-samples", type=int, default=1024, help=argparse.SUPPRESS)
-    parser.add_argument("--rounds", type=int, default=3, help=argparse.SUPPRESS)
-    parser.add_argument("--batches", type=int, nargs="+", default=list(SWEEP_BATCHES), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker == "sweep":
-        print("RESULT " + json.dumps(sweep_worker(args)), flush=True)
-        return 0
-    if args.worker:
-        print("RESULT " + json.dumps(worker(args)), flush=True)
-        return 0
+# =========================================================================== report
+REPORT = """
+    ## Generating samples: raw limit, medhub, medigan
 
-    from _common import compile_bytecode, machine_info, print_machine, verdict, write_json
+    `{command}` ({when}; torch {torch}; medigan and its torch {medigan}; rounds: {rounds}; total
+    {minutes:.1f} min). Every run is a fresh process on the CPU that imports torch, then its library,
+    then times one call that makes all N samples:
+
+    * **raw**: the raw limit, a bare torch loop over the package's network (built by its `load`, in the
+      memory layout medhub runs it in: channels-last where the catalog declares it) under
+      `torch.inference_mode` at the best batch size of the sweep below, inputs drawn in one call per
+      batch, then, for files, sequential PNG encoding with medhub's own encoder
+      (`medhub.outputs.encode_png`, so that the PNG rows compare pipelines, not encoders; see the encoder
+      table below); no per-sample seeds, checks, manifest or provenance.
+    * **medhub**: `Generators().generate(model, num_samples=N, output_path=..., seed=0, device="cpu")`
+      (or `save_images=False`) at the catalog's batch size: per-sample seeds, every batch checked against
+      the outputs spec, PNGs encoded by a thread pool while the next batch is generated, manifest and
+      provenance, atomic publication of the folder; the network's weights in the layout the catalog
+      declares (see the memory-layout section); one package call at a time, as by default (parallel CPU
+      streams are an opt-in, see their section).
+    * **medigan**: medigan 1.0.0 in its own venv running the same package (the shipped folder, laid out
+      by `benchmarks/build_medigan_package.py` as a medigan package with the shipped weights, called
+      through its medigan-style `generate`): `Generators().generate(model, num_samples=N,
+      output_path=...)`, medigan's default batch of 32 for files (the package loads its weights on every
+      call, builds the network in its default, contiguous layout, and writes PNGs with Pillow's default
+      compression), one call for all N in memory.
+
+    *samples/s* is N over the call's time (package import and weight loading included); *end to end* is
+    the whole process, interpreter start to exit, as a user running a script waits for it. Peak memory
+    is the resident set's high-water mark during the call (`VmHWM`, reset just before it); *growth* is
+    that peak less the resident set before the call.
+
+    {speed}
+"""
+
+BOUND = """
+    A process that only imports torch and exits takes {floor:.2f} s in medhub's venv{medigan_floor} (median,
+    one per round): every run above pays it; the least time outside the generation call seen in medhub's
+    venv (that process, or a raw or medhub run's process time less its call) is {fastest:.2f} s. Medigan's
+    end-to-end time divided by that least time is the largest speed-up over medigan that any
+    implementation could reach, even one generating in no time: {bounds}.
+"""
+
+NETWORK_BOUND = """
+    An implementation that runs the same network at the fastest speed seen for it without files (the
+    batch-size sweep's best and every in-memory run of the raw loop and of medhub, at either N) and does
+    everything else for free would take that least time plus N over that speed; medigan's end-to-end
+    time divided by it is the largest speed-up over medigan reachable at that speed on this machine
+    (medigan runs the same package code, which is not slow): {bounds}. Where it is under 2x, the 2x goal
+    needs the network itself to run faster than in any run here, which the same samples, bit for bit,
+    leave little room for.
+"""
+
+DETAILS = """
+    Peak resident memory during the call (growth during the call in brackets). In memory, the returned
+    samples themselves (last column) are part of every implementation's peak.
+
+    {peak}
+
+    Raw loop (no files), samples/s by batch size (one process per model, median of {sweep_rounds} passes
+    of {sweep_samples:,} samples after a warm-up; the best, in bold, is the raw limit's batch size). The
+    shipped packages run their networks on fixed blocks of 32 (the last one padded) so that a sample
+    never depends on the batch it was generated in; the batch-32 column is what that costs.
+
+    {sweep}
+
+    Warm, in the sweep's process: the raw loop at its best batch size and medhub's `generate` (in memory,
+    seed 0) alternated after one call of each, median of the passes. Each run in the tables above is its
+    process's first call, so it also pays first-call costs (package import, weight load, oneDNN
+    primitives, medhub's executor); where medhub / raw is lower above than here, the difference is those
+    costs or the noise between processes, not the per-sample path.
+
+    {warm}
+
+    Creating and writing one file of the models' mean PNG size on the disk the runs write to
+    (`{output_dir}`; {files:,} files in a new folder, from one thread and from two; wall and CPU time
+    per file). Every PNG row pays this for each file on top of encoding: where it is large (some virtual
+    disks), the PNG rows measure the disk more than the pipelines, and threads cannot hide it (file
+    creation in one folder is serialised by the kernel). The benchmark deletes no run's files until it
+    ends: on ext4 without a journal a deleted file's inode is skipped, one by one, by every file created
+    in the next one to six minutes (`recently_deleted` in ext4's inode allocator), so a deleted run
+    would make the next runs' files dearer.
+
+    {file_create}
+
+    PNG encoding of the models' images on one thread (median of 3 passes over 256 samples, files written
+    to memory). medhub's encoder (numpy *Sub* row filter and zlib level 1, every PNG reader decodes the
+    same pixels) replaced Pillow in the writer; Pillow at `compress_level=1` is what medhub used before
+    and what the raw loop would pay with it.
+
+    {encoders}
+"""
+
+
+def _goal(g: dict[str, Any], cells: dict[str, Any]) -> Goal:
+    """A goal of :func:`goals` as a row of the page's results table."""
+    model, mode = short(g["model"]), MODE_LABELS[g["mode"]]
+    if g["kind"] == "memory":
+        lo, hi = g["sizes"]
+        return Goal("generate", f"{model}, {mode}: medhub peak memory growth during the call, {lo:,} -> {hi:,} "
+                    "samples (returned samples left out)", f"{g['low']:.0f} -> {g['value']:.0f} MB",
+                    f"<= {g['target']:.0f} MB", g["passed"])
+    key = f"{g['model']}|{g['num_samples']}|{g['mode']}"
+    m, other = cells[f"{key}|medhub"], cells[f"{key}|{g['kind']}"]
+    if g["kind"] == "raw":
+        return Goal("generate", f"{model}, {g['num_samples']:,} samples {mode}: medhub / raw limit "
+                    f"({m['samples_per_s']:.0f} vs {other['samples_per_s']:.0f} samples/s)", f"{g['value']:.2f}",
+                    f">= {g['target']}", g["passed"])
+    return Goal("generate", f"{model}, {g['num_samples']:,} samples {mode}: medhub speed-up over medigan, end to "
+                f"end ({m['wall_s']:.1f} vs {other['wall_s']:.1f} s)", f"{g['value']:.2f}x", f">= {g['target']:g}x",
+                g["passed"])
+
+
+def report(run: Run) -> Section:
+    """The generation section and its goals."""
+    gen = run.result
+    st, cells, sweeps = gen["settings"], gen["cells"], gen["sweeps"]
+    speed, peak = [], []
+    for model, n, mode, c in cell_rows(cells, st["models"], st["sizes"]):
+        m = c["medhub"]
+        if not m:
+            continue
+        impls = ("raw", "medhub", "medigan")
+        speed.append([short(model), f"{n:,}", MODE_LABELS[mode],
+                      *(f"{c[i]['samples_per_s']:.0f}" if c[i] else "" for i in impls),
+                      f"{m['samples_per_s'] / c['raw']['samples_per_s']:.2f}" if c["raw"] else "",
+                      *(f"{c[i]['wall_s']:.1f} s" if c[i] else "" for i in impls),
+                      f"{c['medigan']['wall_s'] / m['wall_s']:.2f}x" if c["medigan"] else "",
+                      f"{m['samples_per_s'] / c['medigan']['samples_per_s']:.2f}x" if c["medigan"] else ""])
+        peak.append([short(model), f"{n:,}", MODE_LABELS[mode],
+                     *(f"{c[i]['peak_rss_mb']:.0f} MB (+{c[i]['peak_growth_mb']:.0f})" if c[i] else "" for i in impls),
+                     f"{m['result_mb']:.0f} MB"])
+    text = fill(REPORT, command=run.command, when=run.when, torch=st["torch"],
+                medigan=st["medigan_and_torch"] or "not run", minutes=gen["elapsed_s"] / 60,
+                rounds=", ".join(f"{short(model)}: {st['repeat'] if i == 0 else st['repeat_large']}"
+                                 for i, model in enumerate(st["models"])),
+                speed=table(["Model", "N", "Output", "raw samples/s", "medhub samples/s", "medigan samples/s",
+                             "medhub / raw", "raw end to end", "medhub end to end", "medigan end to end",
+                             "medhub vs medigan, end to end", "medhub vs medigan, call"], speed, "lrlrrrrrrrrr"))
+    floor, fastest = gen["floor_s"], gen["floor_min_s"].get("medhub")
+    bounds = [g for g in gen["goals"] if g["kind"] == "medigan" and g.get("bound")]
+    if bounds and fastest:
+        text += "\n\n" + fill(BOUND, floor=floor["medhub"], fastest=fastest,
+                               medigan_floor=f" ({floor['medigan']:.2f} s in medigan's)" if "medigan" in floor else "",
+                               bounds=", ".join(f"{short(g['model'])} {g['num_samples']:,} {MODE_LABELS[g['mode']]} "
+                                                f"{g['bound']:.2f}x" for g in bounds))
+        networked = [g for g in bounds if g.get("network_bound")]
+        if networked:
+            text += "\n\n" + fill(NETWORK_BOUND, bounds=", ".join(
+                f"{short(g['model'])} {g['num_samples']:,} {MODE_LABELS[g['mode']]} {g['network_bound']:.2f}x"
+                for g in networked))
+    first = next(iter(sweeps.values()))
+    batches = list(first["samples_per_s"])
+    text += "\n\n" + fill(
+        DETAILS, sweep_rounds=first["rounds"], sweep_samples=first["samples"], files=first["file_create"]["files"],
+        output_dir=st["output_dir"],
+        peak=table(["Model", "N", "Output", "raw", "medhub", "medigan", "returned samples"], peak, "lrlrrrr"),
+        sweep=table(["Model", *batches], [[short(model), *(f"**{v:.0f}**" if int(b) == sw["best_batch_size"]
+                                                           else f"{v:.0f}" for b, v in sw["samples_per_s"].items())]
+                                          for model, sw in sweeps.items()], "l" + "r" * len(batches)),
+        warm=table(["Model", "Samples", "Raw batch size", "raw", "medhub", "medhub / raw (throughput)"],
+                   [[short(model), f"{w['samples']:,}", w["raw_batch_size"], f"{w['raw_s']:.3f} s",
+                     f"{w['medhub_s']:.3f} s", f"{w['medhub_over_raw']:.2f}"]
+                    for model, w in ((model, sw["warm"]) for model, sw in sweeps.items())], "lrrrrr"),
+        file_create=table(["Model", "File size", "1 thread wall", "1 thread CPU", "2 threads wall", "2 threads CPU"],
+                          [[short(model), f"{sw['file_create']['bytes']:,} B",
+                            *(f"{sw['file_create'][f'{t}_thread'][k]:.0f} µs" for t in (1, 2)
+                              for k in ("wall_us_per_file", "cpu_us_per_file"))]
+                           for model, sw in sweeps.items()], "lrrrrr"),
+        encoders=table(["Model", "Encoder", "Time per image", "Mean file size"],
+                       [[short(model), name, f"{e['us_per_image']:.0f} µs", f"{e['mean_bytes']:,.0f} B"]
+                        for model, sw in sweeps.items() for name, e in sw["png_encoders"].items()], "llrr"))
+    return Section([_goal(g, cells) for g in gen["goals"]], text)
+
+
+# =========================================================================== main
+def main(argv: list[str] | None = None) -> int:
+    cli = parser(__doc__, "200 and 1,000 samples, one round", python=True)
+    cli.add_argument("--models", nargs="+", default=[DCGAN, LARGE], help=f"models (default {DCGAN} {LARGE})")
+    cli.add_argument("--sizes", type=int, nargs="+", help="num_samples values (default 1000 10000)")
+    cli.add_argument("--repeat", type=int, help="rounds for the first model (default 3; 1 quick)")
+    cli.add_argument("--repeat-large", type=int, help="rounds for the other models (default 2; 1 quick)")
+    cli.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    cli.add_argument("--medigan-venv", type=Path, help="medigan's venv (default runs/bench/medigan-venv; "
+                                                       "created when missing)")
+    cli.add_argument("--output-dir", type=Path, help="where the runs write their files (default: the system's "
+                                                     "temporary folder); the disk matters for the PNG rows")
+    args = cli.parse_args(argv)
     from build_medigan_package import DEFAULT_VENV, build, ensure_venv
 
     sizes = args.sizes or ([200, 1_000] if args.quick else [1_000, 10_000])
     if "medigan" in args.impls and any(n % MEDIGAN_BATCH == 0 for n in sizes):
         # medigan 1.0.0 then calls the package once more for 0 samples (its loop runs num_samples // 32 + 1 times)
-        parser.error(f"medigan 1.0.0 fails when num_samples is a multiple of its batch size {MEDIGAN_BATCH}; "
-                     "choose other sizes")
+        cli.error(f"medigan 1.0.0 fails when num_samples is a multiple of its batch size {MEDIGAN_BATCH}; "
+                  "choose other sizes")
     repeat = args.repeat or (1 if args.quick else 3)
     repeat_large = args.repeat_large or (1 if args.quick else 2)
     info = machine_info(args.python)
-    print_machine(info)
     started = time.perf_counter()
     medigan_python = str(ensure_venv(args.medigan_venv or DEFAULT_VENV)) if "medigan" in args.impls else ""
     medigan_version = ""
@@ -632,91 +472,44 @@ def main(argv: list[str] | None = None) -> int:
             medigan_version = subprocess.run([medigan_python, "-c", "import importlib.metadata as m; "
                                               "print(m.version('medigan'), m.version('torch'))"],
                                              capture_output=True, text=True, check=True).stdout.strip()
-        home = tmp_path / "home"
-        home.mkdir()
-        runner = Runner(args.python, medigan_python, workdir, tmp_path / "scratch", str(home))
+        (tmp_path / "home").mkdir()
+        runner = Runner(args.python, medigan_python, workdir, tmp_path / "scratch", str(tmp_path / "home"))
         sweeps = {}
         for model in args.models:
-            samples = 1024  # per pass, for every model: fewer make the choice of the best batch size a coin toss
-            sweeps[model] = runner.sweep(model, samples if not args.quick else 128, 3 if not args.quick else 1)
-            rates = sweeps[model]["samples_per_s"]
-            print(f"Raw loop of {model}, samples/s by batch size: "
-                  + ", ".join(f"{b}: {v:.0f}" for b, v in rates.items())
-                  + f"  -> best {sweeps[model]['best_batch_size']}", flush=True)
-            fc = sweeps[model]["file_create"]
-            print(f"  creating a {fc['bytes']:,}-byte file on the output disk: "
-                  + ", ".join(f"{t} thread(s) {fc[f'{t}_thread']['wall_us_per_file']:.0f} µs wall, "
-                              f"{fc[f'{t}_thread']['cpu_us_per_file']:.0f} µs CPU" for t in (1, 2)), flush=True)
+            # 1,024 samples per pass for every model: fewer make the choice of the best batch size a coin toss
+            sweeps[model] = runner.sweep(model, 128 if args.quick else 1024, 1 if args.quick else 3)
+            print(f"Raw loop of {model}, best batch size {sweeps[model]['best_batch_size']}", flush=True)
         runs: list[dict[str, Any]] = []
         floors: list[dict[str, Any]] = []
         for mi, model in enumerate(args.models):
             rounds = repeat if mi == 0 else repeat_large
-            best = sweeps[model]["best_batch_size"]
             for r in range(rounds):
                 for venv in ("medhub", "medigan") if medigan_python else ("medhub",):
                     floors.append({"model": model, "venv": venv, "wall_s": runner.floor(venv)})
                 for n in sizes:
                     for mode in MODES:
-                        impls = list(args.impls)
-                        k = (r + sizes.index(n) + MODES.index(mode)) % len(impls)  # rotate who goes first
-                        for impl in impls[k:] + impls[:k]:
-                            row = runner.run(impl, model, n, mode, best)
-                            expected = _expected(model, mode, n)
-                            if row["produced"] != expected:
-                                raise SystemExit(f"{impl} produced {row['produced']} of {expected} ({model}, {n}, "
-                                                 f"{mode})")
-                            runs.append(row)
-                            print(f"  round {r + 1}/{rounds} {model[:5]} {n:>6,} {mode:<6} {impl:<7} "
-                                  f"call {row['call_s']:7.2f} s ({n / row['call_s']:6.0f} samples/s)  "
-                                  f"process {row['wall_s']:7.2f} s  peak RSS {row['peak_rss_kb'] / 1024:6.0f} MB "
-                                  f"(+{(row['peak_rss_kb'] - row['rss_before_kb']) / 1024:.0f})", flush=True)
+                        def run(impl: str, n: int = n, mode: str = mode) -> dict[str, Any]:
+                            row = runner.run(impl, model, n, mode, sweeps[model]["best_batch_size"])
+                            if row["produced"] != expected_files(model, mode, n):
+                                raise SystemExit(f"{impl} produced {row['produced']} ({model}, {n}, {mode})")
+                            print(f"  round {r + 1}/{rounds} {model[:5]} {n:>6,} {mode:<6} {impl:<7} call "
+                                  f"{row['call_s']:7.2f} s  process {row['wall_s']:7.2f} s", flush=True)
+                            return row
+
+                        cell = alternate({impl: (lambda impl=impl: run(impl)) for impl in args.impls}, 1,
+                                         warm_up=False, offset=r + sizes.index(n) + MODES.index(mode))
+                        runs += [row for rows in cell.values() for row in rows]
     cells = summarize(runs)
     floor, floor_min = summarize_floors(floors, runs)
-    best_rates = fastest_rates(sweeps, runs)
-    checks = goals(cells, args.models, sizes, floor_min.get("medhub"), best_rates)
-    print()
-    header = (f"{'model':<31} {'N':>6} {'output':<9} {'impl':<7} {'samples/s':>9} {'end-to-end':>10} "
-              f"{'peak RSS':>9} {'growth':>8} {'vs raw':>6} {'medigan/it':>10}")
-    print(header)
-    for c in cells.values():
-        raw = cells.get(f"{c['model']}|{c['num_samples']}|{c['mode']}|raw")
-        med = cells.get(f"{c['model']}|{c['num_samples']}|{c['mode']}|medigan")
-        vs_raw = f"{c['samples_per_s'] / raw['samples_per_s']:.2f}" if raw else ""
-        vs_med = f"{med['wall_s'] / c['wall_s']:.2f}" if med else ""
-        print(f"{c['model']:<31} {c['num_samples']:>6,} {c['mode']:<9} {c['impl']:<7} {c['samples_per_s']:>9.0f} "
-              f"{c['wall_s']:>9.2f}s {c['peak_rss_mb']:>7.0f}MB {c['peak_growth_mb']:>6.0f}MB {vs_raw:>6} "
-              f"{vs_med:>10}")
-    print()
-    for g in checks:
-        value = f"{g['value']:.1f} MB (limit {g['target']:.1f})" if g["kind"] == "memory" else f"{g['value']:.2f}"
-        reach = (f"  (reachable at most: {g['network_bound']:.2f} running this network, {g['bound']:.2f} "
-                 "generating in no time)" if g.get("network_bound") else "")
-        print(f"Goal {g['goal']:<100} {value:>24}  {verdict(g['passed'])}{reach}")
-    for venv, seconds in sorted(floor.items()):
-        print(f"A process that only imports torch ({venv}'s venv): {seconds:.2f} s median, "
-              f"{floor_min[venv]:.2f} s fastest")
-    elapsed = time.perf_counter() - started
-    print(f"\nTotal benchmark time {elapsed:.0f} s")
-    result = {
-        "benchmark": "generate",
-        "machine": info,
-        "settings": {"models": args.models, "sizes": sizes, "repeat": repeat, "repeat_large": repeat_large,
-                     "output_dir": str(args.output_dir or tempfile.gettempdir()),
-                     "impls": args.impls, "quick": args.quick, "sweep_batches": list(SWEEP_BATCHES),
-                     "torch": torch_version, "medigan_and_torch": medigan_version},
-        "sweeps": sweeps,
-        "runs": runs,
-        "cells": cells,
-        "floors": floors,
-        "floor_s": floor,
-        "floor_min_s": floor_min,
-        "goals": checks,
-        "all_goals_passed": all(g["passed"] for g in checks),
-        "elapsed_s": elapsed,
-    }
-    if args.json:
-        write_json(args.json, result)
-    return 1 if args.fail_on_miss and not result["all_goals_passed"] else 0
+    doc = {"benchmark": "generate", "machine": info,
+           "settings": {"models": args.models, "sizes": sizes, "repeat": repeat, "repeat_large": repeat_large,
+                        "output_dir": str(args.output_dir or tempfile.gettempdir()), "impls": args.impls,
+                        "quick": args.quick, "sweep_batches": list(SWEEP_BATCHES), "torch": torch_version,
+                        "medigan_and_torch": medigan_version},
+           "sweeps": sweeps, "runs": runs, "cells": cells, "floors": floors, "floor_s": floor, "floor_min_s": floor_min,
+           "goals": goals(cells, args.models, sizes, floor_min.get("medhub"), fastest_rates(sweeps, runs)),
+           "elapsed_s": time.perf_counter() - started}
+    return finish(args, doc, report, argv)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Goals: import cost under 60 ms; torch not imported.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
@@ -33,7 +32,8 @@ import tempfile
 import time
 from typing import Any
 
-from _common import benchmark_env, goal_ms, machine_info, ms, print_machine, summarize, verdict, write_json
+from common import alternate, benchmark_env, finish, machine_info, parser, summarize
+from report import Goal, Run, Section, fill, goal_ms, ms, span, table
 
 GOAL_IMPORT_COST_S = 0.060
 #: Modules medhub must not import at ``import medhub`` (each is imported by the function needing it).
@@ -41,47 +41,49 @@ CHECKED_MODULES = ("torch", "numpy", "matplotlib", "github", "zenodo_client", "r
 IMPORT_STMT = "import medhub"
 BARE_STMT = "pass"
 
+REPORT = """
+    ## `import medhub`
 
-def _time_run(python: str, code: str, env: dict[str, str], cpu: list[float] | None = None) -> float:
-    """Wall time of one fresh interpreter running ``code``; appends its CPU time (user+sys) to ``cpu``."""
+    `{command}` ({when}): {repeat} fresh subprocesses of each command, alternated (after one warm-up
+    of each).
+
+    {wall}
+
+    Top 10 modules of medhub's import by cumulative time (`{importtime}`, median of {runs} runs;
+    {modules} modules imported in all; `-X importtime` itself slows imports down):
+
+    {top}
+
+    Heavy modules in `sys.modules` after `import medhub` (all are meant to be imported lazily):
+
+    {heavy}
+"""
+
+
+def _time_run(python: str, code: str, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU user+sys) seconds of one fresh interpreter running ``code``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([python, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if cpu is not None:
-        cpu.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
-    return wall
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def measure_wall(python: str, repeat: int, env: dict[str, str]) -> dict[str, Any]:
-    """Median wall time of ``import medhub`` and of ``pass`` in fresh interpreters, alternated."""
-    _time_run(python, IMPORT_STMT, env)  # warm-up: .pyc files, page cache
-    _time_run(python, BARE_STMT, env)
-    with_import: list[float] = []
-    bare: list[float] = []
-    cpu_import: list[float] = []
-    cpu_bare: list[float] = []
-    for i in range(repeat):
-        if i % 2 == 0:
-            with_import.append(_time_run(python, IMPORT_STMT, env, cpu_import))
-            bare.append(_time_run(python, BARE_STMT, env, cpu_bare))
-        else:
-            bare.append(_time_run(python, BARE_STMT, env, cpu_bare))
-            with_import.append(_time_run(python, IMPORT_STMT, env, cpu_import))
+    """Wall and CPU time of ``import medhub`` and of ``pass`` in fresh interpreters, alternated."""
+    runs = alternate({"import": lambda: _time_run(python, IMPORT_STMT, env),
+                      "bare": lambda: _time_run(python, BARE_STMT, env)}, repeat)
+    with_import, bare = [w for w, _ in runs["import"]], [w for w, _ in runs["bare"]]
     imp, base = summarize(with_import), summarize(bare)
-    cpu_imp, cpu_base = summarize(cpu_import), summarize(cpu_bare)
+    cpu_imp, cpu_base = summarize([c for _, c in runs["import"]]), summarize([c for _, c in runs["bare"]])
     return {
-        "import_medhub": imp,
-        "bare_python": base,
-        "import_cost_s": imp["median_s"] - base["median_s"],
+        "import_medhub": imp, "bare_python": base, "import_cost_s": imp["median_s"] - base["median_s"],
         "paired_difference_median_s": statistics.median(a - b for a, b in zip(with_import, bare)),
         # CPU time (user+sys) of the child: less sensitive than wall time to other jobs on the machine
-        "cpu_import_medhub": cpu_imp,
-        "cpu_bare_python": cpu_base,
+        "cpu_import_medhub": cpu_imp, "cpu_bare_python": cpu_base,
         "cpu_import_cost_s": cpu_imp["median_s"] - cpu_base["median_s"],
-        "samples_import_s": with_import,
-        "samples_bare_s": bare,
+        "samples_import_s": with_import, "samples_bare_s": bare,
     }
 
 
@@ -148,98 +150,49 @@ def check_modules(python: str, env: dict[str, str]) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def report(run: Run) -> Section:
+    """The ``import medhub`` section and its two goals."""
+    res = run.result
+    wall, top, loaded = res["wall"], res["importtime"], res["modules"]["loaded"]
+    cost = wall["import_cost_s"]
+    goals = [Goal("import", "`import medhub` cost (median with import − median bare start)", ms(cost),
+                  f"< {goal_ms(GOAL_IMPORT_COST_S)}", cost < GOAL_IMPORT_COST_S),
+             Goal("import", "torch imported by `import medhub`", "imported" if loaded["torch"] else "not imported",
+                  "not imported", not loaded["torch"])]
+    imp, bare = wall["import_medhub"], wall["bare_python"]
+    text = fill(REPORT, command=run.command, when=run.when, repeat=res["settings"]["repeat"],
+                importtime=f'python -X importtime -c "{IMPORT_STMT}"', runs=top["runs"],
+                modules=top["modules_imported"],
+                wall=table(["Command", "Median", "Min – max"], [
+                    [f'`python -c "{IMPORT_STMT}"`', ms(imp["median_s"]), span(imp)],
+                    [f'`python -c "{BARE_STMT}"`', ms(bare["median_s"]), span(bare)],
+                    ["import cost (difference of the medians)", ms(cost), ""],
+                    ["median of the paired differences", ms(wall["paired_difference_median_s"]), ""],
+                    ["CPU time (user+sys) cost, for comparison", ms(wall["cpu_import_cost_s"]),
+                     f"{ms(wall['cpu_import_medhub']['median_s'])} vs {ms(wall['cpu_bare_python']['median_s'])}"],
+                ], "lrr"),
+                top=table(["Module", "Cumulative", "Self"],
+                          [[f"`{r['module']}`", f"{r['cumulative_us'] / 1000:.1f} ms", f"{r['self_us'] / 1000:.1f} ms"]
+                           for r in top["top"]], "lrr"),
+                heavy=table(["Module", "Imported"], [[f"`{m}`", "**yes**" if v else "no"] for m, v in loaded.items()]))
+    return Section(goals, text)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("-n", "--repeat", type=int, default=None, help="subprocess pairs (default 15; 5 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
-    parser.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
-    parser.add_argument("--python", default=sys.executable, help="interpreter to benchmark (default: this one)")
-    parser.add_argument("--fail-on-miss", action="store_true", help="exit with status 1 if a goal is missed")
-    args = parser.parse_args(argv)
-    repeat = args.repeat or (5 if args.quick else 15)
+    args = parser(__doc__, "5 pairs of subprocesses, 3 importtime runs", python=True).parse_args(argv)
+    repeat = 5 if args.quick else 15
     importtime_runs = 3 if args.quick else 7
-
     info = machine_info(args.python)
-    print("medhub benchmark: import time\n")
-    print_machine(info)
-
     with tempfile.TemporaryDirectory(prefix="medhub-bench-home-") as home:
         env = benchmark_env(home)
         print(f"Timing {repeat} fresh `{IMPORT_STMT}` / `{BARE_STMT}` subprocess pairs ...", flush=True)
         wall = measure_wall(args.python, repeat, env)
         importtime = measure_importtime(args.python, importtime_runs, env)
         modules = check_modules(args.python, env)
-
-    cost = wall["import_cost_s"]
-    cost_ok = cost < GOAL_IMPORT_COST_S
-    torch_ok = not modules["loaded"]["torch"]
-    print()
-    print(
-        f'  python -c "{IMPORT_STMT}"   median {ms(wall["import_medhub"]["median_s"]):>9}'
-        f"   (min {ms(wall['import_medhub']['min_s'])}, max {ms(wall['import_medhub']['max_s'])})"
-    )
-    print(
-        f'  python -c "{BARE_STMT}"            median {ms(wall["bare_python"]["median_s"]):>9}'
-        f"   (min {ms(wall['bare_python']['min_s'])}, max {ms(wall['bare_python']['max_s'])})"
-    )
-    print(
-        f"  import cost (difference of medians) {ms(cost):>9}   goal < {goal_ms(GOAL_IMPORT_COST_S)}: {verdict(cost_ok)}"
-    )
-    print(f"  (median of paired differences:      {ms(wall['paired_difference_median_s']):>9})")
-    print(
-        f"  (CPU time user+sys, less sensitive to other jobs: {ms(wall['cpu_import_medhub']['median_s'])} vs "
-        f"{ms(wall['cpu_bare_python']['median_s'])}, difference {ms(wall['cpu_import_cost_s'])})"
-    )
-    print()
-    print(
-        f"Top 10 modules under `import medhub` by cumulative time (python -X importtime, median of "
-        f"{importtime['runs']} runs; {importtime['modules_imported']} modules imported for medhub):"
-    )
-    print(f"  {'cumulative':>10}  {'self':>8}  module")
-    for row in importtime["top"]:
-        print(f"  {row['cumulative_us'] / 1000:>7.1f} ms  {row['self_us'] / 1000:>5.1f} ms  {row['module']}")
-    print()
-    print(f"Modules in sys.modules after `import medhub` ({modules['new_modules']} modules added in all):")
-    for name in CHECKED_MODULES:
-        loaded = modules["loaded"][name]
-        note = f"goal: not imported -> {verdict(not loaded)}" if name == "torch" else "expected: not imported"
-        print(f"  {name:<14} {'IMPORTED' if loaded else 'not imported':<13} {note}")
-    unexpected = [m for m in CHECKED_MODULES if modules["loaded"][m]]
-    print()
-    goals = [
-        {"goal": "import cost < 60 ms", "value": ms(cost), "passed": cost_ok},
-        {
-            "goal": "torch not imported by `import medhub`",
-            "value": "imported" if not torch_ok else "not imported",
-            "passed": torch_ok,
-        },
-    ]
-    for g in goals:
-        print(f"Goal {g['goal']:<40} {g['value']:>14}  {verdict(g['passed'])}")
-    if unexpected:
-        print(f"Note: `import medhub` imports {', '.join(unexpected)}, which medhub means to import lazily.")
-    if not all(g["passed"] for g in goals):
-        print("GOAL MISSED: see above.")
-
-    result = {
-        "benchmark": "import_time",
-        "machine": info,
-        "settings": {"repeat": repeat, "importtime_runs": importtime_runs, "quick": args.quick},
-        "commands": {
-            "import": f'python -c "{IMPORT_STMT}"',
-            "bare": f'python -c "{BARE_STMT}"',
-            "importtime": f'python -X importtime -c "{IMPORT_STMT}"',
-        },
-        "wall": wall,
-        "importtime": importtime,
-        "modules": modules,
-        "unexpected_modules": unexpected,
-        "goals": goals,
-        "all_goals_passed": all(g["passed"] for g in goals),
-    }
-    if args.json:
-        write_json(args.json, result)
-    return 1 if args.fail_on_miss and not result["all_goals_passed"] else 0
+    doc = {"benchmark": "import_time", "machine": info,
+           "settings": {"repeat": repeat, "importtime_runs": importtime_runs, "quick": args.quick},
+           "wall": wall, "importtime": importtime, "modules": modules}
+    return finish(args, doc, report, argv)
 
 
 if __name__ == "__main__":

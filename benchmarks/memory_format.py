@@ -3,12 +3,13 @@
 Run from the repository root::
 
     python benchmarks/memory_format.py                  # all shipped medhub/1 torch models
+    python benchmarks/memory_format.py --quick          # one timed pass per layout (smoke test)
     python benchmarks/memory_format.py --models 00101_DCGAN_BRAIN_MRI_T1 --json out.json
 
 For each model, one process loads the package twice through medhub's executor (``memory_format``
 ``"contiguous"`` and ``"channels_last"``, the value a catalog entry may declare in
 ``execution.generate_method.memory_format``) and times ``sample_batch`` on the CPU at the catalog's
-batch size, alternating the two, median of ``--rounds`` passes. It also checks what a package
+batch size, alternating the two, median of ``--rounds`` passes (5) after a warm-up. It also checks what a package
 author must check before declaring ``channels_last``: that the outputs are the same bytes in both
 layouts (or how many values differ, and by how much), and that in channels-last a sample is still
 bit-identical whatever batch it is computed in (samples 3-9 alone against the same samples inside
@@ -20,25 +21,28 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common import alternate, declared, executor, finish, machine_info, per_model_parser, shipped_models, timed
+from report import Run, Section, fill, short, table
+
 SEED = 0
 
+REPORT = """
+    ## Memory layout of the networks
 
-def _executor(model_id: str, memory_format: str) -> Any:
-    import copy
+    `{command}` ({when}): each shipped torch model through medhub's executor with its weights contiguous
+    and channels-last (`execution.generate_method.memory_format`), `sample_batch` at the catalog's batch
+    size on the CPU, median of {rounds} alternated passes after a warm-up. *Values differing*: output
+    values of one batch that are not the same in both layouts (and the largest difference, in grey
+    levels); *batch-invariant*: in channels-last, samples 3-9 generated alone are bit-identical to the
+    same samples inside the full batch. The catalog declares channels-last where it is faster and the
+    outputs stay batch-invariant.
 
-    from medhub.config import ConfigManager
-    from medhub.execution import ModelExecutor
-
-    cm = ConfigManager()
-    entry = copy.deepcopy(cm.config_dict[model_id])
-    entry["execution"].setdefault("generate_method", {})["memory_format"] = memory_format
-    return ModelExecutor(model_id, entry["execution"], base_dir=cm.base_dir, description=entry.get("description"))
+    {table}
+"""
 
 
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[int, float]:
@@ -60,7 +64,7 @@ def measure(model_id: str, rounds: int) -> dict[str, Any]:
 
     from medhub.errors import PackageError
 
-    executors = {fmt: _executor(model_id, fmt) for fmt in ("contiguous", "channels_last")}
+    executors = {fmt: executor(model_id, memory_format=fmt) for fmt in ("contiguous", "channels_last")}
     batch = executors["contiguous"].default_batch_size()
     indices = range(batch)
     try:
@@ -68,63 +72,49 @@ def measure(model_id: str, rounds: int) -> dict[str, Any]:
     except PackageError as exc:  # not a torch module (e.g. the 3D atlas model): nothing to measure
         return {"model": model_id, "batch_size": batch, "applicable": False, "reason": str(exc)}
     outputs = {fmt: ex.sample_batch(indices, SEED, "cpu") for fmt, ex in executors.items()}  # warm-up too
-    times: dict[str, list[float]] = {fmt: [] for fmt in executors}
-    for r in range(rounds):
-        order = list(executors) if r % 2 == 0 else list(reversed(executors))
-        for fmt in order:
-            t0 = time.perf_counter()
-            executors[fmt].sample_batch(indices, SEED, "cpu")
-            times[fmt].append(time.perf_counter() - t0)
+    times = alternate({fmt: timed(lambda ex=ex: ex.sample_batch(indices, SEED, "cpu"))
+                       for fmt, ex in executors.items()}, rounds, warm_up=False)
     differ, largest = _same(outputs["contiguous"], outputs["channels_last"])
     part = executors["channels_last"].sample_batch(range(3, min(10, batch)), SEED, "cpu")
     full = {k: v[3:10] for k, v in outputs["channels_last"].items()}
     invariant = _same(part, full)[0] == 0
     rate = {fmt: batch / statistics.median(t) for fmt, t in times.items()}
-    return {"model": model_id, "batch_size": batch, "applicable": True, "rounds": rounds, "torch_threads": torch.get_num_threads(),
-            "samples_per_s": rate, "speedup": rate["channels_last"] / rate["contiguous"],
-            "values_differing": differ, "largest_difference": largest, "batch_invariant_channels_last": invariant}
+    return {"model": model_id, "batch_size": batch, "applicable": True, "rounds": rounds,
+            "torch_threads": torch.get_num_threads(), "samples_per_s": rate,
+            "speedup": rate["channels_last"] / rate["contiguous"], "values_differing": differ,
+            "largest_difference": largest, "batch_invariant_channels_last": invariant}
 
 
-def shipped_torch_models() -> list[str]:
-    """Ids of the bundled (not remote) ``medhub/1`` packages that depend on torch."""
-    from medhub.config import ConfigManager
-    from medhub.execution.deps import requirement_name
-    from medhub.execution.resolve import is_url
-
-    return [model_id for model_id, entry in ConfigManager().config_dict.items()
-            if entry["execution"].get("interface") == "medhub/1" and not is_url(entry["execution"]["package_link"])
-            and any(requirement_name(d) == "torch" for d in entry["execution"].get("dependencies", []))]
-
-
-def _declared() -> dict[str, str]:
-    """The layout the catalog declares for each model (``contiguous`` when it says nothing)."""
-    from medhub.config import ConfigManager
-
-    return {model_id: entry["execution"].get("generate_method", {}).get("memory_format") or "contiguous"
-            for model_id, entry in ConfigManager().config_dict.items()}
+def report(run: Run) -> Section:
+    """The memory-layout section (no goal: the catalog's declarations follow from it)."""
+    res = run.result
+    rows = []
+    for r in res["results"]:
+        layout = res["declared"].get(r["model"]) or "contiguous"
+        if not r["applicable"]:
+            rows.append([short(r["model"]), r["batch_size"], "", "", "n/a (not a torch module)", "", "", layout])
+            continue
+        rate = r["samples_per_s"]
+        rows.append([short(r["model"]), r["batch_size"], f"{rate['contiguous']:.1f}", f"{rate['channels_last']:.1f}",
+                     f"{r['speedup']:.2f}", f"{r['values_differing']:,} (max {r['largest_difference']:g})",
+                     "yes" if r["batch_invariant_channels_last"] else "**no**", layout])
+    return Section([], fill(REPORT, command=run.command, when=run.when, rounds=res["settings"]["rounds"],
+                            table=table(["Model", "Batch", "contiguous samples/s", "channels-last samples/s",
+                                         "speed-up", "values differing", "batch-invariant", "catalog declares"],
+                                        rows, "lrrrrrll")))
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import machine_info, per_model_args, print_machine, write_per_model_json
-
-    args = per_model_args(__doc__.split("\n", 1)[0], argv, "every shipped medhub/1 torch model", "layout")
-
-    info = machine_info(sys.executable)
-    print_machine(info)
+    args = per_model_parser(__doc__, "every shipped medhub/1 torch model", "layout").parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 5)
+    info = machine_info()
     rows = []
-    for model_id in args.models or shipped_torch_models():
-        row = measure(model_id, args.rounds)
-        rows.append(row)
-        if not row["applicable"]:
-            print(f"{model_id:<34} not applicable: {row['reason']}", flush=True)
-            continue
-        r = row["samples_per_s"]
-        print(f"{model_id:<34} batch {row['batch_size']:>4}  contiguous {r['contiguous']:8.1f}/s  channels-last "
-              f"{r['channels_last']:8.1f}/s  speed-up {row['speedup']:.2f}  values differing {row['values_differing']} "
-              f"(max {row['largest_difference']:g})  batch-invariant {row['batch_invariant_channels_last']}", flush=True)
-    write_per_model_json(args, "memory_format", info, _declared(), rows)
-    return 0
+    for model_id in args.models or shipped_models(torch_only=True):
+        print(f"Measuring {model_id} ...", flush=True)
+        rows.append(measure(model_id, rounds))
+    doc = {"benchmark": "memory_format", "machine": info, "settings": {"rounds": rounds, "quick": args.quick},
+           "declared": declared("memory_format"), "results": rows}
+    return finish(args, doc, report, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ the functions that need them.
 
 from .errors import MedhubError
 from .generators import Generators
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["Generators", "MedhubError", "__version__"]

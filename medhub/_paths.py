@@ -27,7 +27,9 @@ def schema_path() -> Path:
 
 def medhub_home() -> Path:
     """Folder for medhub's state: ``$MEDHUB_HOME`` or the platform's user cache dir."""
-    env = os.environ.get("MEDHUB_HOME")
+    from . import settings
+
+    env = settings.get("MEDHUB_HOME")
     if env:
         return Path(env).expanduser().resolve()
     from platformdirs import user_cache_dir
@@ -35,21 +37,7 @@ def medhub_home() -> Path:
     return Path(user_cache_dir("medhub", appauthor=False))
 
 
-_ON = ("1", "true", "yes", "on")
-_OFF = ("0", "false", "no", "off")
-
-
-def env_switched_on(name: str) -> bool:
-    """True when the environment variable ``name`` is set to a true value (1, true, yes, on)."""
-    return os.environ.get(name, "").strip().lower() in _ON
-
-
 def env_switched_off(name: str) -> bool:
     """True when the environment variable ``name`` is set to a false value (0, false, no, off);
-    unset or empty is neither on nor off."""
-    return os.environ.get(name, "").strip().lower() in _OFF
-
-
-def is_offline() -> bool:
-    """True when ``MEDHUB_OFFLINE`` is set to a true value (1, true, yes, on)."""
-    return env_switched_on("MEDHUB_OFFLINE")
+    unset or empty is neither on nor off. (For settings of :mod:`medhub.settings`, use ``settings.get``.)"""
+    return os.environ.get(name, "").strip().lower() in ("0", "false", "no", "off")

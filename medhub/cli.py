@@ -1,7 +1,10 @@
 """The ``medhub`` command.
 
-Exit codes: 0 success; 1 a medhub error (message on stderr); 2 bad usage; 3 unknown model id or
-no match; 130 interrupted. ``--json`` prints machine-readable output; ``--debug`` shows tracebacks.
+Exit codes (one rule, see docs/cli.md): 0 success; 2 what you typed is wrong, found before any
+work (usage, an option or ``--arg``, a ``MEDHUB_*`` setting, a device, a config key); 1 the work
+failed (catalog, download, package, dependency, generation, disk); 3 unknown model id or no match;
+130 interrupted. Every error is one line on stderr. ``--json`` prints machine-readable output;
+``--debug`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -18,8 +21,35 @@ from typing import Any, NoReturn
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with medhub's one-line errors (``medhub: error: ...``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"medhub: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit status of the ``medhub`` command for an error (the rule of docs/cli.md).
+
+    Example:
+        >>> from medhub.errors import DeviceError, DownloadError, ModelNotFoundError
+        >>> exit_code(DeviceError("x")), exit_code(DownloadError("x")), exit_code(ModelNotFoundError("x"))
+        (2, 1, 3)
+    """
+    from .errors import ConfigKeyError, MedhubError, ModelNotFoundError
+
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, ModelNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, MedhubError) and isinstance(exc, (ValueError, ConfigKeyError)):
+        return EXIT_USAGE  # InvalidArgumentError, DeviceError, SettingError, SelectionError, ...
+    return EXIT_ERROR
+
+
 def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs")
     common.add_argument("--config", default=argparse.SUPPRESS, metavar="FILE", help="catalog file (default: MEDHUB_CONFIG or the bundled one)")
@@ -28,7 +58,7 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(prog="medhub", description="Pretrained generative models for medical image synthesis.",
+    parser = _Parser(prog="medhub", description="Pretrained generative models for medical image synthesis.",
                                      parents=[common])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -85,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     cache_sub.add_parser("verify", parents=[common], help="check archives and packages against their sha256")
     rm = cache_sub.add_parser("rm", parents=[common], help="remove a model's cached package and trust record")
     rm.add_argument("model_id")
-    cache_sub.add_parser("prune", parents=[common], help="remove partial downloads and packages not in the catalog")
+    prune = cache_sub.add_parser("prune", parents=[common], help="remove leftovers of killed runs and downloads, and "
+                                                                  "packages not in the catalog")
+    prune.add_argument("--outputs", action="append", default=[], metavar="FOLDER",
+                       help="also remove staging folders of killed runs under FOLDER (repeatable; MEDHUB_HOME/outputs "
+                            "is always searched)")
 
     p = sub.add_parser("refresh", parents=[common], help="fetch a newer catalog (MEDHUB_CATALOG_URL)")
     p.add_argument("--url")
@@ -121,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0, help="seed of model samples and of the real splits")
     p.add_argument("--real-cache", help=".npz file caching the real set's features")
+
+    from .evaluate.commands import add_parsers as add_evaluate_parsers  # evaluate, report
+
+    add_evaluate_parsers(sub, common)
 
     # model contribution (tokens come from ZENODO_ACCESS_TOKEN / GITHUB_TOKEN only, never the command line)
     p = sub.add_parser("contribute", parents=[common], help="validate, test, zip and publish a model package")
@@ -184,8 +222,52 @@ def _parse_kv(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def check_model_arguments(g: Any, model_id: str, kwargs: dict[str, Any], package_path: str | None = None,
+                          install_dependencies: bool = False, trust_remote_code: bool = False) -> None:
+    """Refuse ``--arg`` names the model does not take, with the closest name.
+
+    A model takes the inputs its catalog entry declares (``execution.generate_method``:
+    ``args.custom``, ``per_sample_inputs``, ``latent`` when it has ``input_latent_vector_size``) and
+    the named parameters of its package's ``sample`` (medhub/1) or generate function (medigan).
+    """
+    from .errors import InvalidArgumentError
+
+    if not kwargs:
+        return
+    executor = g.get_model_executor(model_id, package_path=package_path)
+    method = executor.execution_config.get("generate_method", {}) or {}
+    known = set((method.get("args", {}) or {}).get("custom", {}) or {}) | set(method.get("per_sample_inputs", []))
+    if method.get("input_latent_vector_size"):
+        known.add("latent")
+    module = executor.prepare(install_dependencies, trust_remote_code)
+    medhub1 = executor.interface == "medhub/1"
+    function = getattr(module, "sample" if medhub1 else executor.generate_method_name, None)
+    skip = {"model", "seeds", "indices"} if medhub1 else {"model_file", "num_samples", "output_path", "save_images"}
+    known |= {name for name in _parameters(function) if name not in skip}
+    for name in kwargs:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            takes = ", ".join(sorted(known)) or "none"
+            raise InvalidArgumentError(f"--arg {name}: model {executor.model_id} takes no input {name!r}{hint}; its "
+                                       f"inputs: {takes}.")
+
+
+def _parameters(function: Any) -> list[str]:
+    import inspect
+
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def _run(args: argparse.Namespace) -> int:
-    from . import Generators, __version__
+    from .generators import Generators
+    from .version import __version__
 
     if args.command == "version":
         import platform
@@ -237,6 +319,10 @@ def _run(args: argparse.Namespace) -> int:
         return _cache(args, g)
     if args.command == "fid":
         return _fid(args)
+    if args.command in ("evaluate", "report"):
+        from .evaluate.commands import run as run_evaluate
+
+        return run_evaluate(args, _emit)
     if args.command == "merge-manifests":
         from .shards import merge_manifests
 
@@ -245,6 +331,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "generate":
         kwargs = _parse_kv(args.arg)
+        check_model_arguments(g, args.model_id, kwargs, args.package_path, args.install_dependencies,
+                              args.trust_remote_code)
         if args.package_path:
             kwargs["package_path"] = args.package_path
         if args.engine == "ray":
@@ -266,12 +354,15 @@ def _run(args: argparse.Namespace) -> int:
         from .visualize import plot_fid_overview, plot_samples
 
         if args.command == "grid":
+            check_model_arguments(g, args.model_id, _parse_kv(args.arg), args.package_path,
+                                  args.install_dependencies, args.trust_remote_code)
             fig = plot_samples(args.model_id, n=args.num_samples, seed=args.seed, ncols=args.ncols, device=args.device,
                                package_path=args.package_path, save_path=args.output, pyplot=False,
                                install_dependencies=args.install_dependencies,
-                               trust_remote_code=args.trust_remote_code, generators=g, **_parse_kv(args.arg))
+                               trust_remote_code=args.trust_remote_code, get_executor=g.get_model_executor,
+                               **_parse_kv(args.arg))
         else:
-            fig = plot_fid_overview(args.models, save_path=args.output, pyplot=False, generators=g)
+            fig = plot_fid_overview(args.models, save_path=args.output, pyplot=False, catalog=g.config_manager)
         _emit(args, {"output": str(os.path.abspath(args.output)), "axes": len(fig.axes)}, f"wrote {args.output}")
         return EXIT_OK
     if args.command in ("contribute", "init-model"):
@@ -334,12 +425,17 @@ def _cache(args: argparse.Namespace, g: Any) -> int:
         _emit(args, {"ok": not problems, "problems": problems}, "\n".join(problems) or "cache ok")
         return EXIT_OK if not problems else EXIT_ERROR
     if args.cache_command == "rm":
-        model_id = g.config_manager.resolve_model_id(args.model_id) if g.config_manager.is_model_in_config(
-            args.model_id) else args.model_id
-        removed = [str(p) for p in cache.remove(model_id)]
+        known = g.config_manager.is_model_in_config(args.model_id)
+        model_id = g.config_manager.resolve_model_id(args.model_id) if known else args.model_id
+        execution = g.config_manager.config_dict[model_id]["execution"] if known else None
+        removed = [str(p) for p in cache.remove(model_id, execution)]
         _emit(args, removed, "\n".join(f"removed {p}" for p in removed) or f"nothing cached for {model_id}")
         return EXIT_OK
+    from .outputs import remove_stale_runs
+
     removed = [str(p) for p in cache.prune(g.config_manager.config_dict)]
+    for folder in [cache.root / "outputs", *args.outputs]:
+        removed += [str(p) for p in remove_stale_runs(folder)]
     _emit(args, removed, "\n".join(f"removed {p}" for p in removed) or "nothing to prune")
     return EXIT_OK
 
@@ -394,11 +490,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    debug = getattr(args, "debug", False) or os.environ.get("MEDHUB_DEBUG") == "1"
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="medhub: %(levelname)s: %(message)s")
-    from .errors import InvalidArgumentError, MedhubError, ModelNotFoundError, SelectionError
+    from . import settings
+    from .errors import MedhubError, SettingError
 
     try:
+        debug = bool(getattr(args, "debug", False) or settings.get("MEDHUB_DEBUG"))
+    except SettingError:  # reported by check_all below
+        debug = False
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="medhub: %(levelname)s: %(message)s")
+    try:
+        settings.check_all()  # a bad MEDHUB_* value fails before any work
         return _run(args)
     except KeyboardInterrupt:
         print("medhub: interrupted", file=sys.stderr)
@@ -406,14 +507,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `medhub list | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except (ModelNotFoundError, SelectionError, InvalidArgumentError, MedhubError) as exc:
+    except MedhubError as exc:
         if debug:
             traceback.print_exc()
         message = " ".join(str(exc).split())
         print(f"medhub: error: {message}", file=sys.stderr)
-        if isinstance(exc, ModelNotFoundError):
-            return EXIT_NOT_FOUND
-        return EXIT_USAGE if isinstance(exc, InvalidArgumentError) else EXIT_ERROR
+        return exit_code(exc)
     except Exception as exc:  # an unexpected bug: still one line unless --debug
         if debug:
             traceback.print_exc()

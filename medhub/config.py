@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import _paths
+from . import _paths, settings
 from .compat import convert_medigan_catalog, is_medigan_catalog
 from .errors import CatalogError, ConfigKeyError, ModelNotFoundError
 
@@ -22,6 +22,11 @@ SCHEMA_VERSION = 1
 #: Where :meth:`ConfigManager.refresh` looks for a newer catalog unless told otherwise.
 DEFAULT_CATALOG_URL = "https://raw.githubusercontent.com/medhub-org/medhub/main/config/global.json"
 _ID_PREFIX = re.compile(r"^(\d{1,5})$")
+#: Largest catalog :meth:`ConfigManager.refresh` downloads, and its total deadline in units of its timeout.
+MAX_CATALOG_BYTES = 256 * 2**20
+REFRESH_DEADLINE_FACTOR = 6
+#: Deepest nesting of objects and lists a catalog may have (a real one needs about 10 levels).
+MAX_DEPTH = 64
 
 
 @lru_cache(maxsize=1)
@@ -95,6 +100,19 @@ def _read_json(path: Path) -> Any:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise CatalogError(f"Catalog file {path} does not exist; check MEDHUB_CONFIG or the path you passed.") from None
+    except IsADirectoryError:
+        raise CatalogError(f"Catalog path {path} is a folder; give the catalog's JSON file (check MEDHUB_CONFIG or "
+                           "the path you passed).") from None
+    except OSError as exc:
+        raise CatalogError(f"Catalog file {path} cannot be read: {exc.strerror or exc}.") from None
+    try:
+        return _parse_json(path, raw)
+    except RecursionError:
+        raise CatalogError(f"{path}: objects or lists nested deeper than {MAX_DEPTH} levels; this is not a "
+                           "catalog.") from None
+
+
+def _parse_json(path: Path, raw: bytes) -> Any:
     try:
         import orjson  # about twice as fast as json on large catalogs
 
@@ -108,6 +126,29 @@ def _read_json(path: Path) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise CatalogError(f"{path}: not valid JSON ({where}).") from None
+
+
+def check_depth(doc: Any, source: str, limit: int = MAX_DEPTH) -> None:
+    """Raise :class:`CatalogError` naming the JSON path where ``doc`` nests deeper than ``limit``.
+
+    Example:
+        >>> check_depth({"a": [[[1]]]}, "c.json", limit=3)
+        Traceback (most recent call last):
+        ...
+        medhub.errors.CatalogError: c.json: $.a[0][0] nests deeper than 3 levels of objects and lists; this is not a catalog.
+    """
+    stack: list[tuple[Any, str, int]] = [(doc, "$", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        children: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, child in children:
+            if not isinstance(child, (dict, list)):
+                continue
+            path = f"{where}[{key}]" if isinstance(value, list) else f"{where}.{key}"
+            if depth + 1 >= limit:
+                raise CatalogError(f"{source}: {path} nests deeper than {limit} levels of objects and lists; this is "
+                                   "not a catalog.")
+            stack.append((child, path, depth + 1))
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -150,8 +191,8 @@ class ConfigManager:
     """
 
     def __init__(self, config_file: str | os.PathLike[str] | None = None, catalog_url: str | None = None) -> None:
-        self.catalog_url = catalog_url or os.environ.get("MEDHUB_CATALOG_URL") or DEFAULT_CATALOG_URL
-        explicit = config_file or os.environ.get("MEDHUB_CONFIG")
+        self.catalog_url = catalog_url or settings.get("MEDHUB_CATALOG_URL") or DEFAULT_CATALOG_URL
+        explicit = config_file or settings.get("MEDHUB_CONFIG")
         if explicit:
             self.source = Path(explicit).expanduser().resolve()
             doc = self._load(self.source)
@@ -178,9 +219,13 @@ class ConfigManager:
         gc.disable()
         try:
             doc = _read_json(path)
+            check_depth(doc, str(path))
             if is_medigan_catalog(doc):
                 logger.info("%s is a medigan catalog; converting it to the medhub schema", path)
-                doc = convert_medigan_catalog(doc)
+                try:
+                    doc = convert_medigan_catalog(doc)
+                except CatalogError as exc:
+                    raise CatalogError(f"{path}: {exc}") from None
             large = isinstance(doc, dict) and len(doc.get("models") or ()) >= _VALIDATION_CACHE_MIN_MODELS
             key = _validation_key(path) if large else None
             if key is None or not _validation_cached(key):
@@ -297,14 +342,15 @@ class ConfigManager:
     def refresh(self, url: str | None = None, timeout: float = 10.0) -> RefreshResult:
         """Fetch a newer catalog from ``url`` (default: ``MEDHUB_CATALOG_URL`` or the project URL).
 
-        The download uses a timeout and the ETag of the last download. The fetched catalog is
+        The download uses a timeout, the ETag of the last download, a total deadline of
+        ``REFRESH_DEADLINE_FACTOR * timeout`` and a size cap (:data:`MAX_CATALOG_BYTES`). The fetched catalog is
         accepted only if it validates, has the same ``schema_version`` and a newer
         ``catalog_version``; it is then stored atomically in ``MEDHUB_HOME/catalog`` and used.
         On any failure the current catalog stays in use. With ``MEDHUB_OFFLINE=1`` no network
         call is made.
         """
         url = url or self.catalog_url
-        if _paths.is_offline():
+        if settings.is_offline():
             return RefreshResult("offline", self.catalog_version, "MEDHUB_OFFLINE is set")
         import requests
 
@@ -318,8 +364,9 @@ class ConfigManager:
         except (OSError, ValueError, KeyError):
             pass
         try:
-            response = requests.get(url, headers=headers, timeout=(min(timeout, 5.0), timeout))
-        except requests.RequestException as exc:
+            with requests.get(url, headers=headers, timeout=(min(timeout, 5.0), timeout), stream=True) as response:
+                body = _bounded_body(response, url, deadline_s=REFRESH_DEADLINE_FACTOR * timeout)
+        except (requests.RequestException, CatalogError) as exc:
             logger.warning("Catalog refresh from %s failed: %s; keeping catalog %s", url, exc, self.catalog_version)
             return RefreshResult("failed", self.catalog_version, f"request failed: {exc}")
         if response.status_code == 304:
@@ -329,11 +376,12 @@ class ConfigManager:
             logger.warning("Catalog refresh failed: %s; keeping catalog %s", reason, self.catalog_version)
             return RefreshResult("failed", self.catalog_version, reason)
         try:
-            doc = response.json()
+            doc = json.loads(body)
+            check_depth(doc, url)
             if is_medigan_catalog(doc):
                 raise CatalogError("the remote catalog is in medigan format, which has no catalog_version")
             validate_catalog(doc, source=url)
-        except (ValueError, CatalogError) as exc:
+        except (ValueError, CatalogError, RecursionError) as exc:
             logger.warning("Rejected the catalog from %s: %s", url, exc)
             return RefreshResult("failed", self.catalog_version, f"invalid catalog: {exc}")
         if _version_key(doc["catalog_version"]) <= _version_key(self.catalog_version):
@@ -350,6 +398,22 @@ class ConfigManager:
 
     def __repr__(self) -> str:
         return f"ConfigManager(source={str(self.source)!r}, catalog_version={self.catalog_version!r}, models={len(self.model_ids)})"
+
+
+def _bounded_body(response: Any, url: str, deadline_s: float) -> bytes:
+    """The body of a streamed response, at most :data:`MAX_CATALOG_BYTES` and ``deadline_s`` seconds."""
+    import time
+
+    ends, chunks, size = time.monotonic() + deadline_s, [], 0
+    raw = response.raw
+    while block := (raw.read1(1 << 16, decode_content=True) if hasattr(raw, "read1") else raw.read(1 << 16)):
+        size += len(block)
+        if size > MAX_CATALOG_BYTES:
+            raise CatalogError(f"the catalog at {url} is larger than {MAX_CATALOG_BYTES} bytes")
+        if time.monotonic() > ends:
+            raise CatalogError(f"the catalog at {url} took longer than {deadline_s:g} s to download")
+        chunks.append(block)
+    return b"".join(chunks)
 
 
 def _atomic_write_json(path: Path, doc: Any) -> None:

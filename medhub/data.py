@@ -37,12 +37,14 @@ import math
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import DependencyError, InvalidArgumentError
+from .execution.ref import ModelRef
+from .items import convert_batch
+from .validate import check_num_samples, check_positive
 
 try:
     import torch
@@ -56,8 +58,6 @@ except ImportError as exc:  # pragma: no cover - torch is a runtime dependency
 
 if TYPE_CHECKING:  # pragma: no cover
     from .execution import ModelExecutor
-    from .generators import Generators
-    from .outputs import OutputSpec
 
 logger = logging.getLogger("medhub.data")
 
@@ -77,137 +77,24 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------- model reference
-@dataclass(frozen=True)
-class ModelRef:
-    """Everything a process needs to build a model's executor: small, plain, picklable.
-
-    ``catalog`` (the catalog file, ``ConfigManager.source``) is kept for information; the entry
-    itself travels with the dataset, so a worker never re-reads or re-validates the catalog.
-    """
-
-    model_id: str
-    execution: dict[str, Any]
-    description: dict[str, Any] = field(default_factory=dict)
-    catalog_version: str | None = None
-    base_dir: str | None = None
-    catalog: str | None = None
-    package_path: str | None = None
-
-    @classmethod
-    def from_generators(cls, generators: Generators, model_id: str | int,
-                        package_path: str | os.PathLike[str] | None = None) -> ModelRef:
-        cm = generators.config_manager
-        full = cm.resolve_model_id(model_id)
-        entry = cm.config_dict[full]
-        return cls(full, entry["execution"], entry.get("description") or {}, cm.catalog_version, str(cm.base_dir),
-                   str(cm.source), os.fspath(package_path) if package_path is not None else None)
-
-    def build(self) -> ModelExecutor:
-        from .execution import ModelExecutor
-
-        return ModelExecutor(self.model_id, self.execution, base_dir=self.base_dir, description=self.description,
-                             catalog_version=self.catalog_version, package_path=self.package_path)
-
-    @property
-    def interface(self) -> str:
-        return self.execution.get("interface", "medigan")
-
-    @property
-    def per_sample_input_names(self) -> list[str]:
-        return list(self.execution.get("generate_method", {}).get("per_sample_inputs", []))
-
-    def default_chunk_size(self) -> int:
-        declared = self.execution.get("generate_method", {}).get("batch_size")
-        return min(DEFAULT_CHUNK_SIZE, int(declared)) if declared else DEFAULT_CHUNK_SIZE
+def default_chunk_size(ref: ModelRef) -> int:
+    """The chunk size of a model's dataset: :data:`DEFAULT_CHUNK_SIZE`, or the model's smaller
+    ``generate_method.batch_size``."""
+    declared = ref.execution.get("generate_method", {}).get("batch_size")
+    return min(DEFAULT_CHUNK_SIZE, int(declared)) if declared else DEFAULT_CHUNK_SIZE
 
 
-def _prepare(executor: ModelExecutor, install_dependencies: bool, trust_remote_code: bool) -> None:
-    if trust_remote_code:
-        executor.prepare(install_dependencies, trust_remote_code=True)  # type: ignore[call-arg]
-    else:
-        executor.prepare(install_dependencies)
+def default_executors() -> Callable[..., ModelExecutor]:
+    """``get_executor(model_id, package_path=None)`` over the default catalog (a new executor each call)."""
+    from .config import ConfigManager
+    from .execution.ref import executor_for
 
+    catalog = ConfigManager()
 
-# ---------------------------------------------------------------------------- item conversion
-def item_keys(specs: Sequence[OutputSpec]) -> list[tuple[str, OutputSpec]]:
-    """Item key of each output: the first image / volume is ``sample``, the first mask ``mask``,
-    the first label ``label``; other outputs keep their names.
+    def get_executor(model_id: str | int, package_path: str | os.PathLike[str] | None = None) -> ModelExecutor:
+        return executor_for(catalog, model_id, package_path)
 
-    Example:
-        >>> from medhub.outputs import OutputSpec
-        >>> specs = [OutputSpec("image", "image", (8, 8), "uint8"), OutputSpec("seg", "mask", (8, 8), "bool")]
-        >>> [key for key, _ in item_keys(specs)]
-        ['sample', 'mask']
-    """
-    firsts = {"image": "sample", "volume": "sample", "mask": "mask", "label": "label"}
-    used: set[str] = set()
-    out = []
-    for spec in specs:
-        key = firsts.get(spec.kind)
-        if key is None or key in used:
-            key = spec.name
-            while key in used or key in ("sample", "mask", "label"):
-                key = f"{key}_"
-        used.add(key)
-        out.append((key, spec))
-    if out and "sample" not in used:  # no image: the first output is the sample
-        out[0] = ("sample", out[0][1])
-    return out
-
-
-def _channel_last(spec: OutputSpec) -> bool:
-    return bool(spec.channels) and len(spec.shape) >= 3 and spec.shape[-1] == spec.channels
-
-
-def _scale_bounds(spec: OutputSpec, dtype: np.dtype) -> tuple[float, float] | None:
-    """(lo, hi) mapped to (0, 1), or None to keep the values (bool, class-id masks, plain floats)."""
-    if dtype == np.bool_:
-        return None
-    if spec.kind == "mask" and spec.values is not None:
-        values = sorted(float(v) for v in spec.values)
-        if len(values) == 2 and values[0] == 0 and values[1] > 0:
-            return 0.0, values[1]
-        return None  # multi-class mask: class ids as floats
-    if spec.range is not None and spec.range[1] > spec.range[0]:
-        return float(spec.range[0]), float(spec.range[1])
-    if dtype.kind == "u":
-        return 0.0, float(np.iinfo(dtype).max)
-    return None
-
-
-def convert_batch(arrays: Mapping[str, np.ndarray], specs: Sequence[OutputSpec], as_tensor: bool = True,
-                  scale: bool = True) -> list[dict[str, Any]]:
-    """Batch dict of the executor (batch-first numpy arrays) -> list of item dicts.
-
-    Example:
-        >>> from medhub.outputs import OutputSpec
-        >>> spec = OutputSpec("image", "image", (2, 2), "uint8", range=(0, 255))
-        >>> items = convert_batch({"image": np.full((3, 2, 2), 255, np.uint8)}, [spec])
-        >>> len(items), tuple(items[0]["sample"].shape), float(items[0]["sample"].max())
-        (3, (1, 2, 2), 1.0)
-    """
-    columns: dict[str, Any] = {}
-    n = None
-    for key, spec in item_keys(specs):
-        a = np.asarray(arrays[spec.name])
-        n = len(a)
-        if not as_tensor:
-            columns[key] = [a[i] for i in range(n)]
-        elif spec.kind == "label" or a.ndim == 1:
-            columns[key] = a.tolist() if a.dtype.kind in "OUS" else torch.from_numpy(np.ascontiguousarray(a))
-        else:
-            t = torch.from_numpy(np.ascontiguousarray(a))
-            t = t.movedim(-1, 1) if _channel_last(spec) else t.unsqueeze(1)
-            t = t.to(torch.float32, memory_format=torch.contiguous_format)
-            bounds = _scale_bounds(spec, a.dtype) if scale else None
-            if bounds is not None:
-                lo, hi = bounds
-                if lo:
-                    t.sub_(lo)
-                t.div_(hi - lo)
-            columns[key] = t
-    return [{key: col[i] for key, col in columns.items()} for i in range(n or 0)]
+    return get_executor
 
 
 # ---------------------------------------------------------------------------- shared machinery
@@ -223,9 +110,9 @@ class _ChunkedModel:
         from .execution.seeds import check_seed
 
         if not isinstance(model, ModelRef):
-            from .generators import Generators
+            from .config import ConfigManager
 
-            model = ModelRef.from_generators(Generators(), model)
+            model = ModelRef.from_catalog(ConfigManager(), model)
         seed = check_seed(seed)
         if seed is None:
             raise InvalidArgumentError("A dataset needs a seed (a non-negative integer): item i depends on (seed, i).")
@@ -233,8 +120,8 @@ class _ChunkedModel:
         self.seed = seed
         self.transform = transform
         self.item_transform = item_transform
-        self.chunk_size = _positive("chunk_size", chunk_size if chunk_size is not None else model.default_chunk_size())
-        self.cache_chunks = _positive("cache_chunks", cache_chunks)
+        self.chunk_size = int(check_positive("chunk_size", chunk_size if chunk_size is not None else default_chunk_size(model), False))
+        self.cache_chunks = int(check_positive("cache_chunks", cache_chunks, False))
         self.device = device
         self.as_tensor = as_tensor
         self.scale = scale
@@ -278,7 +165,7 @@ class _ChunkedModel:
         """This process's executor (built and prepared on first use; weights load on first chunk)."""
         if self._executor is None:
             self._executor = self.model.build()
-        _prepare(self._executor, self.install_dependencies, self.trust_remote_code)
+        self._executor.prepare(self.install_dependencies, self.trust_remote_code)
         return self._executor
 
     def _device(self, executor: ModelExecutor) -> str:
@@ -329,12 +216,6 @@ class _ChunkedModel:
         return convert_batch(picked, self.executor.specs, self.as_tensor, self.scale)
 
 
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise InvalidArgumentError(f"{name} must be a positive integer, not {value!r}.")
-    return int(value)
-
-
 # ---------------------------------------------------------------------------- map-style dataset
 class SyntheticDataset(_ChunkedModel, Dataset):
     """Map-style dataset of ``num_samples`` synthetic samples; item ``i`` depends only on (seed, i).
@@ -372,8 +253,6 @@ class SyntheticDataset(_ChunkedModel, Dataset):
     """
 
     def __init__(self, model: ModelRef | str | int, num_samples: int, seed: int = 0, **kwargs: Any) -> None:
-        from .execution.executor import check_num_samples
-
         self.num_samples = check_num_samples(num_samples)
         super().__init__(model, seed, limit=self.num_samples, **kwargs)
 
@@ -453,8 +332,6 @@ class SyntheticIterableDataset(_ChunkedModel, IterableDataset):
 
     def __init__(self, model: ModelRef | str | int, num_samples: int | None = None, seed: int = 0, *,
                  start: int = 0, **kwargs: Any) -> None:
-        from .execution.executor import check_num_samples
-
         self.num_samples = None if num_samples is None else check_num_samples(num_samples)
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
             raise InvalidArgumentError(f"start must be a non-negative integer, not {start!r}.")
@@ -506,8 +383,8 @@ class ChunkShuffleSampler(Sampler[int]):
     """
 
     def __init__(self, num_samples: int, chunk_size: int, generator: torch.Generator | None = None) -> None:
-        self.num_samples = _positive("num_samples", num_samples)
-        self.chunk_size = _positive("chunk_size", chunk_size)
+        self.num_samples = int(check_positive("num_samples", num_samples, False))
+        self.chunk_size = int(check_positive("chunk_size", chunk_size, False))
         self.generator = generator
 
     def __len__(self) -> int:
@@ -544,7 +421,7 @@ def get_as_torch_dataset(
     scale: bool = True,
     package_path: str | os.PathLike[str] | None = None,
     trust_remote_code: bool = False,
-    generators: Generators | None = None,
+    get_executor: Callable[..., ModelExecutor] | None = None,
     **inputs: Any,
 ) -> SyntheticDataset | SyntheticIterableDataset:
     """A lazy torch dataset over a model (see :class:`SyntheticDataset`).
@@ -557,12 +434,8 @@ def get_as_torch_dataset(
         >>> len(ds), tuple(ds[0]["sample"].shape)
         (1000, (1, 64, 64))
     """
-    if generators is None:
-        from .generators import Generators
-
-        generators = Generators()
-    ref = ModelRef.from_generators(generators, model_id, package_path)
-    executor = generators.get_model_executor(ref.model_id, package_path=package_path)
+    executor = (get_executor or default_executors())(model_id, package_path=package_path)
+    ref = ModelRef.of(executor)
     common = dict(transform=transform, item_transform=item_transform, chunk_size=chunk_size,
                   cache_chunks=cache_chunks, device=device, as_tensor=as_tensor, scale=scale, inputs=inputs,
                   install_dependencies=install_dependencies, trust_remote_code=trust_remote_code, executor=executor)
@@ -593,7 +466,7 @@ def get_as_torch_dataloader(
     scale: bool = True,
     package_path: str | os.PathLike[str] | None = None,
     trust_remote_code: bool = False,
-    generators: Generators | None = None,
+    get_executor: Callable[..., ModelExecutor] | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     output_path: str | os.PathLike[str] | None = None,
     save_images: bool = False,
@@ -636,12 +509,10 @@ def get_as_torch_dataloader(
     if dataset is None:
         if model_id is None:
             raise InvalidArgumentError("get_as_torch_dataloader needs a model_id (or a dataset).")
-        if generators is None:
-            from .generators import Generators
-
-            generators = Generators()
+        get_executor = get_executor or default_executors()
         if chunk_size is None:
-            chunk_size = _loader_chunk_size(generators, model_id, package_path, loader_kwargs)
+            chunk_size = _loader_chunk_size(ModelRef.of(get_executor(model_id, package_path=package_path)),
+                                            loader_kwargs)
         if iterable and loader_kwargs.get("shuffle"):
             raise InvalidArgumentError(
                 "An iterable (streamed) dataset cannot be shuffled by the DataLoader; its samples are i.i.d. draws "
@@ -651,7 +522,7 @@ def get_as_torch_dataloader(
             model_id, num_samples, install_dependencies, transform, seed, iterable=iterable, start=start,
             chunk_size=chunk_size, cache_chunks=cache_chunks, device=device, item_transform=item_transform,
             as_tensor=as_tensor, scale=scale, package_path=package_path, trust_remote_code=trust_remote_code,
-            generators=generators, **inputs)
+            get_executor=get_executor, **inputs)
     elif inputs:
         raise InvalidArgumentError(
             f"Unknown DataLoader arguments {sorted(inputs)} (model inputs apply only when a model_id is given)."
@@ -672,14 +543,12 @@ def get_as_torch_dataloader(
     return DataLoader(dataset, **loader_kwargs)
 
 
-def _loader_chunk_size(generators: Generators, model_id: str | int,
-                       package_path: str | os.PathLike[str] | None, loader_kwargs: Mapping[str, Any]) -> int | None:
+def _loader_chunk_size(ref: ModelRef, loader_kwargs: Mapping[str, Any]) -> int | None:
     batch_size = loader_kwargs.get("batch_size", 1)
     if (not isinstance(batch_size, int) or batch_size <= 0 or loader_kwargs.get("batch_sampler") is not None
             or "batch_size" not in loader_kwargs and not loader_kwargs.get("num_workers")):
         return None
-    ref = ModelRef.from_generators(generators, model_id, package_path)
     if loader_kwargs.get("num_workers") or ref.interface != "medhub/1":
         return batch_size  # medigan items depend on the chunk size: never let num_workers change it
-    target = ref.default_chunk_size()
+    target = default_chunk_size(ref)
     return batch_size * max(1, math.ceil(target / batch_size))

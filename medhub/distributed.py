@@ -18,7 +18,7 @@ Design (why it looks like this):
   the chunk iterator is consumed lazily, a worker holds one chunk's arrays at a time, and what comes
   back to the driver is the manifest rows only, never the images.
 * **Workers write, the driver records.** A worker encodes each sample exactly as the single-process
-  writers do (:data:`medhub.outputs._WRITERS`) and writes it into the shared output: a local folder
+  writers do (:func:`medhub.outputs.encode`) and writes it into the shared output: a local folder
   (temporary name, then an atomic rename) or any fsspec URL (``s3://``, ``gs://``, ``file://``...,
   with the filesystem package installed; objects appear whole when closed). After the files of a
   chunk are written it writes a small marker ``.medhub-chunks/chunk-<first>-<id>.json`` with their
@@ -44,22 +44,15 @@ Example (not run as a doctest; needs ``pip install 'medhub[ray]'``)::
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
 import logging
 import math
 import os
 import socket
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import numpy as np
@@ -72,15 +65,18 @@ from .errors import (
     MedhubError,
     OutputPathError,
 )
-from .outputs import _WRITERS, GenerationRun, OutputSpec, _item, sample_filename
+from .execution.ref import ModelRef
+from .outputs import GenerationRun, sample_filename
+from .outputs.manifest import manifest_text
+from .outputs.shared import SharedWriter, claim_run, load_done
+from .outputs.store import FsspecStore, LocalStore, open_store
+from .validate import check_batch_size, check_num_samples, check_positive
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .generators import Generators
+    from .execution import ModelExecutor
 
 logger = logging.getLogger("medhub.distributed")
 
-MARKERS = ".medhub-chunks"
-RUN_FILE = "run.json"
 RAY_REQUIREMENT = "ray>=2.9"
 
 C = TypeVar("C")
@@ -99,268 +95,35 @@ def import_ray() -> Any:
     return ray
 
 
-def is_url(path: Any) -> bool:
-    """True for fsspec URLs (``s3://bucket/x``, ``file:///tmp/x``, ``memory://x``)."""
-    return isinstance(path, str) and "://" in path
-
-
-# ---------------------------------------------------------------------------- storage
-class LocalStore:
-    """A local (or network-mounted) folder; files are written to a temporary name and renamed."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.root = Path(path).expanduser().resolve()
-        self.url = str(self.root)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (LocalStore, (self.url,))
-
-    def location(self, name: str) -> str:
-        return str(self.root / name)
-
-    def makedirs(self, sub: str = "") -> None:
-        try:
-            (self.root / sub if sub else self.root).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputPathError(f"Cannot create output folder {self.root}: {exc.strerror or exc}.") from None
-
-    def write_bytes(self, name: str, data: bytes) -> None:
-        target = self.root / name
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-    def create_exclusive(self, name: str, data: bytes) -> bool:
-        try:
-            fd = os.open(self.root / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        return True
-
-    def read_bytes(self, name: str) -> bytes | None:
-        try:
-            return (self.root / name).read_bytes()
-        except OSError:
-            return None
-
-    def remove(self, name: str) -> None:
-        (self.root / name).unlink(missing_ok=True)
-
-    def names(self, sub: str = "") -> list[str]:
-        folder = self.root / sub if sub else self.root
-        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-
-    def clean_temporary(self) -> None:
-        """Remove temporary files left by killed writers (only called while no worker runs)."""
-        for folder in (self.root, self.root / MARKERS):
-            for p in folder.glob(".*.tmp"):
-                p.unlink(missing_ok=True)
-
-    def verifier(self) -> Callable[[str, str, int], bool]:
-        def verify(name: str, sha: str, size: int) -> bool:
-            data = self.read_bytes(name)
-            return data is not None and len(data) == size and hashlib.sha256(data).hexdigest() == sha
-
-        return verify
-
-
-class FsspecStore:
-    """A folder at an fsspec URL (``s3://``, ``gs://``, ``file://``, ``memory://``...)."""
-
-    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.storage_options = dict(storage_options or {})
-        try:
-            import fsspec
-        except ImportError as exc:
-            raise DependencyError(f"Writing to {url} needs fsspec: pip install fsspec (and the filesystem's "
-                                  "package, e.g. s3fs for s3://, gcsfs for gs://).", ["fsspec"]) from exc
-        try:
-            self.fs, self.path = fsspec.core.url_to_fs(self.url, **self.storage_options)
-        except ImportError as exc:
-            raise DependencyError(f"Writing to {url} needs the fsspec filesystem package: {exc}",
-                                  []) from exc
-        self.path = self.path.rstrip("/")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FsspecStore, (self.url, self.storage_options))
-
-    def _p(self, name: str) -> str:
-        return f"{self.path}/{name}"
-
-    def location(self, name: str) -> str:
-        return f"{self.url}/{name}"
-
-    def makedirs(self, sub: str = "") -> None:
-        try:
-            self.fs.makedirs(self._p(sub) if sub else self.path, exist_ok=True)
-        except OSError as exc:
-            raise OutputPathError(f"Cannot create output folder {self.url}: {exc}.") from None
-
-    def write_bytes(self, name: str, data: bytes) -> None:
-        with self.fs.open(self._p(name), "wb") as fh:
-            fh.write(data)
-
-    def create_exclusive(self, name: str, data: bytes) -> bool:
-        # object stores have no O_EXCL; one driver claims a folder, so check-then-write is enough
-        if self.fs.exists(self._p(name)):
-            return False
-        self.write_bytes(name, data)
-        return True
-
-    def read_bytes(self, name: str) -> bytes | None:
-        try:
-            return self.fs.cat_file(self._p(name))
-        except (OSError, KeyError):
-            return None
-
-    def remove(self, name: str) -> None:
-        try:
-            self.fs.rm_file(self._p(name))
-        except (OSError, KeyError):
-            pass
-
-    def _listing(self, sub: str = "") -> dict[str, int]:
-        folder = self._p(sub) if sub else self.path
-        try:
-            entries = self.fs.ls(folder, detail=True)
-        except (OSError, KeyError):
-            return {}
-        return {e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0) for e in entries}
-
-    def names(self, sub: str = "") -> list[str]:
-        return sorted(self._listing(sub))
-
-    def clean_temporary(self) -> None:
-        pass  # nothing is written under a temporary name
-
-    def verifier(self) -> Callable[[str, str, int], bool]:
-        sizes = self._listing()  # one listing instead of one request per file
-
-        def verify(name: str, sha: str, size: int) -> bool:
-            return sizes.get(name) == size
-
-        return verify
-
-
-def open_store(output_path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
-               ) -> LocalStore | FsspecStore:
-    """The store for a local path or an fsspec URL."""
-    path = os.fspath(output_path)
-    if is_url(path):
-        return FsspecStore(path, storage_options)
-    if storage_options:
-        raise InvalidArgumentError("storage_options only apply to fsspec URLs such as s3://bucket/folder.")
-    return LocalStore(path)
-
-
-def encode(arr: np.ndarray, spec: OutputSpec) -> bytes:
-    """The file of one output of one sample, as bytes, exactly as the single-process writer makes it."""
-    write, suffix = _WRITERS[spec.file_format]
-    if spec.file_format in ("png", "npy"):  # these writers take a file object
-        buf = io.BytesIO()
-        write(buf, arr, spec)  # type: ignore[arg-type]
-        return buf.getvalue()
-    with tempfile.TemporaryDirectory(prefix="medhub-encode-") as tmp:  # e.g. nibabel writes to a path only
-        path = Path(tmp) / f"sample{suffix}"
-        write(path, arr, spec)
-        return path.read_bytes()
-
-
-# ---------------------------------------------------------------------------- run folder
-def claim_run(store: LocalStore | FsspecStore, run: dict[str, Any]) -> None:
-    """Create ``run.json`` in an empty output, or check that the one there is this run's."""
-    store.makedirs()
-    data = (json.dumps(run, sort_keys=True) + "\n").encode()
-    if not store.create_exclusive(RUN_FILE, data):
-        raw = store.read_bytes(RUN_FILE)
-        try:
-            existing = json.loads(raw) if raw is not None else None
-        except ValueError:
-            existing = None
-        if existing != run:
-            raise OutputPathError(
-                f"Output {store.url} holds another run ({RUN_FILE}: {existing}); resuming needs the same model, "
-                "seed and number of samples. Use a new folder, or pass the seed recorded there.")
-    else:
-        others = [n for n in store.names() if n != RUN_FILE]
-        if others:
-            store.remove(RUN_FILE)
-            raise OutputPathError(f"Output {store.url} is not empty ({others[:3]}...); medhub does not mix runs. "
-                                  "Choose a new folder or empty it.")
-    store.makedirs(MARKERS)
-
-
-def load_done(store: LocalStore | FsspecStore, num_samples: int) -> dict[int, dict[str, Any]]:
-    """Rows of the samples already written whose files still verify (from the chunk markers)."""
-    store.clean_temporary()
-    verify = store.verifier()
-    done: dict[int, dict[str, Any]] = {}
-    for name in store.names(MARKERS):
-        if not name.startswith("chunk-") or not name.endswith(".json"):
-            continue
-        raw = store.read_bytes(f"{MARKERS}/{name}")
-        try:
-            entries = json.loads(raw or b"")["samples"]
-        except (ValueError, KeyError, TypeError):
-            logger.warning("Ignoring unreadable chunk marker %s", store.location(f"{MARKERS}/{name}"))
-            continue
-        for entry in entries:
-            row = entry["row"]
-            index = int(row["index"])
-            if index in done or not 0 <= index < num_samples:
-                continue
-            if all(verify(row[col], sha, entry["size"][col]) for col, sha in entry["sha256"].items()):
-                done[index] = row
-    return done
-
-
-def write_manifest(store: LocalStore | FsspecStore, specs: Sequence[OutputSpec], rows: Iterable[dict[str, Any]]) -> None:
-    """``manifest.csv`` with the same columns, order and bytes as a single-process run's."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["index", "seed"] + [s.name for s in specs], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    store.write_bytes("manifest.csv", buf.getvalue().encode("utf-8"))
-
-
 # ---------------------------------------------------------------------------- the worker
 class ChunkWorker:
     """Generates chunks of sample indices and writes their files; one per Ray actor.
 
-    Built from the model's catalog entry (not a catalog path, which may not exist on other nodes);
-    the package is resolved, verified and its weights loaded once, on the first call. Usable
-    without Ray too (the tests drive one in-process).
+    Built from the model's :class:`~medhub.execution.ref.ModelRef` (the catalog entry, not a
+    catalog path, which may not exist on other nodes); the package is resolved, verified and its
+    weights loaded once, on the first call. Usable without Ray too (the tests drive one in-process).
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.executor: Any = None
+        self.executor: ModelExecutor | None = None
         self.store: LocalStore | FsspecStore | None = None
         self.device = "cpu"
         self.samples = 0
         self.chunks = 0
 
-    def _setup(self) -> None:
-        if self.executor is not None:
-            return
-        from .execution import ModelExecutor
-        from .execution.device import resolve_device
+    def _setup(self) -> ModelExecutor:
+        if self.executor is None:
+            from .execution.device import resolve_device
 
-        c = self.config
-        executor = ModelExecutor(c["model_id"], c["execution"], base_dir=c["base_dir"], description=c["description"],
-                                 catalog_version=c["catalog_version"], package_path=c["package_path"])
-        executor.prepare(c["install_dependencies"], c["trust_remote_code"])
-        self.device = resolve_device(c["device"], executor.uses_torch)
-        executor.load(self.device)
-        self.store = open_store(c["output"], c["storage_options"])
-        self.executor = executor
+            c = self.config
+            executor = ModelRef(**c["model"]).build()
+            executor.prepare(c["install_dependencies"], c["trust_remote_code"])
+            self.device = resolve_device(c["device"], executor.uses_torch)
+            executor.load(self.device)
+            self.store = open_store(c["output"], c["storage_options"])
+            self.executor = executor
+        return self.executor
 
     def ready(self) -> dict[str, Any]:
         """Load the model now; return where this worker runs."""
@@ -374,48 +137,24 @@ class ChunkWorker:
 
     def run(self, indices: Sequence[int], inputs: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Generate and write the samples at ``indices``; return their manifest rows."""
-        self._setup()
-        from .execution.seeds import sample_seeds
-
+        executor = self._setup()
         c, store = self.config, self.store
         assert store is not None
         indices = [int(i) for i in indices]
         if not indices:
             return []
-        specs = self.executor.specs
-        entries: list[dict[str, Any]] = []
-        jobs = []
-        with ThreadPoolExecutor(c["io_threads"], thread_name_prefix="medhub-ray-io") as pool:
-            for lo in range(0, len(indices), c["batch_size"]):
-                part = indices[lo : lo + c["batch_size"]]
-                args = {**c["kwargs"], **{k: np.asarray(v)[lo : lo + len(part)] for k, v in (inputs or {}).items()}}
-                batch = self.executor.sample_batch(part, c["seed"], self.device, **args)
-                for j, (index, seed) in enumerate(zip(part, sample_seeds(c["seed"], part))):
-                    row: dict[str, Any] = {"index": index, "seed": seed}
-                    entry: dict[str, Any] = {"row": row, "sha256": {}, "size": {}}
-                    for spec in specs:
-                        value = np.asarray(batch[spec.name][j])
-                        name = sample_filename(index, spec)
-                        if name is None:
-                            row[spec.name] = _item(value)
-                        else:
-                            row[spec.name] = name
-                            jobs.append(pool.submit(self._write, entry, spec.name, name, value, spec))
-                    entries.append(entry)
-            for job in jobs:
-                job.result()
-        marker = f"{MARKERS}/chunk-{indices[0]:09d}-{uuid.uuid4().hex[:12]}.json"
-        store.write_bytes(marker, json.dumps({"samples": entries}).encode())
+        stream = executor.batches(indices, c["seed"], self.device, c["batch_size"], 1, **c["kwargs"], **(inputs or {}))
+        writer = SharedWriter(store, executor.specs, threads=c["io_threads"])
+        try:
+            for batch in stream:
+                writer.submit(batch.indices, batch.seeds, batch.arrays)
+            rows = writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
         self.samples += len(indices)
         self.chunks += 1
-        return [e["row"] for e in entries]
-
-    def _write(self, entry: dict[str, Any], column: str, name: str, value: np.ndarray, spec: OutputSpec) -> None:
-        assert self.store is not None
-        data = encode(value, spec)
-        self.store.write_bytes(name, data)
-        entry["sha256"][column] = hashlib.sha256(data).hexdigest()
-        entry["size"][column] = len(data)
+        return [rows[i] for i in indices]
 
 
 # ---------------------------------------------------------------------------- scheduling
@@ -464,16 +203,6 @@ def bounded_dispatch(num_workers: int, chunks: Iterable[C], submit: Callable[[in
 def _chunks(todo: Sequence[int], size: int) -> Iterator[list[int]]:
     for lo in range(0, len(todo), size):
         yield list(todo[lo : lo + size])
-
-
-def _positive(name: str, value: Any, allow_none: bool = True, number: type = int) -> Any:
-    if value is None and allow_none:
-        return None
-    ok = isinstance(value, (int, np.integer)) if number is int else isinstance(value, (int, float, np.number))
-    if isinstance(value, bool) or not ok or value <= 0:
-        kind = "integer" if number is int else "number"
-        raise InvalidArgumentError(f"{name} must be a positive {kind}{' or None' if allow_none else ''}, not {value!r}.")
-    return value
 
 
 def _plan_resources(ray: Any, device: str, uses_torch: bool, num_workers: int | None, num_cpus: float,
@@ -536,7 +265,7 @@ def generate_on_ray(
     trust_remote_code: bool = False,
     progress: bool | None = None,
     package_path: str | os.PathLike[str] | None = None,
-    generators: Generators | None = None,
+    get_executor: Callable[..., ModelExecutor] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     ray_init_kwargs: Mapping[str, Any] | None = None,
     **kwargs: Any,
@@ -573,25 +302,26 @@ def generate_on_ray(
         trust_remote_code: as for :meth:`medhub.Generators.generate`.
         package_path: as for :meth:`medhub.Generators.generate`.
         progress: show a progress bar (default: when stderr is a terminal).
-        generators: the :class:`~medhub.Generators` whose catalog to use (default: a new one,
-            from ``config_file`` if given).
+        get_executor: ``get_executor(model_id, package_path=...)`` gives the model's executor
+            (``Generators.generate_on_ray`` passes its own, so the catalog and loaded weights are
+            shared); default: :func:`~medhub.execution.ref.executor_for` on the catalog
+            ``config_file`` (or the default catalog).
         ray_init_kwargs: extra arguments of ``ray.init`` when this call starts or joins Ray.
         **kwargs: model inputs, as for ``generate`` (per-sample inputs are sent with each chunk).
 
     Returns:
         A :class:`~medhub.outputs.GenerationRun`; for URLs its paths are URL strings.
     """
-    from .execution.executor import _check_batch_size, check_num_samples
     from .execution.seeds import check_seed, new_seed
 
     num_samples = check_num_samples(num_samples)
     seed = check_seed(seed)
-    batch_size = _check_batch_size(batch_size)
-    chunk_size = _positive("chunk_size", chunk_size)
-    num_workers = _positive("num_workers", num_workers)
-    _positive("max_in_flight_per_worker", max_in_flight_per_worker, allow_none=False)
-    _positive("io_threads", io_threads, allow_none=False)
-    _positive("num_cpus_per_worker", num_cpus_per_worker, allow_none=False, number=float)
+    batch_size = check_batch_size(batch_size)
+    chunk_size = check_positive("chunk_size", chunk_size)
+    num_workers = check_positive("num_workers", num_workers)
+    check_positive("max_in_flight_per_worker", max_in_flight_per_worker, allow_none=False)
+    check_positive("io_threads", io_threads, allow_none=False)
+    check_positive("num_cpus_per_worker", num_cpus_per_worker, allow_none=False, number=float)
     if num_gpus_per_worker is not None and (isinstance(num_gpus_per_worker, bool) or num_gpus_per_worker < 0):
         raise InvalidArgumentError(f"num_gpus_per_worker must be >= 0 or None, not {num_gpus_per_worker!r}.")
     if output_path is None:
@@ -599,11 +329,16 @@ def generate_on_ray(
                                    "fsspec URL such as s3://bucket/folder.")
     started = datetime.now(timezone.utc)
 
-    if generators is None:
-        from .generators import Generators
+    if get_executor is None:
+        from .config import ConfigManager
+        from .execution.ref import executor_for
 
-        generators = Generators(config_file=config_file)
-    executor = generators.get_model_executor(model_id, package_path=package_path)
+        catalog = ConfigManager(config_file)
+
+        def get_executor(model_id: Any, package_path: Any = None) -> ModelExecutor:
+            return executor_for(catalog, model_id, package_path)
+
+    executor = get_executor(model_id, package_path=package_path)
     executor.prepare(install_dependencies, trust_remote_code)
     if executor.interface != "medhub/1":
         raise InvalidArgumentError(f"The Ray engine needs a medhub/1 package (sample i depends only on (seed, i)); "
@@ -612,12 +347,12 @@ def generate_on_ray(
         raise InvalidArgumentError(f"The Ray engine needs the outputs spec of {executor.model_id} in the catalog.")
     run_seed = new_seed() if seed is None else int(seed)
     batch_size = batch_size or executor.default_batch_size()
-    per_sample = executor._per_sample_inputs(kwargs, num_samples)
+    per_sample = executor.per_sample_inputs(kwargs, num_samples)
     common = {k: v for k, v in kwargs.items() if k not in per_sample}
 
     ray = import_ray()  # before anything is written
     store = open_store(output_path, storage_options)
-    run = run_record(executor, run_seed, num_samples)
+    run = executor.run_record(run_seed, num_samples, engine="ray")
     owns_ray = not ray.is_initialized()
     if owns_ray:
         ray.init(address=address, **dict(ray_init_kwargs or {}))
@@ -640,8 +375,8 @@ def generate_on_ray(
             workers = min(workers, len(todo))
             size = chunk_size or max(1, min(4 * batch_size, math.ceil(len(todo) / (4 * workers))))
             workers = min(workers, math.ceil(len(todo) / size))
-            config = _worker_config(generators, executor, store, run_seed, batch_size, gpus, common, io_threads,
-                                    storage_options, install_dependencies, trust_remote_code, package_path)
+            config = _worker_config(executor, store, run_seed, batch_size, gpus, common, io_threads,
+                                    storage_options, install_dependencies, trust_remote_code)
             ray_info.update(_run_pool(ray, config, workers, num_cpus_per_worker, gpus, todo, size, per_sample,
                                       max_in_flight_per_worker, done, progress))
     finally:
@@ -651,24 +386,13 @@ def generate_on_ray(
     if missing:  # pragma: no cover - every chunk either returned its rows or raised
         raise OutputPathError(f"Samples {missing[:5]} are missing in {store.url}; run the same call again to resume.")
 
-    write_manifest(store, executor.specs, (done[i] for i in range(num_samples)))
+    store.write_bytes("manifest.csv", manifest_text(executor.specs, (done[i] for i in range(num_samples))).encode())
     devices = sorted({w["device"] for w in ray_info["workers"]}) or ["cpu"]
     files = sum(1 for s in executor.specs if sample_filename(0, s) is not None) * num_samples
-    provenance = dict(executor._provenance(run_seed, num_samples, batch_size, ",".join(devices), kwargs, started),
+    provenance = dict(executor.provenance(run_seed, num_samples, batch_size, ",".join(devices), kwargs, started),
                       engine="ray", files=files, outputs=[s.__dict__ for s in executor.specs], ray=ray_info)
     store.write_bytes("provenance.json", (json.dumps(provenance, indent=2, default=str) + "\n").encode())
     return _result(store, num_samples, run_seed)
-
-
-def run_record(executor: Any, seed: int, num_samples: int) -> dict[str, Any]:
-    """What ``run.json`` pins: a resumed run must match it."""
-    from .execution.resolve import tree_digest
-
-    package = executor._package
-    assert package is not None, "prepare() the executor first"
-    sha = package.sha256 or tree_digest(package.folder)[0]
-    return {"model_id": executor.model_id, "seed": int(seed), "num_samples": int(num_samples), "engine": "ray",
-            "package_sha256": sha}
 
 
 def _result(store: LocalStore | FsspecStore, num_samples: int, seed: int) -> GenerationRun:
@@ -679,20 +403,16 @@ def _result(store: LocalStore | FsspecStore, num_samples: int, seed: int) -> Gen
                          store.location("provenance.json"))  # type: ignore[arg-type]
 
 
-def _worker_config(generators: Any, executor: Any, store: LocalStore | FsspecStore, seed: int, batch_size: int,
+def _worker_config(executor: ModelExecutor, store: LocalStore | FsspecStore, seed: int, batch_size: int,
                    gpus: float, common: dict[str, Any], io_threads: int, storage_options: Mapping[str, Any] | None,
-                   install_dependencies: bool, trust_remote_code: bool, package_path: Any) -> dict[str, Any]:
-    """What a :class:`ChunkWorker` needs: the catalog entry itself (the driver's catalog file may
-    not exist on other nodes; relative package links fall back to the worker's bundled models)."""
-    cm = generators.config_manager
-    entry = cm.config_dict[executor.model_id]
+                   install_dependencies: bool, trust_remote_code: bool) -> dict[str, Any]:
+    """What a :class:`ChunkWorker` needs: the model's reference (its catalog entry itself; relative
+    package links fall back to the worker's bundled models) and the run's settings."""
     return {
-        "model_id": executor.model_id, "execution": entry["execution"], "description": entry.get("description"),
-        "catalog_version": cm.catalog_version, "base_dir": str(cm.base_dir),
-        "package_path": None if package_path is None else str(Path(package_path).expanduser().resolve()),
-        "install_dependencies": install_dependencies, "trust_remote_code": trust_remote_code,
-        "device": "cuda" if gpus else "cpu", "output": store.url, "storage_options": dict(storage_options or {}),
-        "seed": seed, "batch_size": batch_size, "kwargs": common, "io_threads": io_threads,
+        "model": ModelRef.of(executor).__dict__, "install_dependencies": install_dependencies,
+        "trust_remote_code": trust_remote_code, "device": "cuda" if gpus else "cpu", "output": store.url,
+        "storage_options": dict(storage_options or {}), "seed": seed, "batch_size": batch_size, "kwargs": common,
+        "io_threads": io_threads,
     }
 
 
@@ -723,7 +443,7 @@ def _run_pool(ray: Any, config: dict[str, Any], workers: int, num_cpus: float, g
         show = sys.stderr.isatty() if progress is None else progress
         chunks, resumed = 0, len(done)
         t1 = time.perf_counter()
-        with tqdm(total=len(done) + len(todo), initial=len(done), desc=f"{config['model_id']} (ray x{workers})",
+        with tqdm(total=len(done) + len(todo), initial=len(done), desc=f"{config['model']['model_id']} (ray x{workers})",
                   unit="sample", disable=not show) as bar:
             for _, _, ref in bounded_dispatch(workers, _chunks(todo, size), submit, wait, per_worker):
                 try:

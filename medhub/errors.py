@@ -73,7 +73,7 @@ class InvalidArgumentError(MedhubError, ValueError):
     """An argument has the wrong type or value (e.g. ``num_samples`` <= 0)."""
 
 
-class SettingError(MedhubError, ValueError):
+class SettingError(InvalidArgumentError):
     """An environment variable medhub reads has a bad value (see :mod:`medhub.settings`)."""
 
 

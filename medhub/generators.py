@@ -177,34 +177,41 @@ class Generators:
     def is_model_executor_already_added(self, model_id: str | int) -> bool:
         return self.find_model_executor_by_id(model_id) is not None
 
-    def add_model_executor(self, model_id: str | int, package_path: str | os.PathLike[str] | None = None) -> None:
-        """Create the executor of ``model_id`` if there is none yet."""
-        if not self.is_model_executor_already_added(model_id):
-            from .execution import ModelExecutor
+    def add_model_executor(self, model_id: str | int, install_dependencies: bool = False,
+                           package_path: str | os.PathLike[str] | None = None) -> None:
+        """Create the executor of ``model_id`` if there is none yet.
 
-            full = self.config_manager.resolve_model_id(model_id)
-            entry = self.config_manager.config_dict[full]
-            self.model_executors.append(
-                ModelExecutor(full, entry["execution"], base_dir=self.config_manager.base_dir,
-                              description=entry.get("description"), catalog_version=self.config_manager.catalog_version,
-                              package_path=package_path)
-            )
+        ``install_dependencies`` pip-installs the model's missing dependencies now (medigan's flag;
+        the command is logged); otherwise a missing one is reported when the model first runs.
+        """
+        if not self.is_model_executor_already_added(model_id):
+            from .execution.ref import executor_for
+
+            self.model_executors.append(executor_for(self.config_manager, model_id, package_path))
+        if install_dependencies:
+            from .execution.deps import ensure_dependencies
+
+            executor = self.find_model_executor_by_id(model_id)
+            assert executor is not None
+            ensure_dependencies(executor.model_id, executor.dependencies, install=True)
 
     def add_all_model_executors(self) -> None:
         for model_id in self.config_manager.model_ids:
             self.add_model_executor(model_id)
 
-    def get_model_executor(self, model_id: str | int, package_path: str | os.PathLike[str] | None = None) -> ModelExecutor:
+    def get_model_executor(self, model_id: str | int, install_dependencies: bool = False,
+                           package_path: str | os.PathLike[str] | None = None) -> ModelExecutor:
         """The executor of ``model_id``, created on first use and kept (weights load once).
 
+        ``install_dependencies`` pip-installs the model's missing dependencies now (medigan's flag).
         ``package_path`` runs the model from a local package folder instead of the catalog's link.
         """
         existing = self.find_model_executor_by_id(model_id)
         if existing is not None and existing.package_path != package_path:
             self.model_executors.remove(existing)
             existing = None
-        if existing is None:
-            self.add_model_executor(model_id, package_path=package_path)
+        if existing is None or install_dependencies:
+            self.add_model_executor(model_id, install_dependencies, package_path=package_path)
             existing = self.find_model_executor_by_id(model_id)
         assert existing is not None
         return existing
@@ -271,7 +278,8 @@ class Generators:
         """
         from .distributed import generate_on_ray
 
-        return generate_on_ray(model_id, num_samples, output_path, seed, generators=self, **kwargs)
+        return generate_on_ray(model_id, num_samples, output_path, seed, get_executor=self.get_model_executor,
+                               **kwargs)
 
     def prefetch(self, model_ids: list[str | int] | str | int, trust_remote_code: bool = False,
                  progress: bool | None = None) -> dict[str, str]:
@@ -284,7 +292,7 @@ class Generators:
             {'00101_DCGAN_BRAIN_MRI_T1': '.../00101_DCGAN_BRAIN_MRI_T1'}
         """
         from .execution.cache import PackageCache
-        from .execution.resolve import is_url
+        from .execution.resolve import is_remote_link as is_url
 
         ids = [model_ids] if isinstance(model_ids, (str, int)) else list(model_ids)
         cache = PackageCache()
@@ -319,8 +327,8 @@ class Generators:
         """
         from .data import get_as_torch_dataset
 
-        return get_as_torch_dataset(model_id, num_samples, install_dependencies, transform, seed, generators=self,
-                                    **kwargs)
+        return get_as_torch_dataset(model_id, num_samples, install_dependencies, transform, seed,
+                                    get_executor=self.get_model_executor, **kwargs)
 
     def get_as_torch_dataloader(self, model_id: Any = None, num_samples: int | None = 1000,
                                 install_dependencies: bool = False, transform: Callable[[Any], Any] | None = None,
@@ -338,8 +346,8 @@ class Generators:
         """
         from .data import get_as_torch_dataloader
 
-        return get_as_torch_dataloader(model_id, num_samples, install_dependencies, transform, seed, generators=self,
-                                       **kwargs)
+        return get_as_torch_dataloader(model_id, num_samples, install_dependencies, transform, seed,
+                                       get_executor=self.get_model_executor, **kwargs)
 
     def visualize(self, model_id: str | int, slider_grouper: int = 10, auto_close: bool = False,
                   install_dependencies: bool = False, seed: int | None = None,
@@ -350,22 +358,22 @@ class Generators:
         """
         from .visualize import visualize
 
-        return visualize(model_id, slider_grouper, auto_close, install_dependencies, seed, save_path, generators=self,
-                         **kwargs)
+        return visualize(model_id, slider_grouper, auto_close, install_dependencies, seed, save_path,
+                         get_executor=self.get_model_executor, **kwargs)
 
     def plot_samples(self, model_id: str | int, n: int = 16, seed: int = 0, **kwargs: Any) -> Any:
         """A matplotlib Figure with a grid of ``n`` samples (mid slices of volumes); see
         :func:`medhub.visualize.plot_samples`."""
         from .visualize import plot_samples
 
-        return plot_samples(model_id, n, seed, generators=self, **kwargs)
+        return plot_samples(model_id, n, seed, get_executor=self.get_model_executor, **kwargs)
 
     def plot_fid_overview(self, model_ids: list[str | int] | None = None, **kwargs: Any) -> Any:
         """A matplotlib Figure: each model's FID against its real-real lower bound, by modality;
         see :func:`medhub.visualize.plot_fid_overview`."""
         from .visualize import plot_fid_overview
 
-        return plot_fid_overview(model_ids, generators=self, **kwargs)
+        return plot_fid_overview(model_ids, catalog=self.config_manager, **kwargs)
 
     # ------------------------------------------------------------------ model contribution
     # Thin wrappers over medhub.contribute (imported on first call; PyGithub only when an issue is
@@ -462,6 +470,120 @@ class Generators:
         return test_model(self, model_id, num_samples, install_dependencies, init_py_path=init_py_path,
                           metadata_file_path=metadata_file_path, seed=seed, device=device,
                           trust_remote_code=trust_remote_code)
+
+    # ------------------------------------------------------------------ medigan's step-by-step contribution
+    # medigan 1.0.0's contribution methods, with its parameters and their meaning, as thin wrappers
+    # over medhub.contribute.stepwise (imported on first call). One block, kept just before __repr__.
+    @property
+    def model_contributors(self) -> list[Any]:
+        """The :class:`~medhub.contribute.ModelContributor` objects added so far (medigan's attribute)."""
+        return self.__dict__.setdefault("_model_contributors", [])
+
+    @model_contributors.setter
+    def model_contributors(self, contributors: list[Any] | None) -> None:
+        self.__dict__["_model_contributors"] = list(contributors or [])
+
+    def add_model_contributor(self, model_id: str, init_py_path: str | os.PathLike[str] | None = None) -> Any:
+        """Add a contributor for a local model package, or return the one added before for ``model_id``.
+
+        The id's format is checked and the package folder found at once (step ``model-id`` and
+        ``package``); whether the id is free in the catalog is checked when publishing.
+
+        Example:
+            >>> from medhub.contribute.template import template_folder
+            >>> Generators().add_model_contributor("00150_MY_GAN", template_folder() / "__init__.py").model_id
+            '00150_MY_GAN'
+        """
+        from .contribute.stepwise import add_contributor
+
+        return add_contributor(self.model_contributors, model_id, init_py_path, self.config_manager)
+
+    def get_model_contributor_by_id(self, model_id: str) -> Any:
+        """The contributor added for ``model_id`` (its id or number), or None."""
+        from .contribute.stepwise import find_contributor
+
+        return find_contributor(self.model_contributors, model_id)
+
+    def add_metadata_from_file(self, model_id: str, metadata_file_path: str | os.PathLike[str]) -> dict:
+        """Read the contributed model's catalog entry from a JSON file (or a folder holding
+        ``metadata.json``) and check its weights file. Returns ``{model_id: entry}``."""
+        from .contribute.stepwise import require_contributor
+
+        return require_contributor(self.model_contributors, model_id).add_metadata_from_file(metadata_file_path)
+
+    def add_metadata_from_input(self, model_id: str, model_weights_name: str | None,
+                                model_weights_extension: str | None, generate_method_name: str | None,
+                                dependencies: list[str] | None, fill_more_fields_interactively: bool = True,
+                                output_path: str | os.PathLike[str] = "config") -> dict:
+        """Build the contributed model's catalog entry from the template and these arguments.
+
+        With ``fill_more_fields_interactively`` the required fields still missing (title, authors,
+        modality, organ, license) are asked for on the terminal. The entry is written to
+        ``output_path/<model_id>.json`` and returned as ``{model_id: entry}``.
+        """
+        from .contribute.stepwise import require_contributor
+
+        return require_contributor(self.model_contributors, model_id).add_metadata_from_input(
+            model_weights_name, model_weights_extension, generate_method_name, dependencies,
+            fill_more_fields_interactively, output_path)
+
+    def is_model_metadata_valid(self, model_id: str, metadata: dict, is_local_model: bool = True) -> bool:
+        """Whether ``metadata`` (``{model_id: entry}``, medhub's or medigan's format) is a valid catalog
+        entry; a published model (``is_local_model=False``) needs a download URL. The reason is logged.
+
+        Example:
+            >>> g = Generators()
+            >>> g.is_model_metadata_valid("00101_DCGAN_BRAIN_MRI_T1", {"00101_DCGAN_BRAIN_MRI_T1": g.get_config_by_id(101)})
+            True
+        """
+        from .contribute.stepwise import is_model_metadata_valid
+
+        return is_model_metadata_valid(model_id, metadata, is_local_model)
+
+    def add_model_to_config(self, model_id: str, metadata: dict, is_local_model: bool | None = None,
+                            overwrite_existing_metadata: bool = False, store_new_config: bool = True) -> bool:
+        """Add ``model_id``'s entry to this object's catalog, so it can be generated with and tested.
+
+        A local model (default: one with a contributor) runs from its package folder. An id already
+        in the catalog is replaced only with ``overwrite_existing_metadata``. medhub never writes its
+        catalog files: ``store_new_config`` is accepted, and the entry lives in this process.
+        Returns whether the entry was added; see :func:`medhub.contribute.stepwise.add_model_to_config`.
+        """
+        from .contribute.stepwise import add_model_to_config
+
+        added = add_model_to_config(self.config_manager, self.model_contributors, model_id, metadata, is_local_model,
+                                    overwrite_existing_metadata, store_new_config)
+        if added:  # an executor built from the entry it replaces is stale
+            self.model_executors = [e for e in self.model_executors if e.model_id != model_id]
+        return added
+
+    def push_to_zenodo(self, model_id: str, zenodo_access_token: str | None, creator_name: str = "unknown name",
+                       creator_affiliation: str = "unknown affiliation", model_description: str = "") -> str | None:
+        """Check, test and zip the contributed package, upload it to Zenodo and publish it.
+
+        Returns the record's page URL (pass it to :meth:`push_to_github`). The token defaults to
+        ``ZENODO_ACCESS_TOKEN`` and Zenodo to ``MEDHUB_ZENODO_URL``; medigan's placeholder texts
+        (``"unknown name"``) count as not given. Fails at once, with no request, when
+        ``MEDHUB_OFFLINE`` is on.
+        """
+        from .contribute.stepwise import require_contributor
+
+        return require_contributor(self.model_contributors, model_id).push_to_zenodo(
+            zenodo_access_token, creator_name, creator_affiliation, model_description)
+
+    def push_to_github(self, model_id: str, github_access_token: str | None, package_link: str | None = None,
+                       creator_name: str = "", creator_affiliation: str = "", model_description: str = "") -> str | None:
+        """Open the GitHub issue holding the contributed model's catalog entry; returns its URL.
+
+        ``package_link``: the published archive (default, or the URL :meth:`push_to_zenodo`
+        returned: the one just published; another download URL is fetched and checked against the
+        archive rebuilt now). An open issue naming the model is returned instead of a second one.
+        The token defaults to ``GITHUB_TOKEN``, the repository to ``MEDHUB_GITHUB_REPO``.
+        """
+        from .contribute.stepwise import require_contributor
+
+        return require_contributor(self.model_contributors, model_id).push_to_github(
+            github_access_token, package_link, creator_name, creator_affiliation, model_description)
 
     def __repr__(self) -> str:
         return (f"Generators(catalog={self.config_manager.catalog_version!r}, models={len(self.config_manager.model_ids)}, "

@@ -2,42 +2,39 @@
 
 Because sample i depends only on (seed, i) for ``medhub/1`` packages, shard K of N generates the
 indices ``[K * n // N, (K + 1) * n // N)`` into the shared output folder, with the same file names
-and bytes a single-process run would write. Each shard:
+and bytes a single-process run would write. Each shard uses the shared-run layer of
+:mod:`medhub.outputs.shared`, as Ray workers do:
 
-* checks (or creates) ``run.json`` in the folder: model, seed, number of samples and shards must
+* it checks (or creates) ``run.json`` in the folder: model, seed, number of samples and shards must
   match, so different runs are never mixed;
-* writes each file to a temporary name and renames it, then records it with its sha256 in the
-  journal ``.shard-K-of-N.jsonl``; a re-run skips indices whose files are recorded and still
-  verify, and generates the rest (resume after a crash);
-* finishes with ``manifest.part-K-of-N.csv``; when all N parts exist, ``manifest.csv`` is merged
+* it writes each file to a temporary name and renames it, and after each batch a journal marker
+  ``.medhub-chunks/chunk-<first>-<id>.json`` with the batch's rows and sha256; a re-run skips
+  indices whose files are recorded and still verify, and generates the rest (resume after a crash);
+* it finishes with ``manifest.part-K-of-N.csv``; when all N parts exist, ``manifest.csv`` is merged
   (also by ``medhub merge-manifests DIR``).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
 import logging
 import os
 import re
-import threading
-import uuid
-from collections import deque
-from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
-
-import numpy as np
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgumentError, OutputPathError
-from .outputs import _WRITERS, GenerationRun, OutputSpec, _item, sample_filename
+from .outputs import GenerationRun
+from .outputs.manifest import manifest_text, merge_manifests, part_name, try_merge, write_text_atomically
+from .outputs.shared import SharedWriter, claim_run, load_done
+from .outputs.store import LocalStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .execution import ModelExecutor
 
 logger = logging.getLogger("medhub.shards")
 
-_PART = re.compile(r"^manifest\.part-(\d+)-of-(\d+)\.csv$")
+__all__ = ["generate_shard", "merge_manifests", "parse_shard", "shard_range"]
 
 
 def parse_shard(shard: Any) -> tuple[int, int] | None:
@@ -71,194 +68,55 @@ def shard_range(num_samples: int, k: int, n: int) -> range:
     return range(k * num_samples // n, (k + 1) * num_samples // n)
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_samples: int, output_path: Any,
+                   save_images: bool, seed: int | None, device: str, batch_size: int, progress: bool | None,
+                   cpu_streams: int | None, inputs: dict[str, Any], started: datetime) -> GenerationRun:
+    """Generate shard K of N of a run into a shared folder; running it again resumes it."""
+    from .execution.pipeline import progress_bar
 
-
-def _file_sha(path: Path) -> str | None:
+    assert shard is not None
+    k, n = shard
+    if executor.interface != "medhub/1":
+        raise InvalidArgumentError(f"Sharded runs need a medhub/1 package (sample i depends only on (seed, i)); "
+                                   f"{executor.model_id} uses the {executor.interface} interface.")
+    if seed is None or output_path is None or not save_images:
+        raise InvalidArgumentError("A sharded run needs seed=, output_path= and save_images=True, the same for "
+                                   "every shard, so the shards add up to one run.")
+    if not executor.specs:
+        raise InvalidArgumentError(f"Sharded runs need the outputs spec of {executor.model_id} in the catalog.")
+    store = LocalStore(output_path)
+    claim_run(store, executor.run_record(seed, num_samples, shards=n))
+    indices = shard_range(num_samples, k, n)
+    done = {i: row for i, row in load_done(store, num_samples, clean=False).items() if i in indices}
+    todo = [i for i in indices if i not in done]
+    if done:
+        logger.info("Shard %d/%d: %d of %d samples already done; resuming", k, n, len(done), len(indices))
+    per_sample = executor.per_sample_inputs(inputs, num_samples)
+    shard_inputs = {**inputs, **{name: v[todo] for name, v in per_sample.items()}}
+    stream = executor.batches(todo, seed, device, batch_size, cpu_streams, **shard_inputs)
+    writer = SharedWriter(store, executor.specs)
+    bar = progress_bar(len(indices), f"{executor.model_id} {k}/{n}", progress, initial=len(done))
     try:
-        return _sha(path.read_bytes())
-    except OSError:
-        return None
-
-
-class ShardWriter:
-    """Writes one shard's files into a shared folder, journaling each completed sample."""
-
-    def __init__(self, output_path: str | os.PathLike[str], specs: Sequence[OutputSpec], run: dict[str, Any],
-                 shard: tuple[int, int], workers: int | None = None) -> None:
-        self.folder = Path(output_path).expanduser().resolve()
-        self.specs = list(specs)
-        self.k, self.n = shard
-        self.run = run
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputPathError(f"Cannot create output folder {self.folder}: {exc.strerror or exc}.") from None
-        self._claim_folder()
-        self.journal = self.folder / f".shard-{self.k:05d}-of-{self.n:05d}.jsonl"
-        self.rows: dict[int, dict[str, Any]] = self._load_journal()
-        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="medhub-shard")
-        self._pending: deque[Future[None]] = deque()
-        self._lock = threading.Lock()
-
-    # ------------------------------------------------------------------ set-up
-    def _claim_folder(self) -> None:
-        run_file = self.folder / "run.json"
-        try:
-            fd = os.open(run_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-        except FileExistsError:
-            try:
-                existing = json.loads(run_file.read_text())
-            except (OSError, ValueError):
-                existing = None
-            if existing != self.run:
-                raise OutputPathError(
-                    f"Output folder {self.folder} holds another run ({run_file}: {existing}); shards of one run "
-                    "must share model, seed, number of samples and number of shards. Use a new folder."
-                ) from None
-            return
-        others = [p.name for p in self.folder.iterdir() if p.name != "run.json"]
-        if others:
-            os.close(fd)
-            run_file.unlink()
-            raise OutputPathError(f"Output folder {self.folder} is not empty ({others[:3]}...); medhub does not mix runs.")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(self.run, fh)
-
-    def _load_journal(self) -> dict[int, dict[str, Any]]:
-        rows: dict[int, dict[str, Any]] = {}
-        if not self.journal.exists():
-            return rows
-        for line in self.journal.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            if all(_file_sha(self.folder / entry["row"][name]) == sha for name, sha in entry["sha256"].items()):
-                rows[int(entry["row"]["index"])] = entry["row"]
-        return rows
-
-    def todo(self, indices: range) -> list[int]:
-        """Indices of this shard not yet complete and verified."""
-        return [i for i in indices if i not in self.rows]
-
-    # ------------------------------------------------------------------ writing
-    def _encode(self, index: int, row: dict[str, Any], jobs: list[tuple[str, np.ndarray, OutputSpec]]) -> None:
-        hashes = {}
-        for name, arr, spec in jobs:
-            fmt = spec.file_format
-            target = self.folder / row[name]
-            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp{_WRITERS[fmt][1]}")
-            _WRITERS[fmt][0](tmp, arr, spec)
-            hashes[name] = _sha(tmp.read_bytes())
-            os.replace(tmp, target)
-        with self._lock:
-            with open(self.journal, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"row": row, "sha256": hashes}) + "\n")
-            self.rows[index] = row
-
-    def submit(self, indices: Sequence[int], seeds: Sequence[int], batch: Mapping[str, np.ndarray]) -> None:
-        for j, (index, seed) in enumerate(zip(indices, seeds)):
-            row: dict[str, Any] = {"index": int(index), "seed": int(seed)}
-            jobs = []
-            for spec in self.specs:
-                value = np.asarray(batch[spec.name][j])
-                name = sample_filename(int(index), spec)
-                if name is None:
-                    row[spec.name] = _item(value)
-                else:
-                    row[spec.name] = name
-                    jobs.append((spec.name, value, spec))
-            while len(self._pending) >= 4 * self.workers:
-                self._pending.popleft().result()
-            self._pending.append(self._pool.submit(self._encode, int(index), row, jobs))
-
-    def _drain(self) -> None:
-        try:
-            while self._pending:
-                self._pending.popleft().result()
-        finally:
-            self._pool.shutdown(wait=True)
-
-    def finish(self, indices: range, provenance: dict[str, Any]) -> GenerationRun:
-        self._drain()
-        missing = [i for i in indices if i not in self.rows]
-        if missing:
-            raise OutputPathError(f"Shard {self.k}/{self.n} is missing samples {missing[:5]}; run it again to resume.")
-        columns = ["index", "seed"] + [s.name for s in self.specs]
-        part = self.folder / f"manifest.part-{self.k:05d}-of-{self.n:05d}.csv"
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows[i] for i in indices)
-        tmp = part.with_name(f".{part.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-        os.replace(tmp, part)
-        prov = dict(provenance, shard=f"{self.k}/{self.n}", indices=[indices.start, indices.stop],
-                    outputs=[s.__dict__ for s in self.specs])
-        (self.folder / f"provenance.part-{self.k:05d}-of-{self.n:05d}.json").write_text(
-            json.dumps(prov, indent=2, default=str) + "\n")
-        merged = try_merge(self.folder)
-        return GenerationRun(self.folder, len(indices), int(provenance.get("seed", 0)),
-                             self.folder / ("manifest.csv" if merged else part.name),
-                             self.folder / f"provenance.part-{self.k:05d}-of-{self.n:05d}.json")
-
-    def abort(self) -> None:
-        """Stop; completed samples stay journaled, so running the shard again resumes it."""
-        for fut in self._pending:
-            fut.cancel()
-        self._pool.shutdown(wait=True)
-
-
-def try_merge(folder: str | os.PathLike[str]) -> bool:
-    """Merge the manifest parts into ``manifest.csv`` if all parts are there; return whether it did."""
-    try:
-        merge_manifests(folder)
-    except OutputPathError:
-        return False
-    return True
-
-
-def merge_manifests(folder: str | os.PathLike[str]) -> Path:
-    """Join ``manifest.part-K-of-N.csv`` of all N shards into ``manifest.csv`` (atomically).
-
-    Raises :class:`OutputPathError` naming the missing shards, or indices missing or duplicated.
-    """
-    folder = Path(folder)
-    run = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
-    parts = {}
-    for p in folder.iterdir():
-        m = _PART.match(p.name)
-        if m:
-            parts[int(m.group(1))] = (p, int(m.group(2)))
-    if not parts:
-        raise OutputPathError(f"No manifest parts in {folder}.")
-    n = {total for _, total in parts.values()}
-    if len(n) != 1:
-        raise OutputPathError(f"Manifest parts in {folder} come from runs with different shard counts: {sorted(n)}.")
-    total = n.pop()
-    missing = [k for k in range(total) if k not in parts]
-    if missing:
-        raise OutputPathError(f"Shards {missing[:10]} of {total} have not finished in {folder}; run them, then merge.")
-    rows, header = [], None
-    for k in range(total):
-        with open(parts[k][0], newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            header = header or reader.fieldnames
-            rows.extend(reader)
-    indices = sorted(int(r["index"]) for r in rows)
-    expected = run.get("num_samples", len(rows))
-    if indices != list(range(expected)):
-        raise OutputPathError(f"The manifest parts in {folder} do not cover indices 0..{expected - 1} exactly once.")
-    rows.sort(key=lambda r: int(r["index"]))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=header or [], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    target = folder / "manifest.csv"
-    tmp = folder / f".manifest.csv.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+        for batch in stream:
+            writer.submit(batch.indices, batch.seeds, batch.arrays)
+            bar.update(len(batch))
+        done.update(writer.finish())
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    missing = [i for i in indices if i not in done]
+    if missing:  # pragma: no cover - every batch either wrote its rows or raised
+        raise OutputPathError(f"Shard {k}/{n} is missing samples {missing[:5]}; run it again to resume.")
+    folder = store.root
+    part = folder / part_name(k, n)
+    write_text_atomically(part, manifest_text(executor.specs, (done[i] for i in indices)))
+    provenance = dict(executor.provenance(seed, num_samples, batch_size, device, inputs, started, stream.streams),
+                      shard=f"{k}/{n}", indices=[indices.start, indices.stop],
+                      outputs=[s.__dict__ for s in executor.specs])
+    provenance_part = folder / part_name(k, n, "provenance", ".json")
+    write_text_atomically(provenance_part, json.dumps(provenance, indent=2, default=str) + "\n")
+    merged = try_merge(folder)
+    return GenerationRun(folder, len(indices), int(seed), folder / ("manifest.csv" if merged else part.name),
+                         provenance_part)

@@ -21,103 +21,37 @@ import logging
 import math
 import os
 import secrets
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DependencyError, InvalidArgumentError, LatentNotSupportedError
-
-try:
-    import matplotlib
-except ImportError as exc:  # pragma: no cover - matplotlib is the optional "viz" extra
-    raise DependencyError(
-        "medhub's plots need matplotlib: pip install 'medhub[viz]' (or pip install 'matplotlib>=3.7').",
-        ["matplotlib>=3.7"],
-    ) from exc
+from .errors import InvalidArgumentError, LatentNotSupportedError
+from .figures import close_figure, is_live, is_pyplot_figure, new_figure, show_if_interactive, use_pyplot
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from .config import ConfigManager
     from .execution import ModelExecutor
-    from .generators import Generators
     from .outputs import OutputSpec
 
 logger = logging.getLogger("medhub.visualize")
 
-__all__ = ["LatentExplorer", "fid_overview_data", "plot_fid_overview", "plot_samples", "visualize"]
+__all__ = ["LatentExplorer", "close_figure", "fid_overview_data", "is_live", "new_figure", "plot_fid_overview",
+           "plot_samples", "use_pyplot", "visualize"]
 
-_NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
+def _executor(model_id: str | int, package_path: str | os.PathLike[str] | None, install_dependencies: bool,
+              trust_remote_code: bool, get_executor: Callable[..., ModelExecutor] | None) -> ModelExecutor:
+    """The model's executor from ``get_executor`` (default: a new one from the default catalog), prepared."""
+    if get_executor is None:
+        from .data import default_executors
 
-
-# ---------------------------------------------------------------------------- figures and backends
-def _has_display() -> bool:
-    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
-
-
-def use_pyplot() -> bool:
-    """True where figures should be pyplot figures: pyplot already imported, a notebook, or a display."""
-    return "matplotlib.pyplot" in sys.modules or "ipykernel" in sys.modules or _has_display()
-
-
-def new_figure(figsize: tuple[float, float], pyplot: bool | None = None) -> Figure:
-    """A figure: a pyplot one where pyplot is usable (see :func:`use_pyplot`), else a plain
-    ``Figure`` on an Agg canvas (headless; no global backend change)."""
-    if use_pyplot() if pyplot is None else pyplot:
-        import matplotlib.pyplot as plt
-
-        return plt.figure(figsize=figsize)
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def close_figure(fig: Figure) -> None:
-    """Release a figure from pyplot (if pyplot manages it); the Figure object stays usable."""
-    if _is_pyplot_figure(fig):
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-
-
-def _is_pyplot_figure(fig: Figure) -> bool:
-    if "matplotlib.pyplot" not in sys.modules:
-        return False
-    import matplotlib.pyplot as plt
-
-    manager = getattr(fig.canvas, "manager", None)
-    return manager is not None and plt.fignum_exists(manager.num)
-
-
-def is_live(fig: Figure) -> bool:
-    """True when ``fig`` is shown by an interactive backend (a window, or ipympl in Jupyter), so
-    redrawing it after each change is worth its cost."""
-    if not _is_pyplot_figure(fig):
-        return False
-    backend = str(matplotlib.get_backend()).lower()
-    return backend not in _NON_INTERACTIVE and not backend.endswith("backend_inline")
-
-
-def _show_if_interactive(fig: Figure) -> None:
-    if not _is_pyplot_figure(fig) or str(matplotlib.get_backend()).lower() in _NON_INTERACTIVE:
-        return
-    import matplotlib.pyplot as plt
-
-    plt.show()
-
-
-def _prepare(executor: ModelExecutor, install_dependencies: bool, trust_remote_code: bool) -> None:
-    if trust_remote_code:
-        executor.prepare(install_dependencies, trust_remote_code=True)  # type: ignore[call-arg]
-    else:
-        executor.prepare(install_dependencies)
+        get_executor = default_executors()
+    executor = get_executor(model_id, package_path=package_path)
+    executor.prepare(install_dependencies, trust_remote_code)
+    return executor
 
 
 # ---------------------------------------------------------------------------- displaying outputs
@@ -300,7 +234,7 @@ class LatentExplorer:
         height = max(5.5, 0.3 * rows + 2.2)
         width = 13.0 if has_mask else 10.0
         self.fig = fig = new_figure((width, height), pyplot)
-        self._pyplot = _is_pyplot_figure(fig)
+        self._pyplot = is_pyplot_figure(fig)
         top, bottom = 1.0 - 1.0 / height, 1.2 / height
         row_h = (top - bottom) / rows
         slider_h = min(0.7 * row_h, 0.3 / height)
@@ -436,7 +370,7 @@ def visualize(model_id: str | int, slider_grouper: int = 10, auto_close: bool = 
               install_dependencies: bool = False, seed: int | None = None,
               save_path: str | os.PathLike[str] | None = None, *, device: str = "auto",
               condition_range: tuple[int, int] | None = None, package_path: str | os.PathLike[str] | None = None,
-              trust_remote_code: bool = False, generators: Generators | None = None,
+              trust_remote_code: bool = False, get_executor: Callable[..., ModelExecutor] | None = None,
               **inputs: Any) -> LatentExplorer:
     """Open the latent explorer of a model (see :class:`LatentExplorer`) and return it.
 
@@ -456,12 +390,7 @@ def visualize(model_id: str | int, slider_grouper: int = 10, auto_close: bool = 
     With a display (or in a notebook) and an interactive backend the figure is shown (a script
     blocks until it is closed, as in medigan); headless, nothing is shown.
     """
-    if generators is None:
-        from .generators import Generators
-
-        generators = Generators()
-    executor = generators.get_model_executor(model_id, package_path=package_path)
-    _prepare(executor, install_dependencies, trust_remote_code)
+    executor = _executor(model_id, package_path, install_dependencies, trust_remote_code, get_executor)
     explorer = LatentExplorer(executor, slider_grouper, seed=seed, device=device, condition_range=condition_range,
                               **inputs)
     if save_path is not None:
@@ -469,25 +398,16 @@ def visualize(model_id: str | int, slider_grouper: int = 10, auto_close: bool = 
     if auto_close:
         explorer.close()
     else:
-        _show_if_interactive(explorer.fig)
+        show_if_interactive(explorer.fig)
     return explorer
 
 
 # ---------------------------------------------------------------------------- sample grids
-def _generate(executor: ModelExecutor, n: int, seed: int, device: str, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
-    from .outputs import iter_batches
-
-    parts: list[dict[str, np.ndarray]] = []
-    for indices in iter_batches(n, executor.default_batch_size()):
-        parts.append(executor.sample_batch(indices, seed, device, **inputs))
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
 def plot_samples(model_id: str | int, n: int = 16, seed: int = 0, *, ncols: int | None = None,
                  install_dependencies: bool = False, device: str = "auto",
                  package_path: str | os.PathLike[str] | None = None, save_path: str | os.PathLike[str] | None = None,
                  slice_axis: int = 0, title: str | None = None, pyplot: bool | None = None,
-                 trust_remote_code: bool = False, generators: Generators | None = None, **inputs: Any) -> Figure:
+                 trust_remote_code: bool = False, get_executor: Callable[..., ModelExecutor] | None = None, **inputs: Any) -> Figure:
     """A grid of ``n`` samples (indices 0..n-1 of run ``seed``) as a matplotlib Figure.
 
     Volumes show their middle slice along ``slice_axis``; a mask is drawn as a red contour on
@@ -498,20 +418,15 @@ def plot_samples(model_id: str | int, n: int = 16, seed: int = 0, *, ncols: int 
         >>> len(fig.axes)
         4
     """
-    from .execution.device import resolve_device
-    from .execution.executor import check_num_samples
+    from .execution.pipeline import collect
     from .execution.seeds import check_seed
+    from .validate import check_num_samples
 
     n = check_num_samples(n)
     checked = check_seed(seed)
     seed = 0 if checked is None else checked
-    if generators is None:
-        from .generators import Generators
-
-        generators = Generators()
-    executor = generators.get_model_executor(model_id, package_path=package_path)
-    _prepare(executor, install_dependencies, trust_remote_code)
-    batch = _generate(executor, n, seed, resolve_device(device, executor.uses_torch), inputs)
+    executor = _executor(model_id, package_path, install_dependencies, trust_remote_code, get_executor)
+    batch = collect(executor.batches(range(n), seed, device, **inputs))
     image_spec, mask_spec, label_spec = _roles(executor.specs)
     assert image_spec is not None
     ncols = int(ncols) if ncols else math.ceil(math.sqrt(n))
@@ -547,7 +462,7 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def fid_overview_data(generators: Generators | None = None,
+def fid_overview_data(catalog: ConfigManager | None = None,
                       model_ids: Sequence[str | int] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows ``{model_id, number, modality, FID, FID_rr, derived}`` of the models that have an FID
     and a real-real bound, and the ids left out.
@@ -562,11 +477,11 @@ def fid_overview_data(generators: Generators | None = None,
         >>> row["modality"], row["FID"], round(row["FID_rr"], 2), row["derived"]
         ('MMG', 67.6, 33.6, True)
     """
-    if generators is None:
-        from .generators import Generators
+    if catalog is None:
+        from .config import ConfigManager
 
-        generators = Generators()
-    cm = generators.config_manager
+        catalog = ConfigManager()
+    cm = catalog
     ids = cm.model_ids if model_ids is None else [cm.resolve_model_id(m) for m in model_ids]
     rows, skipped = [], []
     for model_id in ids:
@@ -588,7 +503,7 @@ def fid_overview_data(generators: Generators | None = None,
 
 
 def plot_fid_overview(model_ids: Sequence[str | int] | None = None, *, save_path: str | os.PathLike[str] | None = None,
-                      pyplot: bool | None = None, generators: Generators | None = None) -> Figure:
+                      pyplot: bool | None = None, catalog: ConfigManager | None = None) -> Figure:
     """Each model's FID against its real-real lower bound ``FID_rr``, coloured by modality,
     labelled by model number (as in the medigan paper's Figure 8). Returns the Figure.
 
@@ -600,13 +515,15 @@ def plot_fid_overview(model_ids: Sequence[str | int] | None = None, *, save_path
         >>> fig.axes[0].get_xlabel().startswith("FID_rr")
         True
     """
-    rows, skipped = fid_overview_data(generators, model_ids)
+    rows, skipped = fid_overview_data(catalog, model_ids)
     fig = new_figure((9.0, 6.5), pyplot)
     ax = fig.add_axes((0.09, 0.17, 0.68, 0.75))
     modalities: list[str] = []
     for r in rows:
         if r["modality"] not in modalities:
             modalities.append(r["modality"])
+    import matplotlib
+
     cmap = matplotlib.colormaps["tab10"]
     colours = {m: cmap(i % 10) for i, m in enumerate(modalities)}
     for m in modalities:

@@ -50,7 +50,7 @@ def test_info(capsys):
     code, _, err = run(capsys, "info", "00999")
     assert code == EXIT_NOT_FOUND and err.count("\n") == 1 and "Closest ids" in err and "Traceback" not in err
     code, _, err = run(capsys, "info", "101", "--key", "execution.nope")
-    assert code == EXIT_ERROR and err.startswith("medhub: error:")
+    assert code == EXIT_USAGE and err.startswith("medhub: error:") and err.count("\n") == 1
 
 
 def test_generate_with_toy_catalog(capsys, toy_catalog, tmp_path):

@@ -570,7 +570,7 @@ def test_cli_init_model_and_contribute(tmp_path, capsys, services, github_client
     done = json.loads(capsys.readouterr().out)
     assert done["published"] and done["issue_created"] and done["sha256"] == dry["sha256"]
     assert done["download_url"].endswith(f"/files/{MODEL_ID}.zip/content")
-    assert cli_main(["contribute", "bad", str(folder)]) == 1
+    assert cli_main(["contribute", "bad", str(folder)]) == 2  # what was typed is wrong: usage (docs/cli.md)
     assert "not a model id" in capsys.readouterr().err
 
 

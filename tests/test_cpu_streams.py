@@ -13,7 +13,7 @@ from conftest import entry, write_catalog, write_package
 
 from medhub import Generators
 from medhub.errors import CatalogError, GenerationError, InvalidArgumentError
-from medhub.execution.streams import ParallelRunner, cpu_streams, parallel, part_size, requested_streams
+from medhub.execution.streams import ParallelRunner, cpu_streams, parallel, part_size
 
 IMG = {"name": "image", "kind": "image", "shape": [4, 4], "dtype": "uint8", "range": [0, 255]}
 
@@ -73,15 +73,37 @@ def test_part_size_shares_a_batch_at_the_block_size():
     assert part_size(1, 4) == 1
 
 
-def test_streams_only_for_thread_safe_packages_on_the_cpu(monkeypatch):
+def test_streams_are_an_opt_in_only_for_thread_safe_packages_on_the_cpu(monkeypatch):
     monkeypatch.delenv("MEDHUB_CPU_STREAMS", raising=False)
-    assert cpu_streams(False, "cpu") == 1
-    assert cpu_streams(True, "cuda") == 1 and cpu_streams(True, "cuda:0") == 1
-    assert 1 <= cpu_streams(True, "cpu") <= 4
+    assert cpu_streams(True, "cpu") == 1  # nothing asked: one call at a time, torch's threads untouched
+    assert cpu_streams(False, "cpu", 2) == 1
+    assert cpu_streams(True, "cuda", 2) == 1 and cpu_streams(True, "cuda:0", 2) == 1
+    assert cpu_streams(True, "cpu", 2) == 2
     monkeypatch.setenv("MEDHUB_CPU_STREAMS", "3")
     assert cpu_streams(True, "cpu") == 3 and cpu_streams(False, "cpu") == 1
     monkeypatch.setenv("MEDHUB_CPU_STREAMS", "")
-    assert requested_streams() is None
+    assert cpu_streams(True, "cpu") == 1
+    with pytest.raises(InvalidArgumentError, match="cpu_streams"):
+        cpu_streams(True, "cpu", 0)
+
+
+def test_default_generate_leaves_torch_threads_alone_and_opt_in_restores_them(tmp_path, monkeypatch):
+    """A default run never changes torch's thread count; cpu_streams=2 divides it during the run
+    and restores it afterwards (also when the run fails)."""
+    import torch
+
+    monkeypatch.delenv("MEDHUB_CPU_STREAMS", raising=False)
+    g = _generators(tmp_path)
+    before = torch.get_num_threads()
+    seen = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real(n)))
+    g.generate(1, num_samples=8, save_images=False, seed=0, device="cpu", batch_size=4)
+    assert seen == []
+    run = g.generate(1, num_samples=8, output_path=tmp_path / "two", seed=0, device="cpu", batch_size=4,
+                     cpu_streams=2)
+    assert json.loads(run.provenance_path.read_text())["cpu_streams"] == 2
+    assert torch.get_num_threads() == before and (before < 2 or seen[0] == before // 2)
 
 
 @pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5"])

@@ -21,18 +21,11 @@ from conftest import IMG8, LABEL, NUMPY_TOY, RAISES, VOLUME, entry, write_catalo
 
 from medhub import Generators
 from medhub.cli import main as cli_main
-from medhub.distributed import (
-    MARKERS,
-    ChunkWorker,
-    FsspecStore,
-    bounded_dispatch,
-    claim_run,
-    generate_on_ray,
-    load_done,
-    open_store,
-    run_record,
-    write_manifest,
-)
+from medhub.distributed import ChunkWorker, bounded_dispatch, generate_on_ray
+from medhub.execution.ref import ModelRef
+from medhub.outputs.manifest import manifest_text
+from medhub.outputs.shared import claim_run, load_done
+from medhub.outputs.store import MARKERS, FsspecStore, open_store
 from medhub.errors import DependencyError, GenerationError, InvalidArgumentError, OutputPathError
 from medhub.outputs import read_manifest
 
@@ -191,13 +184,13 @@ def test_fsspec_store_writes_the_single_run_bytes(cat, tmp_path, scheme):
         assert isinstance(store, FsspecStore)
         executor = g.get_model_executor(model)
         executor.prepare()
-        claim_run(store, run_record(executor, 4, n))
+        claim_run(store, executor.run_record(4, n, engine="ray"))
         worker = ChunkWorker(worker_config(cat, executor, target, seed=4, batch_size=2))
         rows = worker.run(list(range(n // 2, n))) + worker.run(list(range(n // 2)))
         assert sorted(r["index"] for r in rows) == list(range(n))
         done = load_done(store, n)
         assert sorted(done) == list(range(n))
-        write_manifest(store, executor.specs, (done[i] for i in range(n)))
+        store.write_bytes("manifest.csv", manifest_text(executor.specs, (done[i] for i in range(n))).encode())
         single = single_run(cat, model, n, tmp_path / f"single-{model}", seed=4)
         expected = sample_files(single)
         assert len(expected) == n * (1 if model == 1 else 2)
@@ -211,10 +204,10 @@ def test_fsspec_store_writes_the_single_run_bytes(cat, tmp_path, scheme):
 
 
 def worker_config(cat: Path, executor, output: str, seed: int, batch_size: int) -> dict:
-    return {"model_id": executor.model_id, "execution": executor.execution_config, "description": {},
-            "catalog_version": "1", "base_dir": str(cat.parent), "package_path": None, "install_dependencies": False,
-            "trust_remote_code": False, "device": "cpu", "output": output, "storage_options": {}, "seed": seed,
-            "batch_size": batch_size, "kwargs": {}, "io_threads": 2}
+    model = ModelRef(executor.model_id, executor.execution_config, {}, "1", str(cat.parent))
+    return {"model": model.__dict__, "install_dependencies": False, "trust_remote_code": False, "device": "cpu",
+            "output": output, "storage_options": {}, "seed": seed, "batch_size": batch_size, "kwargs": {},
+            "io_threads": 2}
 
 
 def test_workers_and_gpus_follow_the_cluster():
@@ -309,12 +302,13 @@ def test_an_interrupted_run_is_completed_by_running_it_again(ray_cluster, cat, t
     g = Generators(config_file=cat)
     out = tmp_path / "out"
     with pytest.raises(GenerationError, match="boom in batch 2"):
-        generate_on_ray(4, 12, tmp_path / "fails", seed=1, num_workers=1, chunk_size=2, batch_size=2, generators=g)
+        generate_on_ray(4, 12, tmp_path / "fails", seed=1, num_workers=1, chunk_size=2, batch_size=2,
+                        get_executor=g.get_model_executor)
     assert len(sample_files(tmp_path / "fails")) == 2 and not (tmp_path / "fails" / "manifest.csv").exists()
 
     executor = g.get_model_executor(1)
     executor.prepare()
-    claim_run(open_store(out), run_record(executor, 6, 20))  # as a run that died after two chunks
+    claim_run(open_store(out), executor.run_record(6, 20, engine="ray"))  # as a run that died after two chunks
     worker = ChunkWorker(worker_config(cat, executor, str(out), seed=6, batch_size=4))
     worker.run(list(range(0, 8)))
     worker.run(list(range(12, 16)))

@@ -189,7 +189,7 @@ def test_plot_samples_grid(g, tmp_path):
 
 
 def test_plot_samples_volumes_show_mid_slices_and_masks_as_contours(g):
-    fig = plot_samples(906, n=2, seed=1, generators=g)
+    fig = plot_samples(906, n=2, seed=1, get_executor=g.get_model_executor)
     volume = g.generate(906, num_samples=2, save_images=False, seed=1)[1][0]
     assert np.array_equal(fig.axes[1].images[0].get_array(), volume[3])
     assert "mid slices" in fig._suptitle.get_text()

@@ -5,7 +5,7 @@ Members are sorted by path and stored under one top folder (``<model_id>/``, the
 "made on" system and a fixed compression level, so neither modification times, permissions, the
 order the file system lists files in, nor the machine change the archive. Bytecode
 (``__pycache__``, ``*.pyc``, ``*.pyo``), ``.git``, ``.ipynb_checkpoints`` and ``.DS_Store`` are
-left out, as in :func:`medhub.execution.resolve.tree_digest`.
+left out, as in :func:`medhub.execution.tree.tree_digest`.
 """
 
 from __future__ import annotations
@@ -45,17 +45,17 @@ def package_members(folder: Path) -> list[tuple[str, Path]]:
     Symbolic links are refused: they could pull files from outside the package into a published
     archive, and medhub's extractor refuses them anyway.
     """
-    from ..execution.resolve import _IGNORED_DIRS, _package_files
+    from ..execution.tree import IGNORED_DIRS, package_files
 
     for root, dirs, names in os.walk(folder):
-        dirs[:] = [d for d in dirs if d not in _IGNORED_DIRS]
+        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS]
         for name in dirs + names:
             path = Path(root) / name
             if path.is_symlink():
                 raise ContributionError(
                     f"{path.relative_to(folder).as_posix()} in the package is a symbolic link; copy the file into "
                     "the package instead.", step="archive")
-    return [(path.relative_to(folder).as_posix(), path) for path in _package_files(folder)]
+    return [(path.relative_to(folder).as_posix(), path) for path in package_files(folder)]
 
 
 def _zipinfo(name: str, size: int) -> zipfile.ZipInfo:

@@ -9,19 +9,20 @@ names the model id means the model was already submitted, and no second issue is
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from .. import settings
 from ..errors import GitHubError
+from .online import require_online
 from .zenodo import redact
 
 logger = logging.getLogger("medhub.contribute.github")
 
-DEFAULT_GITHUB_URL = "https://api.github.com"
+DEFAULT_GITHUB_URL = settings.SETTINGS["MEDHUB_GITHUB_URL"].default
 #: The repository that reviews contributed models and holds the catalog.
-DEFAULT_GITHUB_REPO = "medhub-org/medhub"
+DEFAULT_GITHUB_REPO = settings.SETTINGS["MEDHUB_GITHUB_REPO"].default
 DEFAULT_LABELS = ("model contribution",)
 #: Seconds PyGithub leaves between requests and between writes, as GitHub asks of API clients
 #: (avoids secondary rate limits); PyGithub's own defaults.
@@ -36,8 +37,8 @@ def github_settings(url: str | None = None, repo: str | None = None) -> tuple[st
         >>> github_settings("https://ghe.example.org/api/v3/", "lab/models")
         ('https://ghe.example.org/api/v3', 'lab/models')
     """
-    base = (url or os.environ.get("MEDHUB_GITHUB_URL") or DEFAULT_GITHUB_URL).strip().rstrip("/")
-    name = (repo or os.environ.get("MEDHUB_GITHUB_REPO") or DEFAULT_GITHUB_REPO).strip()
+    base = (url or settings.get("MEDHUB_GITHUB_URL") or DEFAULT_GITHUB_URL).strip().rstrip("/")
+    name = (repo or settings.get("MEDHUB_GITHUB_REPO") or DEFAULT_GITHUB_REPO).strip()
     if not base.startswith(("http://", "https://")):
         raise GitHubError(f"The GitHub API URL {base!r} is not an http(s) URL (MEDHUB_GITHUB_URL).", step="github-check")
     if not _REPO.match(name):
@@ -106,6 +107,7 @@ class IssueTracker:
                            state={"status": status})
 
     def _repository(self) -> Any:
+        require_online("GitHub", "github-check")  # every request goes through here
         if self._repo is None:
             require_pygithub()
             from github import Auth, Github, GithubException

@@ -7,11 +7,12 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidArgumentError
+from .ids import MODEL_ID_PATTERN, next_free_number, validate_model_id
 
 TEMPLATE_ID = "00999_TEMPLATE_MODEL"
-MODEL_ID_PATTERN = re.compile(r"^[0-9]{5}_[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def template_folder() -> Path:
@@ -21,15 +22,14 @@ def template_folder() -> Path:
     return bundled("templates") / "medhub_package"
 
 
-def next_free_number(model_ids: list[str]) -> str:
-    """The five-digit number after the highest one in use.
+def template_entry() -> dict[str, Any]:
+    """The catalog entry of the template's own model (a fresh copy).
 
     Example:
-        >>> next_free_number(["00001_A", "00101_B"])
-        '00102'
+        >>> template_entry()["execution"]["interface"]
+        'medhub/1'
     """
-    numbers = [int(m[:5]) for m in model_ids if m[:5].isdigit()]
-    return f"{(max(numbers, default=0) + 1):05d}"
+    return json.loads((template_folder() / "metadata.json").read_text(encoding="utf-8"))[TEMPLATE_ID]
 
 
 def init_model(name: str, model_id: str | None = None, output_dir: str | os.PathLike[str] = ".",
@@ -48,8 +48,6 @@ def init_model(name: str, model_id: str | None = None, output_dir: str | os.Path
             f"{model_id!r} is not a model id: five digits, an underscore and a name. Pass one with a number that is "
             f"free in the catalog, e.g. --id {suggestion} (Python: model_id=).")
     if taken is not None:
-        from .contributor import validate_model_id
-
         validate_model_id(model_id, taken)
     if not name or Path(name).name != name or name in (".", ".."):
         raise InvalidArgumentError(f"NAME must be a plain folder name, not {name!r}; use -o for the parent folder.")

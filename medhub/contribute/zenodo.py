@@ -16,7 +16,6 @@ only into the ``Authorization: Bearer`` header: never into a URL, a log line or 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,11 +23,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .. import settings
 from ..errors import ZenodoError
+from .online import require_online
 
 logger = logging.getLogger("medhub.contribute.zenodo")
 
-DEFAULT_ZENODO_URL = "https://zenodo.org"
+DEFAULT_ZENODO_URL = settings.SETTINGS["MEDHUB_ZENODO_URL"].default
 SANDBOX_ZENODO_URL = "https://sandbox.zenodo.org"
 #: (connect, read) timeouts in seconds; the read timeout covers Zenodo's checksum of a large upload.
 DEFAULT_TIMEOUT = (10.0, 300.0)
@@ -49,7 +50,7 @@ def zenodo_base_url(url: str | None = None, sandbox: bool = False) -> str:
         >>> zenodo_base_url("https://sandbox.zenodo.org/api/")
         'https://sandbox.zenodo.org'
     """
-    base = url or (SANDBOX_ZENODO_URL if sandbox else None) or os.environ.get("MEDHUB_ZENODO_URL") or DEFAULT_ZENODO_URL
+    base = url or (SANDBOX_ZENODO_URL if sandbox else None) or settings.get("MEDHUB_ZENODO_URL") or DEFAULT_ZENODO_URL
     base = base.strip().rstrip("/")
     if base.endswith("/api"):
         base = base[: -len("/api")]
@@ -124,6 +125,7 @@ class ZenodoUploader:
         """One call; retried (idempotent calls only) on connection errors and 408/429/5xx."""
         import requests
 
+        require_online("Zenodo", step)
         if not self._same_origin(url):  # the token must not travel to another host
             raise ZenodoError(f"Zenodo answered with a URL on another host ({urlsplit(url).netloc}); refusing to send "
                               "the token there.", step=step, state={"status": None})

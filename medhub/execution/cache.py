@@ -4,9 +4,14 @@ Layout::
 
     $MEDHUB_HOME/archives/<sha256><.zip|.tar.gz>     verified archives, named by their sha256
     $MEDHUB_HOME/packages/<model_id>/<sha256[:16]>/  extracted packages (+ .medhub-package.json)
-    $MEDHUB_HOME/downloads/                          partial downloads (unique names)
+    $MEDHUB_HOME/downloads/                          partial downloads (unique names) and their validators
     $MEDHUB_HOME/locks/                              one lock file per package
     $MEDHUB_HOME/trust.json                          sha256 seen for packages the user trusted
+
+``.medhub-package.json`` records the sha256, size and mtime of every extracted file. Each use of a
+cached package checks it against that record (:meth:`PackageCache.check`): Python files are hashed
+every time, other files again only when their size or mtime changed, so a package edited in the
+cache is refused before anything of it is imported.
 """
 
 from __future__ import annotations
@@ -24,21 +29,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._paths import env_switched_on
-from ..errors import PackageNotAvailableError, UntrustedPackageError
+from ..errors import IntegrityError, PackageNotAvailableError, UntrustedPackageError
 from .archive import Limits, safe_extract
-from .fetch import download
-from .resolve import file_sha256, tree_digest
+from .fetch import download, validators_of
+from .tree import FileRecord, file_sha256, manifest_digest, package_files, package_root, tree_manifest
 
 logger = logging.getLogger("medhub.execution.cache")
 
 META = ".medhub-package.json"
-_STALE_S = 3600.0
+#: Partial downloads and extraction folders are left alone for this long where file locks do not
+#: work (then nothing tells whether a process still uses them).
+STALE_S = 3600.0
+_TMP = ".tmp-"
 
 
 def trust_from_env() -> bool:
-    """True when ``MEDHUB_TRUST_REMOTE_CODE`` is set to a true value."""
-    return env_switched_on("MEDHUB_TRUST_REMOTE_CODE")
+    """True when ``MEDHUB_TRUST_REMOTE_CODE`` is on."""
+    from .. import settings
+
+    return bool(settings.get("MEDHUB_TRUST_REMOTE_CODE"))
+
+
+def download_key(model_id: str, execution: dict[str, Any]) -> str:
+    """Name of a package's lock and partial downloads: its pinned sha256, else a hash of id and link."""
+    return execution.get("sha256") or hashlib.sha256(f"{model_id}|{execution['package_link']}".encode()).hexdigest()[:32]
 
 
 def _suffix(url: str) -> str:
@@ -53,6 +67,11 @@ def _write_json(path: Path, doc: Any) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(json.dumps(doc, indent=2))
     os.replace(tmp, path)
+
+
+def _rmdir_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 class PackageCache:
@@ -90,13 +109,16 @@ class PackageCache:
     def package_dir(self, model_id: str, sha256: str) -> Path:
         return self.packages / model_id / sha256[:16]
 
+    def _lock_file(self, name: str) -> Path:
+        return self.root / "locks" / f"{name}.lock"
+
     @contextlib.contextmanager
     def _lock(self, name: str) -> Iterator[bool]:
         """Hold the lock ``name``; yields False where file locks do not work (then no resuming)."""
         from filelock import FileLock, Timeout
 
         (self.root / "locks").mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.root / "locks" / f"{name}.lock"))
+        lock = FileLock(str(self._lock_file(name)))
         try:
             lock.acquire(timeout=3600)
         except (OSError, NotImplementedError, Timeout) as exc:
@@ -107,6 +129,22 @@ class PackageCache:
             yield True
         finally:
             lock.release()
+
+    def _in_use(self, key: str) -> bool | None:
+        """Whether a process holds the lock of ``key`` now (None where file locks do not work)."""
+        from filelock import FileLock, Timeout
+
+        if not self._lock_file(key).exists():
+            return False
+        lock = FileLock(str(self._lock_file(key)))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        except (OSError, NotImplementedError):
+            return None
+        lock.release()
+        return False
 
     # ------------------------------------------------------------------ trust
     def trusted(self) -> dict[str, dict[str, Any]]:
@@ -131,17 +169,61 @@ class PackageCache:
         return record["sha256"] if record else None
 
     def find(self, model_id: str, execution: dict[str, Any]) -> Path | None:
-        """The extracted package for this catalog entry, if it is in the cache."""
+        """The extracted package for this catalog entry, if it is in the cache (not checked: see :meth:`check`)."""
         sha = self._expected_sha(model_id, execution)
         if sha is None:
             return None
         folder = self.package_dir(model_id, sha)
         return folder if (folder / META).is_file() else None
 
+    def check(self, model_id: str, folder: Path) -> tuple[str, dict[str, FileRecord]]:
+        """Check an extracted package against the record made when it was extracted.
+
+        Returns the archive's sha256 and the record of every file; raises :class:`IntegrityError`
+        naming the first file added, removed or changed. Python files are hashed on every call;
+        other files only when their size or mtime differs from the record.
+        """
+        fix = f"Run `medhub cache rm {model_id}` and fetch it again."
+        try:
+            meta = json.loads((folder / META).read_text())
+            recorded = {rel: FileRecord(*entry) for rel, entry in meta["files"].items()}
+            archive_sha = meta["archive_sha256"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, KeyError) and exc.args == ("files",):  # extracted by an older medhub
+                return self._upgrade(model_id, folder, fix)
+            raise IntegrityError(f"Cached package {model_id} at {folder} has no readable record {META}. {fix}") from None
+        if manifest_digest(recorded)[0] != meta.get("tree_sha256") or not archive_sha.startswith(folder.name):
+            raise IntegrityError(f"Cached package {model_id} at {folder}: its record {META} was altered. {fix}")
+        present = {path.relative_to(folder).as_posix(): path for path in package_files(folder)}
+        present.pop(META, None)
+        for rel in sorted(present.keys() ^ recorded.keys()):
+            what = "was added" if rel in present else "is missing"
+            raise IntegrityError(f"Cached package {model_id} at {folder}: {rel} {what} since it was verified. {fix}")
+        for rel, path in present.items():
+            record, st = recorded[rel], path.stat()
+            if (rel.endswith(".py") or st.st_size != record.size or st.st_mtime_ns != record.mtime_ns) \
+                    and file_sha256(path) != record.sha256:
+                raise IntegrityError(f"Cached package {model_id} at {folder}: {rel} changed since it was verified; "
+                                     f"refusing to import it. {fix}")
+        return archive_sha, recorded
+
+    def _upgrade(self, model_id: str, folder: Path, fix: str) -> tuple[str, dict[str, FileRecord]]:
+        meta = json.loads((folder / META).read_text())
+        manifest = tree_manifest(folder, exclude=frozenset({META}))
+        if manifest_digest(manifest)[0] != meta.get("tree_sha256"):
+            raise IntegrityError(f"Cached package {model_id} at {folder}: files changed since extraction. {fix}")
+        meta["files"] = {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()}
+        _write_json(folder / META, meta)
+        return meta["archive_sha256"], manifest
+
     def fetch(self, model_id: str, execution: dict[str, Any], trust_remote_code: bool = False,
               progress: bool | None = None, offline: bool | None = None) -> Path:
-        """Return the extracted package of a remote entry, downloading it if needed."""
-        from .._paths import is_offline
+        """Return the extracted package of a remote entry, downloading it if needed.
+
+        The archive is kept, and an unpinned package's sha256 recorded as trusted, only after the
+        whole archive arrived, matched its pin (if any) and unpacked safely.
+        """
+        from .. import settings
 
         url = execution["package_link"]
         pinned = execution.get("sha256")
@@ -154,12 +236,13 @@ class PackageCache:
         found = self.find(model_id, execution)
         if found is not None:
             return found
-        if is_offline() if offline is None else offline:
+        if settings.is_offline() if offline is None else offline:
             raise PackageNotAvailableError(
                 f"Model {model_id} is not in the cache ({self.packages / model_id}) and MEDHUB_OFFLINE is set. "
                 f"While online, run `medhub prefetch {model_id}` (or Generators().prefetch(['{model_id}']))."
             )
-        key = pinned or hashlib.sha256(f"{model_id}|{url}".encode()).hexdigest()[:32]
+        limits = self.limits or Limits.from_settings()  # a bad MEDHUB_MAX_EXTRACT_* fails before downloading
+        key = download_key(model_id, execution)
         with self._lock(key) as locked:
             found = self.find(model_id, execution)  # another process may have finished meanwhile
             if found is not None:
@@ -168,37 +251,53 @@ class PackageCache:
             if archive is not None and archive.is_file() and file_sha256(archive) != pinned:
                 logger.warning("Cached archive %s is corrupt; downloading it again", archive)
                 archive.unlink()
-            if archive is None or not archive.is_file():
-                part, digest, size = download(url, self.downloads, key, sha256=pinned, size=execution.get("size"),
-                                              progress=progress, resume=locked)
-                if not pinned:
-                    record = self.trusted().get(model_id)
-                    if record and record["sha256"] != digest:
-                        part.unlink(missing_ok=True)
-                        raise UntrustedPackageError(
-                            f"Model {model_id} at {url} changed since you trusted it (sha256 was {record['sha256']}, "
-                            f"now {digest}); refusing to use it. If you trust the new version, run "
-                            f"`medhub cache rm {model_id}` and try again."
-                        )
-                self.archives.mkdir(parents=True, exist_ok=True)
-                archive = self.archives / f"{digest}{_suffix(url)}"
-                os.replace(part, archive)
-                if not pinned:
-                    self._record_trust(model_id, url, digest, size)
-            digest = archive.name[:64]
-            target = self.package_dir(model_id, digest)
-            tmp = target.parent / f".tmp-{uuid.uuid4().hex[:8]}"
-            safe_extract(archive, tmp, self.limits)
-            tree, size = tree_digest(tmp)
-            _write_json(tmp / META, {"model_id": model_id, "url": url, "archive": archive.name,
-                                     "archive_sha256": digest, "tree_sha256": tree, "size": size,
+            if archive is not None and archive.is_file():
+                return self._unpack(model_id, execution, archive, pinned, limits, key)
+            part, digest, size = download(url, self.downloads, key, sha256=pinned, size=execution.get("size"),
+                                          progress=progress, resume=locked)
+            record = None if pinned else self.trusted().get(model_id)
+            if record and record["sha256"] != digest:
+                part.unlink(missing_ok=True)
+                raise UntrustedPackageError(
+                    f"Model {model_id} at {url} changed since you trusted it (sha256 was {record['sha256']}, "
+                    f"now {digest}); refusing to use it. If you trust the new version, run "
+                    f"`medhub cache rm {model_id}` and try again."
+                )
+            return self._unpack(model_id, execution, part, digest, limits, key, size=size)
+
+    def _unpack(self, model_id: str, execution: dict[str, Any], archive: Path, digest: str, limits: Limits,
+                key: str, size: int | None = None) -> Path:
+        """Extract ``archive`` (a verified download or a kept archive), record it, and keep the archive."""
+        url = execution["package_link"]
+        target = self.package_dir(model_id, digest)
+        tmp = target.parent / f"{_TMP}{key}-{uuid.uuid4().hex[:8]}"
+        downloaded = archive.parent == self.downloads
+        try:
+            safe_extract(archive, tmp, limits)
+            package_root(tmp, model_id, execution)  # a package is in there
+            manifest = tree_manifest(tmp)
+            tree, total = manifest_digest(manifest)
+            _write_json(tmp / META, {"model_id": model_id, "url": url, "archive": f"{digest}{_suffix(url)}",
+                                     "archive_sha256": digest, "tree_sha256": tree, "size": total,
+                                     "files": {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()},
                                      "fetched": datetime.now(timezone.utc).isoformat()})
+            if downloaded:
+                self.archives.mkdir(parents=True, exist_ok=True)
+                os.replace(archive, self.archives / f"{digest}{_suffix(url)}")
+                if not execution.get("sha256"):
+                    self._record_trust(model_id, url, digest, size if size is not None else total)
             try:
                 os.replace(tmp, target)
             except OSError:  # another process (without a working lock) got there first
                 shutil.rmtree(tmp, ignore_errors=True)
-            logger.info("Model %s cached in %s", model_id, target)
-            return target
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if downloaded:
+                archive.unlink(missing_ok=True)
+            _rmdir_if_empty(target.parent)
+            raise
+        logger.info("Model %s cached in %s", model_id, target)
+        return target
 
     # ------------------------------------------------------------------ management
     def _metas(self) -> list[tuple[Path, dict[str, Any]]]:
@@ -216,7 +315,7 @@ class PackageCache:
                  "path": str(folder), "url": m.get("url"), "fetched": m.get("fetched")} for folder, m in self._metas()]
 
     def verify(self) -> list[str]:
-        """Check every archive against its sha256 name and every package against its tree digest.
+        """Check every archive against its sha256 name and every package against its record.
         Returns the problems found (empty when all is well)."""
         problems = []
         for archive in sorted(self.archives.glob("*")) if self.archives.exists() else []:
@@ -226,41 +325,73 @@ class PackageCache:
             if meta.get("broken"):
                 problems.append(f"package {folder}: unreadable {META}")
                 continue
-            tree, _ = tree_digest(folder, exclude=frozenset({META}))
-            if tree != meta.get("tree_sha256"):
+            manifest = tree_manifest(folder, exclude=frozenset({META}))
+            if manifest_digest(manifest)[0] != meta.get("tree_sha256"):
                 problems.append(f"package {meta['model_id']} ({folder}): files changed since extraction")
         return problems
 
-    def remove(self, model_id: str) -> list[Path]:
-        """Remove a model's extracted packages, their archives and its trust record."""
+    def remove(self, model_id: str, execution: dict[str, Any] | None = None) -> list[Path]:
+        """Remove a model's extracted packages, their archives, its partial downloads (when its
+        catalog entry ``execution`` is given) and its trust record."""
         removed = []
-        for folder, meta in self._metas():
-            if meta.get("model_id") == model_id or folder.parent.name == model_id:
-                archive = self.archives / str(meta.get("archive", ""))
-                if meta.get("archive") and archive.is_file():
-                    archive.unlink()
-                    removed.append(archive)
+        archives = {str(meta.get("archive", "")) for folder, meta in self._metas()
+                    if meta.get("model_id") == model_id or folder.parent.name == model_id}
+        record = self.trusted().get(model_id)
+        shas = {record["sha256"]} if record else set()
+        if execution is not None and execution.get("sha256"):
+            shas.add(execution["sha256"])
+        if self.archives.exists():
+            archives.update(a.name for sha in shas for a in self.archives.glob(f"{sha}.*"))
+        for name in sorted(a for a in archives if a):
+            if (self.archives / name).is_file():
+                (self.archives / name).unlink()
+                removed.append(self.archives / name)
         if (self.packages / model_id).exists():
             shutil.rmtree(self.packages / model_id)
             removed.append(self.packages / model_id)
-        if model_id in self.trusted():
+        if execution is not None and self.downloads.exists():
+            for partial in sorted(self.downloads.glob(f"{download_key(model_id, execution)}.*.part")):
+                partial.unlink(missing_ok=True)
+                validators_of(partial).unlink(missing_ok=True)
+                removed.append(partial)
+        if record:
             with self._lock("trust"):
                 records = self.trusted()
                 records.pop(model_id, None)
                 _write_json(self.trust_file, records)
         return removed
 
+    def _leftover(self, path: Path, key: str, now: float) -> bool:
+        """Whether a partial download or extraction folder of ``key`` belongs to no running process."""
+        in_use = self._in_use(key)
+        if in_use is None:  # no working file locks: go by age
+            try:
+                return now - path.stat().st_mtime > STALE_S
+            except OSError:
+                return False
+        return not in_use
+
     def prune(self, catalog: dict[str, dict[str, Any]] | None = None) -> list[Path]:
-        """Remove stale partial downloads and temp folders, packages whose model is gone from
-        ``catalog`` or pinned to another sha256, and archives no package refers to."""
+        """Remove what killed or failed runs left in the cache and what the catalog no longer needs.
+
+        * partial downloads and extraction folders that no running process holds (by their
+          package lock; by age, an hour, where file locks do not work), and empty folders;
+        * with ``catalog``: packages whose model is gone from it or pinned to another sha256;
+        * archives no package refers to.
+        """
         removed: list[Path] = []
         now = time.time()
-        for partial in self.downloads.glob("*.part") if self.downloads.exists() else []:
-            if now - partial.stat().st_mtime > _STALE_S:
+        for partial in sorted(self.downloads.glob("*.part")) if self.downloads.exists() else []:
+            if self._leftover(partial, partial.name.split(".", 1)[0], now):
                 partial.unlink(missing_ok=True)
+                validators_of(partial).unlink(missing_ok=True)
                 removed.append(partial)
-        for tmp in self.packages.glob("*/.tmp-*") if self.packages.exists() else []:
-            if now - tmp.stat().st_mtime > _STALE_S:
+        for orphan in sorted(self.downloads.glob("*.part.json")) if self.downloads.exists() else []:
+            if not orphan.with_suffix("").exists():
+                orphan.unlink(missing_ok=True)
+        for tmp in sorted(self.packages.glob(f"*/{_TMP}*")) if self.packages.exists() else []:
+            key = tmp.name[len(_TMP):].rsplit("-", 1)[0]
+            if self._leftover(tmp, key, now):
                 shutil.rmtree(tmp, ignore_errors=True)
                 removed.append(tmp)
         keep_archives = set()
@@ -274,8 +405,12 @@ class PackageCache:
                 removed.append(folder)
             else:
                 keep_archives.add(meta.get("archive"))
-        for archive in self.archives.glob("*") if self.archives.exists() else []:
+        for archive in sorted(self.archives.glob("*")) if self.archives.exists() else []:
             if archive.name not in keep_archives:
                 archive.unlink()
                 removed.append(archive)
+        for folder in sorted(self.packages.glob("*")) if self.packages.exists() else []:
+            if folder.is_dir() and not any(folder.iterdir()):
+                _rmdir_if_empty(folder)
+                removed.append(folder)
         return removed

@@ -39,3 +39,14 @@ def resolve_device(device: str | None, uses_torch: bool) -> str:
     if index >= torch.cuda.device_count():
         raise DeviceError(f"Device {device!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s).")
     return name
+
+
+def device_name(device: str) -> str:
+    """A readable name of the hardware behind ``device`` (the GPU's name for CUDA devices, the
+    processor otherwise), recorded in provenance."""
+    if str(device).startswith("cuda") and "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        return str(torch.cuda.get_device_name(torch.device(device)))
+    import platform
+
+    return platform.processor() or platform.machine() or "cpu"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import platform
 import random
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._paths import bundled, env_switched_off
+from .._paths import bundled
 from ..errors import GenerationError, InvalidArgumentError, MedhubError, OutputSpecError, PackageError
 from ..outputs import (
     GenerationRun,
@@ -27,18 +26,21 @@ from ..outputs import (
     check_outputs,
     from_samples,
     infer_specs,
-    iter_batches,
+    output_folder,
     parse_specs,
     to_samples,
     unique_run_dir,
 )
+from ..outputs.runs import signals_as_exit
+from ..settings import get as get_setting
+from ..validate import check_batch_size, check_in_memory, check_num_samples
 from .deps import ensure_dependencies, requirement_name
-from .device import resolve_device
-from .heap import release_heap, tune_heap
+from .device import device_name, resolve_device
 from .loader import import_package
+from .pipeline import BatchStream, collect, progress_bar
 from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
-from .seeds import check_seed, new_seed, sample_seeds
-from .streams import cpu_streams, parallel, part_size
+from .seeds import check_seed, new_seed
+from .streams import cpu_streams, part_size
 
 logger = logging.getLogger("medhub.execution")
 
@@ -49,29 +51,6 @@ INTERFACES = ("medhub/1", "medigan")
 AMP_DTYPES = ("float16", "bfloat16")
 #: Weight layouts a package may declare in ``execution.generate_method.memory_format``.
 MEMORY_FORMATS = ("contiguous", "channels_last")
-
-
-def _collect(collected: dict[str, Any], batch: Mapping[str, np.ndarray], indices: range, num_samples: int) -> None:
-    """Copy one checked batch into the run's result arrays.
-
-    Numeric outputs go into one array of ``num_samples`` rows per output, allocated at the first
-    batch: the returned samples are views of it, and nothing but the result and one batch is held
-    while a long run is generated (many small per-batch arrays would fragment the heap). String
-    outputs, whose width may change from batch to batch, are kept per batch and joined at the end.
-    """
-    for name, arr in batch.items():
-        if name not in collected:
-            collected[name] = (np.empty((num_samples, *arr.shape[1:]), arr.dtype) if arr.dtype.kind in "biufc"
-                               else [])
-        target = collected[name]
-        if isinstance(target, list):
-            target.append(arr)
-        else:
-            target[indices.start : indices.stop] = arr
-
-
-def _collected_arrays(collected: dict[str, Any]) -> dict[str, np.ndarray]:
-    return {name: np.concatenate(v) if isinstance(v, list) else v for name, v in collected.items()}
 
 
 def _accepts_indices(function: Callable[..., Any]) -> bool:
@@ -112,41 +91,6 @@ def _to_host(raw: Any) -> Any:
     for device in devices:
         torch.cuda.current_stream(device).synchronize()
     return {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in out.items()}
-
-
-class _NoBar:
-    """Stands in for a disabled tqdm bar (so a run without a progress bar never imports tqdm)."""
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, desc: str, progress: bool | None) -> Any:
-    show = sys.stderr.isatty() if progress is None else progress
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="sample")
-
-
-def check_num_samples(num_samples: Any) -> int:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-        raise InvalidArgumentError(f"num_samples must be a positive integer, not {num_samples!r}.")
-    if num_samples <= 0:
-        raise InvalidArgumentError(f"num_samples must be a positive integer, not {num_samples}.")
-    return int(num_samples)
-
-
-def _check_batch_size(batch_size: Any) -> int | None:
-    if batch_size is None:
-        return None
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise InvalidArgumentError(f"batch_size must be a positive integer or None, not {batch_size!r}.")
-    return int(batch_size)
 
 
 def _jsonable(value: Any) -> Any:
@@ -191,6 +135,7 @@ class ModelExecutor:
         self.description = description or {}
         self.catalog_version = catalog_version
         self.package_path = package_path
+        self.base_dir = Path(base_dir) if base_dir else None
         self.interface = execution_config.get("interface", "medigan")
         if self.interface not in INTERFACES:
             raise PackageError(f"Model {model_id}: unknown package interface {self.interface!r}; medhub runs {INTERFACES}.")
@@ -274,8 +219,7 @@ class ModelExecutor:
         declared = self.execution_config.get("generate_method", {}).get("memory_format") or "contiguous"
         if declared not in MEMORY_FORMATS:
             raise PackageError(f"Model {self.model_id}: memory_format must be one of {MEMORY_FORMATS}, not {declared!r}.")
-        override = os.environ.get("MEDHUB_MEMORY_FORMAT", "").strip().lower()
-        if override == "contiguous" or env_switched_off("MEDHUB_MEMORY_FORMAT"):
+        if get_setting("MEDHUB_MEMORY_FORMAT"):  # "contiguous" or an off value
             return "contiguous"
         return str(declared)
 
@@ -316,15 +260,11 @@ class ModelExecutor:
         once on one loaded model (``execution.generate_method.thread_safe``; ``medhub/1`` only)."""
         return self.interface == "medhub/1" and self.execution_config.get("generate_method", {}).get("thread_safe") is True
 
-    def cpu_streams(self, device: str = "cpu") -> int:
-        """How many package calls :meth:`generate` runs at once on ``device``: more than 1 only
-        for a :attr:`thread_safe` package on the CPU (see :mod:`medhub.execution.streams`)."""
-        return cpu_streams(self.thread_safe, device)
-
-    def _call_size(self, batch_size: int, streams: int) -> int:
-        """Samples per package call: ``batch_size``, or with parallel streams a share of it cut at
-        the package's block size (:func:`medhub.execution.streams.part_size`)."""
-        return batch_size if streams <= 1 else part_size(batch_size, streams, self._block_size())
+    def cpu_streams(self, device: str = "cpu", requested: int | None = None) -> int:
+        """How many package calls :meth:`generate` runs at once on ``device``: ``requested`` (or
+        ``MEDHUB_CPU_STREAMS``; default 1) for a :attr:`thread_safe` package on the CPU, else 1
+        (see :mod:`medhub.execution.streams`)."""
+        return cpu_streams(self.thread_safe, device, requested)
 
     def _block_size(self) -> int | None:
         """The package's fixed block size (its optional module attribute ``CHUNK``), where parts
@@ -349,7 +289,7 @@ class ModelExecutor:
         if device in self._amp:
             return self._amp[device]
         dtype = None
-        if not env_switched_off("MEDHUB_MIXED_PRECISION"):
+        if get_setting("MEDHUB_MIXED_PRECISION"):
             declared = self.execution_config.get("generate_method", {}).get("mixed_precision")
             if declared is None:
                 declared = getattr(self.prepare(), "SUPPORTS_AMP", None)
@@ -382,16 +322,42 @@ class ModelExecutor:
         return stack
 
     # ------------------------------------------------------------------ sampling
-    def sample_batch(self, indices: range | list[int], seed: int, device: str = "cpu", **kwargs: Any) -> dict[str, np.ndarray]:
-        """Generate the samples at ``indices`` of the run seeded ``seed``; returns checked arrays.
+    def batches(self, indices: Sequence[int], seed: int, device: str = "auto", batch_size: int | None = None,
+                cpu_streams: int | None = None, **inputs: Any) -> BatchStream:
+        """The samples at run ``indices`` of the run seeded ``seed``, as a stream of checked batches.
 
-        For ``medhub/1`` packages sample i depends only on (seed, i). For medigan packages the
-        global RNGs are seeded from (seed, first index) before each call.
+        The one sample loop of medhub (see :mod:`medhub.execution.pipeline`): per-sample inputs
+        (``generate_method.per_sample_inputs``) hold one row per element of ``indices``. For
+        ``medhub/1`` packages sample i depends only on (seed, i); medigan packages draw from the
+        global random state, seeded from the first sample's seed before each call.
+
+        Example:
+            >>> from medhub.config import ConfigManager
+            >>> from medhub.execution.ref import executor_for
+            >>> stream = executor_for(ConfigManager(), 101).batches([3, 7], seed=0, device="cpu")
+            >>> [b.arrays["image"].shape for b in stream]
+            [(2, 64, 64)]
         """
+        self.prepare()
+        device = resolve_device(device, self.uses_torch)
+        streams = self.cpu_streams(device, cpu_streams)
+        size = check_batch_size(batch_size) or self.default_batch_size()
+        call_size = size if streams <= 1 else part_size(size, streams, self._block_size())
+        return BatchStream(self, indices, int(seed), device, call_size, streams, inputs)
+
+    def sample_batch(self, indices: Sequence[int], seed: int, device: str = "cpu", **kwargs: Any) -> dict[str, np.ndarray]:
+        """The checked arrays of the samples at ``indices`` of the run seeded ``seed``, in one package
+        call (a one-batch :meth:`batches`)."""
+        (batch,) = self.batches(indices, seed, device, max(1, len(indices)), 1, **kwargs)
+        return batch.arrays
+
+    def call_package(self, indices: Sequence[int], seeds: Sequence[int], device: str,
+                     inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """One call into the package for the samples at run ``indices`` with their ``seeds``;
+        returns the outputs checked against the spec (inferred from this call when the catalog has none)."""
         module = self.prepare()
-        tune_heap()  # once per process: freed tensors are reused instead of faulted in again (medhub.execution.heap)
-        seeds = sample_seeds(seed, indices)
-        args = {**self._default_args(), **kwargs}
+        args = {**self._default_args(), **inputs}
+        seeds = list(seeds)
         try:
             if self.interface == "medhub/1":
                 if self._takes_indices:
@@ -420,18 +386,18 @@ class ModelExecutor:
             self.specs = infer_specs(raw)
         return check_outputs(self.model_id, raw, self.specs, len(seeds))
 
-    def _per_sample_inputs(self, kwargs: dict[str, Any], num_samples: int) -> dict[str, Any]:
-        """Inputs the catalog declares per sample (``generate_method.per_sample_inputs``): one row
-        per sample, sliced to each batch. A scalar (``condition="WM"``) applies to every sample and
-        is passed to every batch unchanged."""
+    def per_sample_inputs(self, inputs: Mapping[str, Any], num_samples: int) -> dict[str, np.ndarray]:
+        """The inputs the catalog declares per sample (``generate_method.per_sample_inputs``), as
+        arrays of ``num_samples`` rows. A scalar (``condition="WM"``) applies to every sample and
+        is left out (passed to every call unchanged)."""
         names = self.execution_config.get("generate_method", {}).get("per_sample_inputs", [])
         out = {}
         for name in names:
-            if kwargs.get(name) is None:
+            if inputs.get(name) is None:
                 continue
-            value = np.asarray(kwargs[name])
+            value = np.asarray(inputs[name])
             if value.ndim == 0:
-                continue  # one value (e.g. condition="WM") applies to every sample, passed as it is
+                continue
             if value.shape[0] != num_samples:
                 raise InvalidArgumentError(
                     f"Input {name!r} of {self.model_id} needs one row per sample: shape ({num_samples}, ...), "
@@ -460,16 +426,19 @@ class ModelExecutor:
         progress: bool | None = None,
         trust_remote_code: bool = False,
         shard: Any = None,
+        cpu_streams: int | None = None,
         **kwargs: Any,
     ) -> list[Any] | GenerationRun | Callable[..., Any]:
         """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate`."""
         num_samples = check_num_samples(num_samples)
         seed = check_seed(seed)
-        batch_size = _check_batch_size(batch_size)
+        batch_size = check_batch_size(batch_size)
+        if save_images and output_path is not None and shard is None:
+            output_folder(output_path)  # a bad path fails before any work
         if is_gen_function_returned:
             self.prepare(install_dependencies, trust_remote_code)
             defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, seed=seed,
-                            device=device, batch_size=batch_size, progress=progress, **kwargs)
+                            device=device, batch_size=batch_size, progress=progress, cpu_streams=cpu_streams, **kwargs)
 
             def generate_function(**overrides: Any) -> Any:
                 return self.generate(**{**defaults, **overrides})
@@ -479,123 +448,65 @@ class ModelExecutor:
 
         self.prepare(install_dependencies, trust_remote_code)
         device = resolve_device(device, self.uses_torch)
-        run_seed = new_seed() if seed is None else seed
         batch_size = batch_size or self.default_batch_size()
         started = datetime.now(timezone.utc)
-        parsed = None
         if shard is not None:
-            from ..shards import parse_shard
+            from ..shards import generate_shard, parse_shard
 
-            parsed = parse_shard(shard)
-        if parsed is not None:
-            return self._generate_shard(parsed, num_samples, output_path, save_images, seed, device, batch_size,
-                                        progress, kwargs, started)
-        per_sample = self._per_sample_inputs(kwargs, num_samples)
-        streams = self.cpu_streams(device)
-        if streams > 1:
-            self.load(device)  # once, before threads share it
-        writer = None
-        if save_images:
+            return generate_shard(self, parse_shard(shard), num_samples, output_path, save_images, seed, device,
+                                  batch_size, progress, cpu_streams, kwargs, started)
+        run_seed = new_seed() if seed is None else seed
+        stream = self.batches(range(num_samples), run_seed, device, batch_size, cpu_streams, **kwargs)
+        bar = progress_bar(num_samples, self.model_id, progress)
+        try:
+            if not save_images:
+                check_in_memory(self.model_id, num_samples, sum(spec.nbytes for spec in stream.specs))
+                return to_samples(collect(stream, bar), self.specs)
             if output_path is None:
                 from .._paths import medhub_home
 
                 output_path = unique_run_dir(medhub_home() / "outputs", self.model_id)
-            writer = RunWriter(output_path, self.specs)
-        collected: dict[str, Any] = {}
-        bar = _progress_bar(num_samples, self.model_id, progress)
-
-        def call(indices: range) -> dict[str, np.ndarray]:
-            inputs = {**kwargs, **{k: v[indices.start : indices.stop] for k, v in per_sample.items()}}
-            return self.sample_batch(indices, run_seed, device, **inputs)
-
-        calls = iter(iter_batches(num_samples, self._call_size(batch_size, streams)))
-        try:
-            with parallel(streams) as runner:
-                # the first call alone while the outputs spec is unknown (it is inferred from it)
-                first = [] if self.specs else [(i, call(i)) for i in itertools.islice(calls, 1)]
-                for indices, batch in itertools.chain(first, runner.ordered(call, calls)):
-                    if writer is not None:
-                        writer.set_specs(self.specs)
-                        writer.submit(indices, sample_seeds(run_seed, indices), batch)
-                    else:
-                        _collect(collected, batch, indices, num_samples)
-                    bar.update(len(indices))
-            if writer is None:
-                return to_samples(_collected_arrays(collected), self.specs)
-            return writer.finish(self._provenance(run_seed, num_samples, batch_size, device, kwargs, started, streams))
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
+            with signals_as_exit():
+                writer = RunWriter(output_path, stream.specs)
+                try:
+                    for batch in stream:
+                        writer.submit(batch.indices, batch.seeds, batch.arrays)
+                        bar.update(len(batch))
+                    return writer.finish(self.provenance(run_seed, num_samples, batch_size, device, kwargs, started,
+                                                         stream.streams))
+                except BaseException:
+                    writer.abort()
+                    raise
         finally:
             bar.close()
-            release_heap()
 
-    def _generate_shard(self, shard: tuple[int, int], num_samples: int, output_path: Any, save_images: bool,
-                        seed: int | None, device: str, batch_size: int, progress: bool | None,
-                        kwargs: dict[str, Any], started: datetime) -> GenerationRun:
-        """Generate shard K of N into a shared folder; re-running it resumes (see medhub.shards)."""
-        from ..shards import ShardWriter, shard_range
+    @property
+    def package_sha256(self) -> str:
+        """The sha256 that pins the package: its archive's, or the digest of its folder."""
+        package = self._package
+        assert package is not None, "prepare() the executor first"
+        return package.sha256 or tree_digest(package.folder)[0]
 
-        if self.interface != "medhub/1":
-            raise InvalidArgumentError(f"Sharded runs need a medhub/1 package (sample i depends only on (seed, i)); "
-                                       f"{self.model_id} uses the {self.interface} interface.")
-        if seed is None or output_path is None or not save_images:
-            raise InvalidArgumentError("A sharded run needs seed=, output_path= and save_images=True, the same for "
-                                       "every shard, so the shards add up to one run.")
-        if not self.specs:
-            raise InvalidArgumentError(f"Sharded runs need the outputs spec of {self.model_id} in the catalog.")
-        assert self._package is not None
-        run = {"model_id": self.model_id, "seed": seed, "num_samples": num_samples, "shards": shard[1],
-               "package_sha256": self._package.sha256 or tree_digest(self._package.folder)[0]}
-        writer = ShardWriter(output_path, self.specs, run, shard)
-        indices = shard_range(num_samples, *shard)
-        todo = writer.todo(indices)
-        if len(todo) < len(indices):
-            logger.info("Shard %d/%d: %d of %d samples already done; resuming", shard[0], shard[1],
-                        len(indices) - len(todo), len(indices))
-        per_sample = self._per_sample_inputs(kwargs, num_samples)
-        from tqdm.auto import tqdm
+    def run_record(self, seed: int, num_samples: int, **extra: Any) -> dict[str, Any]:
+        """What a shared run's ``run.json`` pins (model, seed, number of samples, package): a resumed
+        run must match it."""
+        return {"model_id": self.model_id, "seed": int(seed), "num_samples": int(num_samples),
+                "package_sha256": self.package_sha256, **extra}
 
-        show = sys.stderr.isatty() if progress is None else progress
-        try:
-            streams = self.cpu_streams(device)
-            if streams > 1:
-                self.load(device)
-            size = self._call_size(batch_size, streams)
-
-            def call(chunk: list[int]) -> dict[str, np.ndarray]:
-                inputs = {**kwargs, **{k: v[np.asarray(chunk)] for k, v in per_sample.items()}}
-                return self.sample_batch(chunk, seed, device, **inputs)
-
-            chunks = (todo[lo : lo + size] for lo in range(0, len(todo), size))
-            with tqdm(total=len(todo), desc=f"{self.model_id} {shard[0]}/{shard[1]}", unit="sample",
-                      disable=not show) as bar, parallel(streams) as runner:
-                for chunk, batch in runner.ordered(call, chunks):
-                    writer.submit(chunk, sample_seeds(seed, chunk), batch)
-                    bar.update(len(chunk))
-            return writer.finish(indices, self._provenance(seed, num_samples, batch_size, device, kwargs, started,
-                                                           streams))
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            release_heap()
-
-    def _provenance(self, seed: int, num_samples: int, batch_size: int, device: str, kwargs: dict[str, Any],
-                    started: datetime, streams: int = 1) -> dict[str, Any]:
-        from .. import __version__
+    def provenance(self, seed: int, num_samples: int, batch_size: int, device: str, kwargs: Mapping[str, Any],
+                   started: datetime, streams: int = 1) -> dict[str, Any]:
+        """The ``provenance.json`` record of a run: what ran, where, with which versions and arguments."""
+        from ..version import __version__
 
         package = self._package
         assert package is not None
-        sha = package.sha256 or tree_digest(package.folder)[0]
-        torch_version = getattr(sys.modules.get("torch"), "__version__", None)
+        torch = sys.modules.get("torch")
         return {
             "model_id": self.model_id,
             "model_version": self.description.get("version"),
             "catalog_version": self.catalog_version,
             "interface": self.interface,
-            "package_sha256": sha,
+            "package_sha256": self.package_sha256,
             "package_source": package.source,
             "package_verified": package.verified,
             "seed": seed,
@@ -603,11 +514,13 @@ class ModelExecutor:
             "num_samples": num_samples,
             "batch_size": batch_size,
             "device": device,
+            "device_name": device_name(device),
             "memory_format": self.memory_format() if self.interface == "medhub/1" else None,
             "cpu_streams": streams,
             "arguments": _jsonable({**self._default_args(), **kwargs}),
             "medhub_version": __version__,
-            "torch_version": torch_version,
+            "torch_version": getattr(torch, "__version__", None),
+            "cuda_version": getattr(getattr(torch, "version", None), "cuda", None),
             "numpy_version": np.__version__,
             "python_version": platform.python_version(),
             "platform": platform.platform(),

@@ -49,6 +49,14 @@ class ModelRef:
                    str(config_manager.base_dir), str(config_manager.source),
                    os.fspath(package_path) if package_path is not None else None)
 
+    @classmethod
+    def of(cls, executor: ModelExecutor) -> ModelRef:
+        """The reference an executor was built from (to build the same executor in another process)."""
+        return cls(executor.model_id, executor.execution_config, executor.description, executor.catalog_version,
+                   None if executor.base_dir is None else str(executor.base_dir), None,
+                   None if executor.package_path is None
+                   else os.path.abspath(os.path.expanduser(os.fspath(executor.package_path))))
+
     def build(self) -> ModelExecutor:
         """A new executor of this model (nothing is fetched or imported until it is first used)."""
         from .executor import ModelExecutor

@@ -3,75 +3,62 @@
 A package link is either a URL (a remote archive, fetched into the cache) or a path: absolute,
 or relative to the catalog's models folder. Folders are pinned by their *tree digest* (see
 :func:`tree_digest`), archives by the sha256 of the archive file.
+
+What the resolver hands to the loader is the folder *and* the sha256 of every file of the tree it
+verified (:attr:`ResolvedPackage.files`), so the loader can check each source file as it reads it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError, PackageError, PackageNotAvailableError
+from ..errors import IntegrityError
+from .tree import (
+    IGNORED_DIRS,
+    check_relative,
+    file_sha256,
+    manifest_digest,
+    package_files,
+    package_root,
+    tree_digest,
+    tree_manifest,
+)
+
+__all__ = ["IGNORED_DIRS", "PackageResolver", "ResolvedPackage", "file_sha256", "is_remote_link", "package_files",
+           "package_root", "tree_digest", "weights_path"]
 
 logger = logging.getLogger("medhub.execution.resolve")
 
-_IGNORED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints"}
-_IGNORED_SUFFIXES = {".pyc", ".pyo"}
-_IGNORED_NAMES = {".DS_Store"}
 
+def is_remote_link(link: str) -> bool:
+    """True when a catalog ``package_link`` names a remote archive (http or https), not a path.
 
-def _package_files(folder: Path) -> list[Path]:
-    files = []
-    for root, dirs, names in os.walk(folder, followlinks=True):  # linked content counts too
-        dirs[:] = sorted(d for d in dirs if d not in _IGNORED_DIRS)
-        for name in names:
-            path = Path(root) / name
-            if name in _IGNORED_NAMES or path.suffix in _IGNORED_SUFFIXES:
-                continue
-            files.append(path)
-    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def tree_digest(folder: Path, exclude: frozenset[str] = frozenset()) -> tuple[str, int]:
-    """sha256 and total size of a package folder.
-
-    The digest is the sha256 of the lines ``<sha256 of file>  <relative posix path>\\n`` for
-    every file, sorted by path (``__pycache__``, ``*.pyc`` and ``.DS_Store`` left out), so it
-    does not depend on timestamps, permissions or the order the file system lists files in.
+    Example:
+        >>> is_remote_link("https://zenodo.org/record/1/files/p.zip"), is_remote_link("00101_DCGAN")
+        (True, False)
     """
-    lines, size = [], 0
-    for path in _package_files(folder):
-        rel = path.relative_to(folder).as_posix()
-        if rel in exclude:
-            continue
-        size += path.stat().st_size
-        lines.append(f"{file_sha256(path)}  {rel}\n")
-    return hashlib.sha256("".join(lines).encode()).hexdigest(), size
-
-
-def is_url(link: str) -> bool:
     return link.startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True)
 class ResolvedPackage:
-    """A package folder ready to import, with where it came from and its digest."""
+    """A package folder ready to import, with where it came from and its digest.
+
+    ``files`` maps every file of the verified tree (relative to ``folder``) to its sha256; the
+    loader imports only Python files listed there, with that content. None for packages that were
+    not verified (a ``package_path`` of the user's, an unpinned local entry).
+    """
 
     folder: Path
     source: str  # "catalog", "user" or "cache"
     sha256: str | None
     verified: bool
+    files: Mapping[str, str] | None = None
 
 
 class PackageResolver:
@@ -79,7 +66,7 @@ class PackageResolver:
 
     ``base_dir`` is the folder relative links resolve against; ``home`` the medhub cache.
     Remote packages are downloaded, verified and extracted into the cache by
-    :class:`~medhub.execution.cache.PackageCache`.
+    :class:`~medhub.execution.cache.PackageCache`, which checks them again on every use.
     """
 
     def __init__(self, base_dir: Path, home: Path | None = None) -> None:
@@ -104,56 +91,49 @@ class PackageResolver:
                 trust_remote_code: bool = False) -> ResolvedPackage:
         pinned = execution.get("sha256")
         if package_path is not None:
-            folder = self._package_root(Path(package_path).expanduser().resolve(), model_id, execution)
+            folder = package_root(Path(package_path).expanduser().resolve(), model_id, execution)
             return ResolvedPackage(folder, "user", None, False)
         link = execution["package_link"]
-        if is_url(link):
+        if is_remote_link(link):
             return self.fetch_remote(model_id, execution, trust_remote_code)
-        folder = self._package_root(self.local_path(link).resolve(), model_id, execution)
-        if pinned:
-            digest, _ = tree_digest(folder)
-            if digest != pinned:
-                raise IntegrityError(
-                    f"Model package {model_id} at {folder} does not match the sha256 pinned in the catalog "
-                    f"(expected {pinned}, found {digest}). The package was modified; reinstall medhub or "
-                    "restore the package before running it."
-                )
-        return ResolvedPackage(folder, "catalog", pinned, bool(pinned))
+        folder = package_root(self.local_path(link).resolve(), model_id, execution)
+        if not pinned:
+            return ResolvedPackage(folder, "catalog", None, False)
+        manifest = tree_manifest(folder)
+        digest, _ = manifest_digest(manifest)
+        if digest != pinned:
+            raise IntegrityError(
+                f"Model package {model_id} at {folder} does not match the sha256 pinned in the catalog "
+                f"(expected {pinned}, found {digest}). The package was modified; reinstall medhub or "
+                "restore the package before running it."
+            )
+        return ResolvedPackage(folder, "catalog", pinned, True, {rel: r.sha256 for rel, r in manifest.items()})
 
     def fetch_remote(self, model_id: str, execution: dict[str, Any], trust_remote_code: bool = False) -> ResolvedPackage:
-        """The cached copy of a remote package, downloaded, verified and extracted on first use."""
+        """The cached copy of a remote package: downloaded, verified and extracted on first use, and
+        checked against the record of what was extracted on every use."""
         from .cache import PackageCache
 
-        root = PackageCache(self.home).fetch(model_id, execution, trust_remote_code=trust_remote_code)
-        import json
-
-        sha = json.loads((root / ".medhub-package.json").read_text())["archive_sha256"]
-        return ResolvedPackage(self._package_root(root, model_id, execution), "cache", sha, True)
-
-    @staticmethod
-    def _package_root(path: Path, model_id: str, execution: dict[str, Any]) -> Path:
-        """The folder holding ``__init__.py``: the path itself or medigan's ``<package_name>/`` inside it."""
-        if path.is_file():
-            raise PackageError(
-                f"Package path {path} of {model_id} is a file; give the folder of the extracted package."
-            )
-        if not path.is_dir():
-            raise PackageNotAvailableError(f"Model package {model_id} not found at {path}.")
-        if (path / "__init__.py").is_file():
-            return path
-        name = execution.get("package_name")
-        if name and (path / name / "__init__.py").is_file():
-            return path / name
-        inner = [p for p in path.iterdir() if p.is_dir() and (p / "__init__.py").is_file()]
-        if len(inner) == 1:  # a zip holding one package folder under another name
-            return inner[0]
-        raise PackageError(f"Model package {model_id} at {path} has no __init__.py (nor {name}/__init__.py).")
+        cache = PackageCache(self.home)
+        root = cache.fetch(model_id, execution, trust_remote_code=trust_remote_code)
+        sha, manifest = cache.check(model_id, root)
+        folder = package_root(root, model_id, execution)
+        prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
+        files = {rel[len(prefix):]: r.sha256 for rel, r in manifest.items() if rel.startswith(prefix)}
+        return ResolvedPackage(folder, "cache", sha, True, files)
 
 
-def weights_path(folder: Path, execution: dict[str, Any]) -> Path:
-    """Absolute path of the weights file: ``execution.weights`` or medigan's ``model_name + extension``."""
+def weights_path(folder: Path, execution: dict[str, Any], model_id: str = "the model") -> Path:
+    """Absolute path of the weights file: ``execution.weights`` or medigan's ``model_name + extension``,
+    which must lie inside the package."""
     if execution.get("weights"):
-        return folder / execution["weights"]
+        return folder.joinpath(*check_relative(model_id, "weights", execution["weights"]).parts)
     if execution.get("model_name"):
-        return folder / f"{execution['model_name']}{execution.get('extension', '')}"
+        name = f"{execution['model_name']}{execution.get('extension', '')}"
+        return folder.joinpath(*check_relative(model_id, "model_name", name).parts)
     return folder / "weights.safetensors"
+
+
+# Old private names, still imported by medhub.contribute.archive: use tree.package_files / tree.IGNORED_DIRS.
+_package_files = package_files
+_IGNORED_DIRS = IGNORED_DIRS

@@ -6,19 +6,18 @@ small convolutions leave cores idle between and inside operations, and the packa
 of the cores, keeps them busy (``benchmarks/cpu_streams.py`` measures it for every shipped
 package, and checks that the outputs stay bit-identical).
 
-medhub does this only for ``medhub/1`` packages whose catalog entry declares
-``execution.generate_method.thread_safe: true`` (``sample`` may run in several threads at once on
-the same loaded model), on the CPU. Each batch is then cut into ``streams`` calls (see
-:func:`part_size`) and up to ``streams`` calls run at once, so about one batch is in flight as
-before. ``MEDHUB_CPU_STREAMS=N`` sets the number of streams (``1`` turns them off); by default it
-is ``min(4, torch.get_num_threads())``. While a run generates, torch's intra-op thread count is
-divided among the streams and restored afterwards.
+It is an opt-in (``generate(..., cpu_streams=N)`` or ``MEDHUB_CPU_STREAMS=N``; default 1), because
+it changes torch's process-wide intra-op thread count while a run generates (divided among the
+streams, restored when the run ends, also on errors). It applies only to ``medhub/1`` packages
+whose catalog entry declares ``execution.generate_method.thread_safe: true`` (``sample`` may run
+in several threads at once on the same loaded model), on the CPU. Each batch is then cut into
+``streams`` calls (see :func:`part_size`) and up to ``streams`` calls run at once, so about one
+batch is in flight as before.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -27,57 +26,28 @@ from typing import TypeVar
 
 from ..errors import InvalidArgumentError
 
-#: Default ceiling on the number of streams (more streams each get fewer cores).
-MAX_CPU_STREAMS = 4
-ENV = "MEDHUB_CPU_STREAMS"
-
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def available_threads() -> int:
-    """The CPU threads a run may use: torch's intra-op thread count where torch is imported, else
-    the cores this process may run on."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return max(1, int(torch.get_num_threads()))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def requested_streams() -> int | None:
-    """``MEDHUB_CPU_STREAMS`` as a positive integer, or None when it is unset or empty.
+def cpu_streams(thread_safe: bool, device: str, requested: int | None = None) -> int:
+    """How many package calls to run at once: ``requested`` (or ``MEDHUB_CPU_STREAMS``; default 1)
+    for a package declared thread safe on the CPU, else 1. Parallel streams are an opt-in: they
+    share torch's intra-op threads among the calls while a run generates.
 
     Example:
-        >>> import os
-        >>> os.environ["MEDHUB_CPU_STREAMS"] = "2"
-        >>> requested_streams()
-        2
-        >>> del os.environ["MEDHUB_CPU_STREAMS"]
+        >>> cpu_streams(True, "cpu", 2), cpu_streams(False, "cpu", 2), cpu_streams(True, "cuda", 2)
+        (2, 1, 1)
     """
-    value = os.environ.get(ENV, "").strip()
-    if not value:
-        return None
-    try:
-        streams = int(value)
-    except ValueError:
-        streams = 0
-    if streams < 1:
-        raise InvalidArgumentError(f"{ENV} must be a positive integer (1 turns parallel streams off), not {value!r}.")
-    return streams
+    if requested is None:
+        from ..settings import get
 
-
-def cpu_streams(thread_safe: bool, device: str) -> int:
-    """How many package calls to run at once: 1 unless the package is declared thread
-    safe and runs on the CPU; then ``MEDHUB_CPU_STREAMS`` or ``min(4, available_threads())``."""
+        requested = int(get("MEDHUB_CPU_STREAMS"))
+    elif isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise InvalidArgumentError(f"cpu_streams must be a positive integer (1: one call at a time), not {requested!r}.")
     if not thread_safe or not str(device).startswith("cpu"):
         return 1
-    requested = requested_streams()
-    if requested is not None:
-        return requested
-    return max(1, min(MAX_CPU_STREAMS, available_threads()))
+    return requested
 
 
 def part_size(batch_size: int, streams: int, align: int | None = None) -> int:

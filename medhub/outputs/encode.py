@@ -1,0 +1,154 @@
+"""Encoders: one output of one sample -> the bytes of its file (PNG, NIfTI, NPY), and its file name."""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from .specs import OutputSpec
+
+logger = logging.getLogger("medhub.outputs")
+
+_warned_unscaled: set[str] = set()
+
+
+def _to_png_array(arr: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    """Array for a PNG file: (H, W) or (H, W, C) of uint8, or (H, W) of uint16.
+
+    uint8 and uint16 are written as they are (8- and 16-bit PNG), booleans as 0/255. Other integer
+    types (e.g. int16 CT) are mapped from the spec's ``range`` to 16 bit, floats to 8 bit. Without a
+    ``range`` each image is scaled by its own min and max (logged once, as intensities are then
+    not comparable between files). Channel-first arrays are moved to channel-last.
+    """
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr
+    if spec.range:
+        lo, hi = spec.range
+    else:
+        if spec.name not in _warned_unscaled:
+            _warned_unscaled.add(spec.name)
+            logger.warning("Output %r has dtype %s and no range in its outputs spec; each PNG is scaled by its own "
+                           "min and max.", spec.name, arr.dtype)
+        lo, hi = float(arr.min()), float(arr.max())
+    to16 = arr.dtype.kind in "iu" and arr.ndim == 2
+    top = 65535 if to16 else 255
+    scaled = (arr.astype(np.float64) - lo) / max(hi - lo, 1e-12)
+    return np.clip(np.round(scaled * top), 0, top).astype(np.uint16 if to16 else np.uint8)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
+
+
+def encode_png(arr: np.ndarray, level: int = 1) -> bytes:
+    """A PNG file of ``arr``: (H, W) uint8 or uint16 grey, or (H, W, C) uint8 with C in 1..4.
+
+    Plain numpy and zlib (no Pillow, fewer per-file Python calls): each row is stored with the
+    PNG *Sub* filter (the difference to the pixel on its left, computed for the whole image at
+    once) and the rows are deflated at zlib level ``level``. Any PNG reader gives back ``arr``.
+
+    Example:
+        >>> import io
+        >>> from PIL import Image
+        >>> a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+        >>> bool((np.asarray(Image.open(io.BytesIO(encode_png(a)))) == a).all())
+        True
+    """
+    if arr.dtype == np.uint16:
+        depth, data = 16, arr.astype(">u2", copy=False)
+    elif arr.dtype == np.uint8:
+        depth, data = 8, arr
+    else:
+        raise ValueError(f"encode_png takes uint8 or uint16 arrays, not {arr.dtype}")
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    if arr.ndim not in (2, 3) or channels not in _PNG_COLOR_TYPE or (depth == 16 and channels != 1):
+        raise ValueError(f"encode_png takes (H, W) or (H, W, 1..4) uint8 arrays or (H, W) uint16, not {arr.shape}")
+    h, w = arr.shape[:2]
+    rows = np.ascontiguousarray(data).view(np.uint8).reshape(h, -1)
+    bpp = channels * depth // 8
+    filtered = np.empty((h, rows.shape[1] + 1), np.uint8)
+    filtered[:, 0] = 1  # filter type Sub
+    filtered[:, 1 : 1 + bpp] = rows[:, :bpp]
+    np.subtract(rows[:, bpp:], rows[:, :-bpp], out=filtered[:, 1 + bpp :])  # wraps modulo 256, as PNG wants
+    header = struct.pack(">IIBBBBB", w, h, depth, _PNG_COLOR_TYPE[channels], 0, 0, 0)
+    return b"".join((_PNG_SIGNATURE, _png_chunk(b"IHDR", header),
+                     _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), level)), _png_chunk(b"IEND", b"")))
+
+
+def write_png(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec) -> None:
+    """Write one PNG file to a path or a binary file object (the Ray workers encode into memory)."""
+    image = _to_png_array(arr, spec)
+    try:
+        data = encode_png(image)
+    except ValueError:  # a layout the plain encoder does not write: Pillow decides (and explains)
+        from PIL import Image
+
+        Image.fromarray(image).save(path, format="PNG", compress_level=1)
+        return
+    if hasattr(path, "write"):
+        path.write(data)  # type: ignore[union-attr]
+        return
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+def write_nifti(path: Path, arr: np.ndarray, spec: OutputSpec) -> None:
+    import nibabel as nib
+
+    affine = np.eye(4)
+    if spec.spacing:
+        affine[: len(spec.spacing[:3]), : len(spec.spacing[:3])] = np.diag(spec.spacing[:3])
+    data = arr.astype(np.uint8) if arr.dtype == np.bool_ else arr
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+
+
+def write_npy(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec) -> None:
+    np.save(path, arr)
+
+
+_WRITERS = {"png": (write_png, ".png"), "nifti": (write_nifti, ".nii.gz"), "npy": (write_npy, ".npy")}
+
+
+def sample_filename(index: int, spec: OutputSpec) -> str | None:
+    """File name of output ``spec`` of sample ``index`` (None for outputs kept in the manifest)."""
+    fmt = spec.file_format
+    return None if fmt == "manifest" else f"{index:06d}_{spec.name}{_WRITERS[fmt][1]}"
+
+
+def write_file(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec) -> None:
+    """Write output ``spec`` of one sample to ``path`` in the spec's file format."""
+    _WRITERS[spec.file_format][0](path, arr, spec)  # type: ignore[operator]
+
+
+def encode(arr: np.ndarray, spec: OutputSpec) -> bytes:
+    """The file of output ``spec`` of one sample, as bytes: exactly what :func:`write_file` writes."""
+    if spec.file_format in ("png", "npy"):  # these writers take a file object
+        buf = io.BytesIO()
+        write_file(buf, arr, spec)
+        return buf.getvalue()
+    with tempfile.TemporaryDirectory(prefix="medhub-encode-") as tmp:  # nibabel writes to a path only
+        path = Path(tmp) / f"sample{_WRITERS[spec.file_format][1]}"
+        write_file(path, arr, spec)
+        return path.read_bytes()
+
+
+def file_suffix(spec: OutputSpec) -> str:
+    """The file name suffix of the spec's format (``.png``, ``.nii.gz``, ``.npy``)."""
+    return str(_WRITERS[spec.file_format][1])

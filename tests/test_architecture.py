@@ -1,0 +1,120 @@
+"""The shape of the code: no import circles inside medhub, no import that runs back up to a
+parent package, no private name used across modules, no module far over 600 lines.
+
+The import graph is read from the source (every import, also those inside functions, except
+``if TYPE_CHECKING:`` blocks, which never run).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "medhub"
+MAX_LINES = 620
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in ROOT.rglob("*.py"):
+        parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _is_package(name: str) -> bool:
+    return MODULES[name].name == "__init__.py"
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def imports(name: str) -> list[tuple[str, list[str], int]]:
+    """(imported module, names imported from it, line) of each medhub import of module ``name``."""
+    path = MODULES[name]
+    tree = ast.parse(path.read_text())
+    skip = _type_checking_lines(tree)
+    package = name if _is_package(name) else name.rsplit(".", 1)[0]
+    out = []
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            out += [(a.name, [], node.lineno) for a in node.names if a.name.split(".")[0] == "medhub"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "medhub":
+                continue
+            names = [a.name for a in node.names]
+            submodules = [f"{target}.{n}" for n in names if f"{target}.{n}" in MODULES]
+            rest = [n for n in names if f"{target}.{n}" not in MODULES]
+            out += [(m, [], node.lineno) for m in submodules]
+            if rest or not submodules:
+                out.append((target, rest, node.lineno))
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    return {name: {target for target, _, _ in imports(name) if target in MODULES and target != name}
+            for name in MODULES}
+
+
+def test_no_import_circles():
+    edges = graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node)
+    assert cycles == [], "import circles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_import_runs_back_up_to_a_parent_package():
+    """A module never imports a package that contains it (e.g. ``from .. import __version__``)."""
+    bad = [f"{name}:{line} imports {target}" for name in MODULES for target, _, line in imports(name)
+           if target in MODULES and _is_package(target) and name.startswith(target + ".")
+           and not (_is_package(name) and name == target)]
+    assert bad == []
+
+
+def test_no_private_name_used_across_modules():
+    bad = [f"{name}:{line} imports {n} from {target}" for name in MODULES for target, names, line in imports(name)
+           for n in names if n.startswith("_") and n != "__version__" and target != name]
+    assert bad == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_size(name):
+    lines = len(MODULES[name].read_text().splitlines())
+    assert lines <= MAX_LINES, f"{name} has {lines} lines; split it by job"
