@@ -118,3 +118,29 @@ def test_no_private_name_used_across_modules():
 def test_module_size(name):
     lines = len(MODULES[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{name} has {lines} lines; split it by job"
+
+
+# ---------------------------------------------------------------------------- settings in one place
+def test_settings_page_is_generated_from_the_table():
+    from medhub.settings import markdown_table
+
+    page = (ROOT.parent / "docs" / "settings.md").read_text()
+    assert page == markdown_table(), "docs/settings.md is stale: python -m medhub.settings > docs/settings.md"
+
+
+def test_only_the_settings_module_reads_medhub_environment_variables():
+    import re
+
+    reads = re.compile(r"(os\.environ|os\.getenv|environ\.get)\W+[^\n]*MEDHUB_")
+    bad = [name for name, path in MODULES.items() if name != "medhub.settings" and reads.search(path.read_text())]
+    assert bad == []
+
+
+def test_every_documented_variable_is_in_the_table():
+    import re
+
+    from medhub.settings import SETTINGS
+
+    texts = [ROOT.parent / "README.md", *sorted((ROOT.parent / "docs").glob("*.md"))]
+    named = {m for p in texts for m in re.findall(r"\bMEDHUB_[A-Z_]+[A-Z]\b", p.read_text())}
+    assert sorted(named - set(SETTINGS)) == []

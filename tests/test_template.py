@@ -233,6 +233,21 @@ def test_cli_generate_with_package_path(tmp_path, package, capsys):
 
 
 # ---------------------------------------------------------------------------- medigan compatibility
+def test_template_entry_points_give_the_same_samples_for_the_same_seed(catalog, package):
+    """The package's medigan ``generate(seed=s)`` and medhub's ``generate(..., seed=s)`` use one
+    per-sample seed scheme, so they give the same samples."""
+    from medhub.execution.seeds import sample_seeds
+
+    module = _import_template(package, "_medhub_template_seeds")
+    for seed in (0, 1, 2**40 + 3, 2**64 - 1):
+        assert module.per_sample_seeds(seed, 50) == sample_seeds(seed, range(50))
+    direct = module.generate(str(package / "weights.safetensors"), 5, None, False, seed=9)
+    via_medhub = Generators(config_file=catalog).generate("00999", num_samples=5, save_images=False, seed=9,
+                                                          device="cpu")
+    for x, y in zip(_as_arrays(direct), _as_arrays(via_medhub)):
+        assert np.array_equal(x, y)
+
+
 def test_template_generate_is_medigan_compatible(tmp_path, package, specs):
     module = _import_template(package, "_medhub_template_under_test")
     weights = str(package / "weights.safetensors")

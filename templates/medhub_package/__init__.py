@@ -112,9 +112,22 @@ def sample(model: Generator, seeds: Sequence[int], label: int | None = None) -> 
 
 
 # ---------------------------------------------------------------------------- medigan interface
-def _medigan_seeds(seed: int, num_samples: int) -> list[int]:
-    """Seed of sample i of a medigan-style call: a hash of (seed, i), so sample i is the same for any num_samples."""
-    return [int(np.random.SeedSequence([int(seed), i]).generate_state(1, np.uint64)[0]) for i in range(num_samples)]
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def per_sample_seeds(seed: int, num_samples: int) -> list[int]:
+    """Seed of sample i of a run seeded ``seed``: the same scheme as medhub's
+    ``medhub.execution.seeds.sample_seeds`` (splitmix64 of the run seed, xor i, mixed again; 63
+    bits), written out here so the package runs without medhub. ``generate(seed=s)`` therefore
+    gives the samples that ``medhub generate --seed s`` gives."""
+    with np.errstate(over="ignore"):
+        base = _splitmix64(np.array([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+        mixed = _splitmix64(base ^ np.arange(int(num_samples), dtype=np.uint64))
+    return [int(v) & ((1 << 63) - 1) for v in mixed]
 
 
 def generate(
@@ -139,7 +152,7 @@ def generate(
     if seed is None:
         seed = int(np.random.randint(0, 2**62, dtype=np.int64))
     model = load(model_file, device)
-    batch = sample(model, _medigan_seeds(seed, int(num_samples)), label=label)
+    batch = sample(model, per_sample_seeds(seed, int(num_samples)), label=label)
     samples = [(batch["image"][i], batch["mask"][i], int(batch["label"][i])) for i in range(int(num_samples))]
     if not save_images:
         return samples
