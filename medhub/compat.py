@@ -7,9 +7,12 @@ of the bad value in the medigan document (``$.<model_id>.execution.image_size[0]
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 from .errors import CatalogError
+
+logger = logging.getLogger("medhub.config")
 
 #: medigan dependency names that are not installable distributions (pathlib is in the stdlib).
 _NOT_DISTRIBUTIONS = {"path"}
@@ -80,7 +83,8 @@ def convert_medigan_entry(entry: dict[str, Any], model_id: str = "entry") -> dic
                                "archive (medigan catalog).")
         raise _bad(f"{where}.execution.package_link", "the URL of the model's package archive", link)
     out_exec: dict[str, Any] = {
-        "package_name": execution.get("package_name"),
+        # an empty package_name (historical medigan entries) means the package sits at the archive's root
+        "package_name": execution.get("package_name") or None,
         "package_link": link,
         "sha256": None,
         "size": None,
@@ -104,9 +108,18 @@ def convert_medigan_entry(entry: dict[str, Any], model_id: str = "entry") -> dic
 
 
 def convert_medigan_catalog(doc: dict[str, Any], catalog_version: str = "0.0.0") -> dict[str, Any]:
-    """Return a medhub catalog document holding every model of a medigan catalog."""
-    return {
-        "schema_version": 1,
-        "catalog_version": catalog_version,
-        "models": {model_id: convert_medigan_entry(entry, model_id) for model_id, entry in doc.items()},
-    }
+    """Return a medhub catalog document holding every usable model of a medigan catalog.
+
+    An entry that cannot be converted is reported (a warning with its JSON path and what to fix)
+    and left out; the other models stay usable. Only a catalog with no usable entry is refused.
+    """
+    models, skipped = {}, []
+    for model_id, entry in doc.items():
+        try:
+            models[model_id] = convert_medigan_entry(entry, model_id)
+        except CatalogError as exc:
+            logger.warning("Skipping model %s of the medigan catalog: %s", model_id, exc)
+            skipped.append(str(exc))
+    if not models:
+        raise CatalogError("No usable model in the medigan catalog: " + "; ".join(skipped[:3]))
+    return {"schema_version": 1, "catalog_version": catalog_version, "models": models}

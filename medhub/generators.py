@@ -28,6 +28,8 @@ class Generators:
             or ``MEDHUB_CONFIG``).
         model_selector: a :class:`~medhub.selection.ModelSelector` over that catalog.
         model_executors: executors to start with (normally empty; created on first use).
+        model_contributors: contributors to start with (medigan's parameter; see
+            :meth:`add_model_contributor`).
         initialize_all_models: create an executor for every model up front (medigan's flag;
             packages are still imported only when first run).
         config_file: path of a catalog to use instead of the bundled one.
@@ -43,12 +45,14 @@ class Generators:
         config_manager: ConfigManager | None = None,
         model_selector: ModelSelector | None = None,
         model_executors: list[ModelExecutor] | None = None,
+        model_contributors: list[Any] | None = None,
         initialize_all_models: bool = False,
         config_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config_manager = config_manager or ConfigManager(config_file)
         self.model_selector = model_selector or ModelSelector(self.config_manager)
         self.model_executors: list[ModelExecutor] = list(model_executors or [])
+        self.model_contributors = list(model_contributors or [])
         if initialize_all_models:
             self.add_all_model_executors()
 
@@ -138,7 +142,7 @@ class Generators:
                                       are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
                                       metric: str = "FID", order: str | None = None, num_samples: int = 30,
                                       output_path: str | None = None, is_gen_function_returned: bool = False,
-                                      **kwargs: Any) -> Any:
+                                      install_dependencies: bool = False, **kwargs: Any) -> Any:
         """Search, rank, and generate with the best-ranked model."""
         ranked = self.find_models_and_rank(values, target_values_operator, are_keys_also_matched, is_case_sensitive,
                                            metric, order)
@@ -150,12 +154,14 @@ class Generators:
         best = ranked[0]["model_id"]
         logger.info("Generating with the best-ranked model %s (%s=%s)", best, metric, ranked[0][metric])
         return self.generate(best, num_samples=num_samples, output_path=output_path,
-                             is_gen_function_returned=is_gen_function_returned, **kwargs)
+                             is_gen_function_returned=is_gen_function_returned,
+                             install_dependencies=install_dependencies, **kwargs)
 
     def find_model_and_generate(self, values: list[str] | str, target_values_operator: str = "AND",
                                 are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
                                 num_samples: int = 30, output_path: str | None = None,
-                                is_gen_function_returned: bool = False, **kwargs: Any) -> Any:
+                                is_gen_function_returned: bool = False, install_dependencies: bool = False,
+                                **kwargs: Any) -> Any:
         """Search; if exactly one model matches, generate with it (else raise, naming the matches)."""
         matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched,
                                                       is_case_sensitive)
@@ -166,7 +172,8 @@ class Generators:
                 f"Matches: {found}. Add search values or use find_models_rank_and_generate()."
             )
         return self.generate(matches[0].model_id, num_samples=num_samples, output_path=output_path,
-                             is_gen_function_returned=is_gen_function_returned, **kwargs)
+                             is_gen_function_returned=is_gen_function_returned,
+                             install_dependencies=install_dependencies, **kwargs)
 
     # ------------------------------------------------------------------ execution
     def find_model_executor_by_id(self, model_id: str | int) -> ModelExecutor | None:
@@ -262,10 +269,11 @@ class Generators:
                                  **kwargs)
 
     def get_generate_function(self, model_id: str | int, num_samples: int = 30,
-                              output_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Callable[..., Any]:
+                              output_path: str | os.PathLike[str] | None = None, install_dependencies: bool = False,
+                              **kwargs: Any) -> Callable[..., Any]:
         """A callable that generates with ``model_id`` (``generate(..., is_gen_function_returned=True)``)."""
         return self.generate(model_id, num_samples=num_samples, output_path=output_path,  # type: ignore[return-value]
-                             is_gen_function_returned=True, **kwargs)
+                             is_gen_function_returned=True, install_dependencies=install_dependencies, **kwargs)
 
     def generate_on_ray(self, model_id: str | int, num_samples: int, output_path: str | os.PathLike[str],
                         seed: int | None = None, **kwargs: Any) -> GenerationRun:
@@ -484,10 +492,8 @@ class Generators:
         self.__dict__["_model_contributors"] = list(contributors or [])
 
     def add_model_contributor(self, model_id: str, init_py_path: str | os.PathLike[str] | None = None) -> Any:
-        """Add a contributor for a local model package, or return the one added before for ``model_id``.
-
-        The id's format is checked and the package folder found at once (step ``model-id`` and
-        ``package``); whether the id is free in the catalog is checked when publishing.
+        """Add a contributor for a local model package (id format and folder checked now; whether the
+        id is free, when publishing), or return the one added before for ``model_id``.
 
         Example:
             >>> from medhub.contribute.template import template_folder
@@ -515,12 +521,9 @@ class Generators:
                                 model_weights_extension: str | None, generate_method_name: str | None,
                                 dependencies: list[str] | None, fill_more_fields_interactively: bool = True,
                                 output_path: str | os.PathLike[str] = "config") -> dict:
-        """Build the contributed model's catalog entry from the template and these arguments.
-
-        With ``fill_more_fields_interactively`` the required fields still missing (title, authors,
-        modality, organ, license) are asked for on the terminal. The entry is written to
-        ``output_path/<model_id>.json`` and returned as ``{model_id: entry}``.
-        """
+        """Build the contributed model's catalog entry from the template and these arguments, asking for
+        the required fields still missing when ``fill_more_fields_interactively``; write it to
+        ``output_path/<model_id>.json``. Returns ``{model_id: entry}``."""
         from .contribute.stepwise import require_contributor
 
         return require_contributor(self.model_contributors, model_id).add_metadata_from_input(
@@ -542,13 +545,9 @@ class Generators:
 
     def add_model_to_config(self, model_id: str, metadata: dict, is_local_model: bool | None = None,
                             overwrite_existing_metadata: bool = False, store_new_config: bool = True) -> bool:
-        """Add ``model_id``'s entry to this object's catalog, so it can be generated with and tested.
-
-        A local model (default: one with a contributor) runs from its package folder. An id already
-        in the catalog is replaced only with ``overwrite_existing_metadata``. medhub never writes its
-        catalog files: ``store_new_config`` is accepted, and the entry lives in this process.
-        Returns whether the entry was added; see :func:`medhub.contribute.stepwise.add_model_to_config`.
-        """
+        """Add ``model_id``'s entry to this object's catalog (in memory: medhub never writes its catalog
+        files, whatever ``store_new_config``); True when added. See
+        :func:`medhub.contribute.stepwise.add_model_to_config`."""
         from .contribute.stepwise import add_model_to_config
 
         added = add_model_to_config(self.config_manager, self.model_contributors, model_id, metadata, is_local_model,
@@ -559,13 +558,9 @@ class Generators:
 
     def push_to_zenodo(self, model_id: str, zenodo_access_token: str | None, creator_name: str = "unknown name",
                        creator_affiliation: str = "unknown affiliation", model_description: str = "") -> str | None:
-        """Check, test and zip the contributed package, upload it to Zenodo and publish it.
-
-        Returns the record's page URL (pass it to :meth:`push_to_github`). The token defaults to
-        ``ZENODO_ACCESS_TOKEN`` and Zenodo to ``MEDHUB_ZENODO_URL``; medigan's placeholder texts
-        (``"unknown name"``) count as not given. Fails at once, with no request, when
-        ``MEDHUB_OFFLINE`` is on.
-        """
+        """Check, test and zip the contributed package, upload it to Zenodo (``MEDHUB_ZENODO_URL``) and
+        publish it; returns the record's page URL. The token defaults to ``ZENODO_ACCESS_TOKEN``;
+        medigan's placeholder texts (``"unknown name"``) count as not given."""
         from .contribute.stepwise import require_contributor
 
         return require_contributor(self.model_contributors, model_id).push_to_zenodo(
@@ -573,13 +568,10 @@ class Generators:
 
     def push_to_github(self, model_id: str, github_access_token: str | None, package_link: str | None = None,
                        creator_name: str = "", creator_affiliation: str = "", model_description: str = "") -> str | None:
-        """Open the GitHub issue holding the contributed model's catalog entry; returns its URL.
+        """Open the GitHub issue holding the catalog entry (or find the open one); returns its URL.
 
-        ``package_link``: the published archive (default, or the URL :meth:`push_to_zenodo`
-        returned: the one just published; another download URL is fetched and checked against the
-        archive rebuilt now). An open issue naming the model is returned instead of a second one.
-        The token defaults to ``GITHUB_TOKEN``, the repository to ``MEDHUB_GITHUB_REPO``.
-        """
+        ``package_link``: by default (or the URL :meth:`push_to_zenodo` returned) the archive just
+        published; another download URL is fetched and checked against the archive rebuilt now."""
         from .contribute.stepwise import require_contributor
 
         return require_contributor(self.model_contributors, model_id).push_to_github(

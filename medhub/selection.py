@@ -66,6 +66,22 @@ def _as_number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def _ranked_value(node: Any, descending: bool) -> float | None:
+    """The number a metric ranks by: the value itself, or for a list of values its best element
+    in the ranking's order (the largest for descending, the smallest for ascending).
+
+    Example:
+        >>> _ranked_value([0.56, 0.45], descending=True), _ranked_value([0.56, "0.45"], descending=False)
+        (0.56, 0.45)
+    """
+    if isinstance(node, list):
+        numbers = [n for n in (_as_number(v) for v in node) if n is not None]
+        if not numbers:
+            return None
+        return max(numbers) if descending else min(numbers)
+    return _as_number(node)
+
+
 class MatchedEntry:
     """One place in a model's selection config where a search value matched."""
 
@@ -279,7 +295,9 @@ class ModelSelector:
         """Rank models by ``metric`` (a key of ``selection.performance``, dotted for nested ones).
 
         ``order`` defaults to the metric's direction: ascending for FID, MSE and the like,
-        descending for SSIM, PSNR, IS, AUC, f1. Models without a numeric value are left out.
+        descending for SSIM, PSNR, IS, AUC, f1. Models without a numeric value are left out. A
+        list of values (e.g. ``turing_test.AUC: [0.56, 0.45]``, one per reader) ranks by its
+        largest number for ``"desc"`` and its smallest for ``"asc"``, as in medigan.
 
         Example:
             >>> r = ModelSelector(ConfigManager()).rank_models_by_performance(metric="FID")
@@ -301,7 +319,7 @@ class ModelSelector:
             node: Any = self._selection(model_id).get("performance", {})
             for part in metric.split("."):
                 node = node.get(part) if isinstance(node, dict) else None
-            number = _as_number(node)
+            number = _ranked_value(node, direction.startswith("desc"))
             if number is not None:
                 rows.append({"model_id": model_id, metric: number})
         rows.sort(key=lambda r: r[metric], reverse=direction.startswith("desc"))

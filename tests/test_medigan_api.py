@@ -28,16 +28,15 @@ _LOADER_ARGS = {"batch_size", "shuffle", "sampler", "batch_sampler", "num_worker
                 "drop_last", "timeout", "worker_init_fn", "prefetch_factor", "persistent_workers"}
 #: medigan parameters medhub takes through ``**kwargs`` and passes on with the same meaning.
 VIA_KWARGS = {
-    "find_models_rank_and_generate": {"install_dependencies"},  # to generate()
-    "find_model_and_generate": {"install_dependencies"},  # to generate()
-    "get_generate_function": {"install_dependencies"},  # to generate()
     "get_as_torch_dataloader": {"dataset"} | _LOADER_ARGS,  # to medhub.data / torch's DataLoader
 }
 #: medigan parameters medhub lacks (to be added by the owner of that code).
-MISSING = {"__init__": {"model_contributors"}}
+MISSING: dict[str, set[str]] = {}
 #: Methods where a positional medigan call does not bind as in medigan (keyword calls work).
-POSITIONAL_GAPS = {"__init__", "find_models_rank_and_generate", "find_model_and_generate", "get_generate_function",
-                   "get_as_torch_dataloader"}
+#: get_as_torch_dataloader: medigan's first parameter is ``dataset``, medhub's ``model_id`` (a Dataset
+#: passed first is still taken as the dataset); DataLoader arguments go through ``**kwargs``, so that
+#: only those given reach the DataLoader (pin_memory defaults to True where CUDA is available).
+POSITIONAL_GAPS = {"get_as_torch_dataloader"}
 #: Defaults medhub changed on purpose (docs/contributing-models.md, docs/search-and-ranking.md).
 CHANGED_DEFAULTS = {
     ("rank_models_by_performance", "metric"), ("rank_models_by_performance", "order"),  # FID, best first

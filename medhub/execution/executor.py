@@ -234,9 +234,26 @@ class ModelExecutor:
 
     def _default_args(self) -> dict[str, Any]:
         args = dict(self.execution_config.get("generate_method", {}).get("args", {}).get("custom", {}) or {})
-        if self.interface == "medigan" and self._package is not None:
-            args = {k: self._package_relative(v) for k, v in args.items()}
-        return args
+        return self._call_args(args)
+
+    def _call_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Arguments as the package gets them: paths in medigan's form ``models/<model_id>/...``
+        (the catalog's defaults, or the user's own, as medigan's README writes them) point into
+        this package's folder."""
+        if self._package is None:
+            return dict(args)
+        return {k: self._package_relative(v) for k, v in args.items()}
+
+    def calls_once(self, inputs: Mapping[str, Any]) -> bool:
+        """Whether a run is one package call: for medigan packages whose arguments name input files
+        or folders (an argument named ``...path...`` or ``...input...`` with a value, e.g. the
+        ``input_path`` of image-to-image models), as medigan calls them, so that every input is used
+        once, in order; batching would hand every batch the same first inputs."""
+        if self.interface != "medigan":
+            return False
+        args = {**self._default_args(), **inputs}
+        return any(v not in (None, False, "", []) and ("path" in k.lower() or "input" in k.lower())
+                   for k, v in args.items())
 
     def _package_relative(self, value: Any) -> Any:
         """medigan custom arguments name files as ``models/<model_id>/...`` (relative to medigan's
@@ -343,6 +360,8 @@ class ModelExecutor:
         streams = self.cpu_streams(device, cpu_streams)
         size = check_batch_size(batch_size) or self.default_batch_size()
         call_size = size if streams <= 1 else part_size(size, streams, self._block_size())
+        if self.calls_once(inputs):
+            call_size = max(1, len(indices))
         return BatchStream(self, indices, int(seed), device, call_size, streams, inputs)
 
     def sample_batch(self, indices: Sequence[int], seed: int, device: str = "cpu", **kwargs: Any) -> dict[str, np.ndarray]:
@@ -356,7 +375,7 @@ class ModelExecutor:
         """One call into the package for the samples at run ``indices`` with their ``seeds``;
         returns the outputs checked against the spec (inferred from this call when the catalog has none)."""
         module = self.prepare()
-        args = {**self._default_args(), **inputs}
+        args = {**self._default_args(), **self._call_args(inputs)}
         seeds = list(seeds)
         try:
             if self.interface == "medhub/1":
@@ -384,7 +403,14 @@ class ModelExecutor:
             if not isinstance(raw, dict):
                 raise OutputSpecError(f"Model {self.model_id}: sample() must return a dict, not {type(raw).__name__}.")
             self.specs = infer_specs(raw)
-        return check_outputs(self.model_id, raw, self.specs, len(seeds))
+        count = len(seeds)
+        if self.interface == "medigan" and raw:
+            count = len(next(iter(raw.values())))  # medigan packages may return their own count
+            if count != len(seeds):
+                logger.warning("Model %s returned %d samples where %d were asked (e.g. translate_all_images or "
+                               "fewer inputs than samples); the run holds what it returned.", self.model_id, count,
+                               len(seeds))
+        return check_outputs(self.model_id, raw, self.specs, count)
 
     def per_sample_inputs(self, inputs: Mapping[str, Any], num_samples: int) -> dict[str, np.ndarray]:
         """The inputs the catalog declares per sample (``generate_method.per_sample_inputs``), as
@@ -472,8 +498,9 @@ class ModelExecutor:
                     for batch in stream:
                         writer.submit(batch.indices, batch.seeds, batch.arrays)
                         bar.update(len(batch))
-                    return writer.finish(self.provenance(run_seed, num_samples, batch_size, device, kwargs, started,
-                                                         stream.streams))
+                    record = self.provenance(run_seed, writer.num_samples, batch_size, device, kwargs, started,
+                                             stream.streams)
+                    return writer.finish(dict(record, requested_samples=num_samples))
                 except BaseException:
                     writer.abort()
                     raise

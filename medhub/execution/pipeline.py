@@ -66,6 +66,7 @@ class BatchStream:
         self.common = {k: v for k, v in inputs.items() if k not in self.per_sample}
         self._first: Batch | None = None
         self._started = False
+        self._produced = 0  # samples returned so far (medigan packages may return their own count)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -83,6 +84,15 @@ class BatchStream:
         seeds = sample_seeds(self.seed, indices)
         inputs = {**self.common, **{k: v[lo:hi] for k, v in self.per_sample.items()}}
         arrays = self.executor.call_package(indices, seeds, self.device, inputs)
+        if self.executor.interface != "medigan":  # medhub/1 returns one sample per seed (checked)
+            return Batch(indices, seeds, arrays)
+        # medigan packages may return their own count; their calls run one at a time, in order
+        count = len(next(iter(arrays.values()))) if arrays else len(indices)
+        if count != len(indices) or self._produced != lo:  # number what the package really returned
+            first = self.indices[0] if len(self.indices) else 0
+            indices = range(first + self._produced, first + self._produced + count)
+            seeds = sample_seeds(self.seed, indices)
+        self._produced += count
         return Batch(indices, seeds, arrays)
 
     def __iter__(self) -> Iterator[Batch]:
@@ -114,6 +124,8 @@ def collect(stream: BatchStream, bar: Any = None) -> dict[str, np.ndarray]:
         for name, arr in batch.arrays.items():
             if name not in out:
                 out[name] = np.empty((len(stream), *arr.shape[1:]), arr.dtype) if arr.dtype.kind in "biufc" else []
+            if not isinstance(out[name], list) and done + len(batch) > len(out[name]):
+                out[name] = [out[name][:done]]  # a package returned more than asked: join the parts instead
             if isinstance(out[name], list):
                 out[name].append(arr)
             else:
@@ -121,7 +133,7 @@ def collect(stream: BatchStream, bar: Any = None) -> dict[str, np.ndarray]:
         done += len(batch)
         if bar is not None:
             bar.update(len(batch))
-    return {name: np.concatenate(v) if isinstance(v, list) else v for name, v in out.items()}
+    return {name: np.concatenate(v) if isinstance(v, list) else v[:done] for name, v in out.items()}
 
 
 class _NoBar:

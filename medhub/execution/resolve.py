@@ -120,7 +120,8 @@ class PackageResolver:
         folder = package_root(root, model_id, execution)
         prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
         files = {rel[len(prefix):]: r.sha256 for rel, r in manifest.items() if rel.startswith(prefix)}
-        return ResolvedPackage(folder, "cache", sha, True, files)
+        # verified means: matched a pin of the catalog; a trusted unpinned package matched none
+        return ResolvedPackage(folder, "cache", sha, bool(execution.get("sha256")), files)
 
 
 def weights_path(folder: Path, execution: dict[str, Any], model_id: str = "the model") -> Path:

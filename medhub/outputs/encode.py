@@ -33,6 +33,8 @@ def _to_png_array(arr: np.ndarray, spec: OutputSpec) -> np.ndarray:
         arr = arr[..., 0]
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255
+    if spec.scale:  # a 0/1 mask written visibly as 0/255 (the manifest records the scale)
+        return (arr.astype(np.uint16) * int(spec.scale)).clip(0, 255).astype(np.uint8)
     if arr.dtype in (np.uint8, np.uint16):
         return arr
     if spec.range:

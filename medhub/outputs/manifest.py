@@ -30,8 +30,12 @@ FileJob = tuple[str, np.ndarray, OutputSpec]
 
 
 def manifest_columns(specs: Sequence[OutputSpec]) -> list[str]:
-    """The manifest's columns: ``index``, ``seed``, then one per output."""
-    return ["index", "seed"] + [s.name for s in specs]
+    """The manifest's columns: ``index``, ``seed``, then one per output (and ``<name>_scale`` for
+    outputs whose files are scaled, e.g. 0/1 masks written as 0/255)."""
+    columns = ["index", "seed"]
+    for s in specs:
+        columns += [s.name] + ([f"{s.name}_scale"] if s.scale else [])
+    return columns
 
 
 def sample_rows(indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[str, np.ndarray],
@@ -58,6 +62,8 @@ def sample_rows(indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[st
             else:
                 row[spec.name] = name
                 files.append((name, value, spec))
+            if spec.scale:
+                row[f"{spec.name}_scale"] = spec.scale
         out.append((row, files))
     return out
 
@@ -66,9 +72,8 @@ class ManifestWriter:
     """Writes manifest rows to a text file object: the header first, then rows as they come."""
 
     def __init__(self, fh: TextIO, specs: Sequence[OutputSpec] | Sequence[str]) -> None:
-        columns = [c if isinstance(c, str) else c.name for c in specs]
-        if columns[:2] != ["index", "seed"]:
-            columns = ["index", "seed"] + columns
+        """``specs``: the outputs spec, or the column names themselves (e.g. a manifest's header)."""
+        columns = [c for c in specs if isinstance(c, str)] or manifest_columns(specs)  # type: ignore[arg-type]
         self._csv = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
         self._csv.writeheader()
 

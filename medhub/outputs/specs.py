@@ -32,6 +32,7 @@ class OutputSpec:
     values: tuple[Any, ...] | None = None
     format: str | None = None
     spacing: tuple[float, ...] | None = None
+    scale: int | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OutputSpec:
@@ -45,6 +46,7 @@ class OutputSpec:
             values=tuple(d["values"]) if d.get("values") is not None else None,
             format=d.get("format"),
             spacing=tuple(d["spacing"]) if d.get("spacing") is not None else None,
+            scale=d.get("scale"),
         )
 
     @property
@@ -81,22 +83,37 @@ def parse_specs(outputs: Sequence[Mapping[str, Any]] | None) -> list[OutputSpec]
 
 
 def infer_specs(batch: Mapping[str, np.ndarray]) -> list[OutputSpec]:
-    """Specs for a package that declares none, read off its first batch."""
+    """Specs for a package that declares none, read off its first batch.
+
+    2D arrays, and 3D arrays with a trailing axis of 1, 3 or 4 (one-channel, RGB, RGBA), are
+    images (masks when the output is named ``mask...``); other 3D arrays are volumes; scalars and
+    strings are labels. An integer image or mask of 0 and 1 only (a binary mask, e.g. of a package
+    that returns masks alone) gets ``values=(0, 1)`` and ``scale=255``: its PNG is written 0/255,
+    so that it can be seen (as medigan's own save path does), and the manifest records the scale.
+
+    Example:
+        >>> [(s.kind, s.channels) for s in infer_specs({"image": np.zeros((2, 8, 8, 1), np.uint8)})]
+        [('image', 1)]
+    """
     specs = []
     for name, arr in batch.items():
         arr = np.asarray(arr)
         shape = arr.shape[1:]
+        two_d = len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 3, 4))
         if arr.dtype.kind in "OUS" or len(shape) == 0:
             kind = "label"
-        elif name.startswith("mask"):
+        elif name.startswith("mask") and two_d:
             kind = "mask"
-        elif len(shape) == 2 or (len(shape) == 3 and shape[-1] in (3, 4)):
+        elif two_d:
             kind = "image"
         else:
             kind = "volume"
         dtype = "str" if arr.dtype.kind in "OUS" else str(arr.dtype)
         channels = shape[-1] if kind in ("image", "mask") and len(shape) == 3 else None
-        specs.append(OutputSpec(name, kind, tuple(shape), dtype, channels=channels))
+        binary = (kind in ("image", "mask") and arr.dtype.kind in "iu" and arr.size
+                  and set(distinct_values(arr).tolist()) == {0, 1})
+        specs.append(OutputSpec(name, kind, tuple(shape), dtype, channels=channels,
+                                values=(0, 1) if binary else None, scale=255 if binary else None))
     return specs
 
 
@@ -197,7 +214,9 @@ def from_samples(result: Any, specs: Sequence[OutputSpec], model_id: str) -> dic
         names = [s.name for s in specs]
     else:
         names = ["image"] if width == 1 else ["image"] + [f"mask{'_' + str(k) if k > 1 else ''}" for k in range(1, width)]
-        if width > 1 and np.ndim(first[-1]) == 0:
+        if width > 1 and isinstance(first[-1], str):
+            names[-1] = "name"  # e.g. (image, file name) of image-to-image packages
+        elif width > 1 and np.ndim(first[-1]) == 0:
             names[-1] = "label"
     if len(names) != width:
         raise OutputSpecError(
