@@ -22,12 +22,12 @@ from conftest import IMG8, LABEL, NUMPY_TOY, RAISES, VOLUME, entry, write_catalo
 from medhub import Generators
 from medhub.cli import main as cli_main
 from medhub.distributed import ChunkWorker, bounded_dispatch, generate_on_ray
+from medhub.errors import DependencyError, GenerationError, InvalidArgumentError, OutputPathError
 from medhub.execution.ref import ModelRef
+from medhub.outputs import read_manifest
 from medhub.outputs.manifest import manifest_text
 from medhub.outputs.shared import claim_run, load_done
 from medhub.outputs.store import MARKERS, FsspecStore, open_store
-from medhub.errors import DependencyError, GenerationError, InvalidArgumentError, OutputPathError
-from medhub.outputs import read_manifest
 
 LOAD_LOG_TOY = NUMPY_TOY + """
 import os
