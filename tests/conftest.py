@@ -37,7 +37,7 @@ def load(weights_path, device):
 def sample(model, seeds, **inputs):
     z = torch.stack([torch.randn(16, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
     with torch.inference_mode():
-        x = model(z)
+        x = model(z.to(next(model.parameters()).device)).cpu()
     img = (x * 65535).round().to(torch.int64).numpy().astype(np.uint16).reshape(-1, 10, 10)
     return {"image": img, "mask": (img > 32767).astype(np.uint8) * 255}
 """

@@ -163,7 +163,7 @@ def test_transforms_and_raw_arrays(g):
 
 def test_other_dtypes_and_volumes_are_scaled_channel_first(g):
     item = g.get_as_torch_dataset(901, 4)[1]  # uint16 image, uint8 mask with values [0, 255]
-    image = g.generate(901, num_samples=4, save_images=False, seed=0)[1][0]
+    image = g.generate(901, num_samples=4, save_images=False, seed=0, device="cpu")[1][0]
     assert torch.allclose(item["sample"], torch.from_numpy(image.astype(np.float32) / 65535)[None])
     assert set(item["mask"].unique().tolist()) <= {0.0, 1.0}
     vol = g.get_as_torch_dataset(906, 3)[2]
@@ -260,11 +260,11 @@ def test_medigan_package_is_deterministic_per_chunk(g):
 def test_shipped_model_matches_generate():
     g = Generators()
     ds = g.get_as_torch_dataset(101, num_samples=1000, seed=0)
-    images = g.generate(101, num_samples=4, save_images=False, seed=0)
+    images = g.generate(101, num_samples=4, save_images=False, seed=0, device="cpu")
     assert all(torch.equal(ds[i]["sample"], torch.from_numpy(images[i]).float().div(255)[None]) for i in range(4))
     z = np.random.default_rng(0).standard_normal((6, 100)).astype(np.float32)
     with_latent = g.get_as_torch_dataset(101, num_samples=6, latent=z, chunk_size=4)  # per-sample input
-    expected = g.generate(101, num_samples=6, save_images=False, seed=0, latent=z)
+    expected = g.generate(101, num_samples=6, save_images=False, seed=0, latent=z, device="cpu")
     assert torch.equal(with_latent[5]["sample"][0], torch.from_numpy(expected[5]).float().div(255))
 
 

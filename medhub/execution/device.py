@@ -19,11 +19,9 @@ def resolve_device(device: str | None, uses_torch: bool) -> str:
     name = "auto" if device is None else str(device).strip().lower()
     if not _DEVICE.match(name):
         raise DeviceError(f"Unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'.")
-    if name == "cpu":
-        return "cpu"
+    if name == "cpu" or (name == "auto" and not uses_torch):
+        return "cpu"  # a package that does not use torch runs on the CPU, also where torch sees a GPU
     if not uses_torch and "torch" not in sys.modules:
-        if name == "auto":
-            return "cpu"
         raise DeviceError(f"Device {device!r} needs torch, and this model package does not use it; use 'cpu'.")
     import torch
 

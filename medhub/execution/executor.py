@@ -36,7 +36,7 @@ from ..settings import get as get_setting
 from ..validate import check_batch_size, check_in_memory, check_num_samples
 from .deps import ensure_dependencies, requirement_name
 from .device import device_name, resolve_device
-from .loader import import_package
+from .loader import import_resolved
 from .pipeline import BatchStream, collect, progress_bar
 from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
 from .seeds import check_seed, new_seed
@@ -162,7 +162,7 @@ class ModelExecutor:
             ensure_dependencies(self.model_id, self.dependencies, install=install_dependencies)
             self._package = self._resolver.resolve(self.model_id, self.execution_config, self.package_path,
                                                    trust_remote_code=trust_remote_code)
-            module = import_package(self._package.folder, self.model_id)
+            module = import_resolved(self._package, self.model_id)
             needed = ("load", "sample") if self.interface == "medhub/1" else (self.generate_method_name,)
             missing = [name for name in needed if not callable(getattr(module, name, None))]
             if missing:

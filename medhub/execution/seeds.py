@@ -28,11 +28,14 @@ def sample_seeds(seed: int, indices: Iterable[int]) -> list[int]:
         >>> sample_seeds(0, [0, 1])[1] == sample_seeds(0, range(5))[1]
         True
     """
-    idx = np.fromiter((int(i) for i in indices), dtype=np.uint64)
+    if isinstance(indices, range) and indices.step == 1:
+        idx = np.arange(indices.start, indices.stop, dtype=np.uint64)
+    else:
+        idx = np.fromiter((int(i) for i in indices), dtype=np.uint64)
     with np.errstate(over="ignore"):
         base = _splitmix64(np.array([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
         mixed = _splitmix64(base ^ idx)
-    return [int(v) & _MASK63 for v in mixed]
+    return (mixed & np.uint64(_MASK63)).tolist()
 
 
 def new_seed() -> int:

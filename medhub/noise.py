@@ -1,0 +1,147 @@
+"""Seeded noise for model packages: a whole batch drawn in a few tensor operations on the device.
+
+Sample i of a run gets the seed ``seeds[i]`` (:func:`medhub.execution.seeds.sample_seeds`); its
+noise must depend on that seed alone, not on the batch, its position in it, or the worker. A
+``torch.Generator`` per sample in a Python loop does that, at about 15 µs per sample. These
+functions draw the noise of all samples at once on the target device instead:
+
+* the random bits come from **Philox4x32-10** (Salmon et al., 2011), a counter-based generator:
+  the key is the sample's 64-bit seed, the counter the position in its noise, so sample i's bits
+  depend only on its seed. It is computed in int64 tensor arithmetic in which no operation
+  overflows, so the bits are **identical on every device** (CPU, CUDA, MPS) and every platform;
+* :func:`uniform` (24-bit floats in [0, 1)) and :func:`integers` are exact functions of the bits,
+  also identical on every device;
+* :func:`normal` transforms pairs of uniforms with Box-Muller, using the device's ``log``,
+  ``sqrt``, ``cos`` and ``sin``: CPU and CUDA libraries may round those differently, so normals
+  agree across devices to within a few units in the last place (|difference| < 1e-5 seen), while
+  the bits behind them are the same.
+
+Example:
+    >>> import torch
+    >>> z = normal([11, 12, 13], (4,), device="cpu")
+    >>> z.shape, z.dtype
+    (torch.Size([3, 4]), torch.float32)
+    >>> torch.equal(normal([12], (4,))[0], z[1])   # sample 12's noise, alone or in a batch
+    True
+    >>> uniform([7], (3,)).tolist() == uniform([7, 8], (3,))[:1].tolist()
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+_MASK32 = 0xFFFFFFFF
+_M0, _M1 = 0xD2511F53, 0xCD9E8D57  # Philox4x32 multipliers
+_W0, _W1 = 0x9E3779B9, 0xBB67AE85  # Weyl key increments
+ROUNDS = 10
+
+__all__ = ["integers", "normal", "philox4x32", "random_bits", "uniform"]
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _mulhilo(a: int, b: Any) -> tuple[Any, Any]:
+    """(high, low) 32-bit halves of ``a * b`` for a 32-bit constant ``a`` and a tensor ``b`` of
+    32-bit values, in int64 without overflow (``b`` is split into 16-bit halves)."""
+    t1 = (b & 0xFFFF) * a  # < 2**48
+    t2 = (b >> 16) * a  # < 2**48
+    low = t1 + ((t2 & 0xFFFF) << 16)  # < 2**49
+    return (t2 >> 16) + (low >> 32), low & _MASK32
+
+
+def _keys(seeds: Sequence[int], device: Any) -> tuple[Any, Any]:
+    torch = _torch()
+    words = np.asarray([int(s) & 0xFFFFFFFFFFFFFFFF for s in seeds], dtype=np.uint64)
+    k0 = torch.from_numpy((words & np.uint64(_MASK32)).astype(np.int64)).to(device)
+    k1 = torch.from_numpy((words >> np.uint64(32)).astype(np.int64)).to(device)
+    return k0[:, None], k1[:, None]
+
+
+def random_bits(seeds: Sequence[int], count: int, device: Any = "cpu") -> Any:
+    """``count`` random 32-bit words per seed: an int64 tensor of shape ``(len(seeds), count)``
+    holding values in ``[0, 2**32)``, the same bits on every device.
+
+    Word j of a seed is word ``j % 4`` of the Philox4x32-10 block at counter ``j // 4`` keyed by
+    the seed.
+
+    Example:
+        >>> random_bits([0], 4).tolist()
+        [[1713891541, 3781805453, 3159862348, 2600524760]]
+    """
+    torch = _torch()
+    n, blocks = len(seeds), -(-int(count) // 4)
+    k0, k1 = _keys(seeds, device)
+    c0 = torch.arange(blocks, dtype=torch.int64, device=device).expand(n, blocks)
+    zeros = torch.zeros((n, blocks), dtype=torch.int64, device=device)
+    out = philox4x32((c0, zeros, zeros, zeros), (k0, k1))
+    return torch.stack(out, dim=2).reshape(n, blocks * 4)[:, :count]
+
+
+def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[Any, Any], rounds: int = ROUNDS) -> tuple[Any, ...]:
+    """The Philox4x32 bijection: four 32-bit counter words and two key words (int64 tensors or
+    ints holding 32-bit values, broadcast together) -> four 32-bit words.
+
+    Example (a known-answer test of Random123, the reference implementation):
+        >>> import torch
+        >>> words = philox4x32(tuple(torch.tensor(0) for _ in range(4)), (torch.tensor(0), torch.tensor(0)))
+        >>> [f"{int(w):08x}" for w in words]
+        ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8']
+    """
+    c0, c1, c2, c3 = counter
+    k0, k1 = key
+    for _ in range(rounds):
+        hi0, lo0 = _mulhilo(_M0, c0)
+        hi1, lo1 = _mulhilo(_M1, c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+        k0 = (k0 + _W0) & _MASK32
+        k1 = (k1 + _W1) & _MASK32
+    return c0, c1, c2, c3
+
+
+def _per_sample(shape: Sequence[int] | int) -> tuple[int, ...]:
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+
+
+def uniform(seeds: Sequence[int], shape: Sequence[int] | int, device: Any = "cpu") -> Any:
+    """Uniform floats in [0, 1) with 24 random bits each: float32 tensor ``(len(seeds), *shape)``,
+    exactly the same on every device."""
+    torch = _torch()
+    shape = _per_sample(shape)
+    size = int(np.prod(shape)) if shape else 1
+    bits = random_bits(seeds, size, device)
+    return ((bits >> 8).to(torch.float32) * (1.0 / 2**24)).reshape(len(seeds), *shape)
+
+
+def integers(seeds: Sequence[int], low: int, high: int, shape: Sequence[int] | int = (), device: Any = "cpu") -> Any:
+    """Integers in ``[low, high)``: int64 tensor ``(len(seeds), *shape)``, the same on every device
+    (Lemire's multiply-shift on 32 random bits; the bias is below ``(high - low) / 2**32``)."""
+    if high <= low or high - low > 2**31:
+        raise ValueError(f"integers needs low < high and high - low <= 2**31, not [{low}, {high}).")
+    shape = _per_sample(shape)
+    size = int(np.prod(shape)) if shape else 1
+    bits = random_bits(seeds, size, device)
+    return (low + ((bits * (high - low)) >> 32)).reshape(len(seeds), *shape)
+
+
+def normal(seeds: Sequence[int], shape: Sequence[int] | int, device: Any = "cpu", dtype: Any = None) -> Any:
+    """Standard normal noise: tensor ``(len(seeds), *shape)`` (float32 unless ``dtype``), drawn with
+    Box-Muller from pairs of 24-bit uniforms (the first in (0, 1], so the logarithm is finite)."""
+    torch = _torch()
+    shape = _per_sample(shape)
+    size = int(np.prod(shape)) if shape else 1
+    pairs = -(-size // 2)
+    bits = random_bits(seeds, 2 * pairs, device)
+    u1 = ((bits[:, 0::2] >> 8) + 1).to(torch.float32) * (1.0 / 2**24)  # (0, 1]
+    u2 = (bits[:, 1::2] >> 8).to(torch.float32) * (2 * np.pi / 2**24)  # [0, 2 pi)
+    radius = torch.sqrt(-2.0 * torch.log(u1))
+    z = torch.stack((radius * torch.cos(u2), radius * torch.sin(u2)), dim=2).reshape(len(seeds), 2 * pairs)
+    z = z[:, :size].reshape(len(seeds), *shape)
+    return z if dtype is None else z.to(dtype)

@@ -1,0 +1,71 @@
+"""medhub.noise: seeded noise drawn for a whole batch at once (issue 24, point 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medhub.noise import integers, normal, philox4x32, random_bits, uniform
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize("counter,key,expected", [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+])
+def test_philox_known_answers(counter, key, expected):
+    """Random123's known-answer tests of Philox4x32-10."""
+    words = philox4x32(tuple(torch.tensor(c) for c in counter), tuple(torch.tensor(k) for k in key))
+    assert tuple(int(w) for w in words) == expected
+
+
+def test_sample_noise_depends_only_on_its_seed():
+    seeds = [5, 2**63 - 1, 0, 123456789012345]
+    batch = normal(seeds, (3, 7))
+    for i, seed in enumerate(seeds):
+        assert torch.equal(normal([seed], (3, 7))[0], batch[i])
+        assert torch.equal(normal([seed] * 3, (3, 7))[2], batch[i])  # position in the batch does not matter
+    assert not torch.equal(batch[0], batch[2])
+    assert torch.equal(uniform(seeds[::-1], 5)[0], uniform(seeds, 5)[3])
+    assert torch.equal(integers(seeds, 0, 10, (4,))[1], integers([seeds[1]], 0, 10, (4,))[0])
+
+
+def test_longer_noise_extends_shorter_noise():
+    """Word j of a seed does not depend on how many words are drawn."""
+    assert torch.equal(random_bits([9], 10)[:, :6], random_bits([9], 6))
+
+
+def test_distributions():
+    seeds = list(range(2000))
+    z = normal(seeds, 50).flatten().double()
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert abs(((z.abs() < 1.96).double().mean()) - 0.95) < 0.005
+    u = uniform(seeds, 50)
+    assert u.min() >= 0 and u.max() < 1 and abs(u.double().mean() - 0.5) < 0.005
+    k = integers(seeds, -3, 4, 50)
+    counts = np.bincount((k + 3).flatten().numpy(), minlength=7) / k.numel()
+    assert k.min() == -3 and k.max() == 3 and np.allclose(counts, 1 / 7, atol=0.005)
+    bits = random_bits(seeds, 8)
+    assert 0 <= int(bits.min()) and int(bits.max()) < 2**32
+
+
+def test_shapes_and_dtypes():
+    assert normal([1, 2], ()).shape == (2,)
+    assert normal([1], (2, 3, 4), dtype=torch.float16).dtype == torch.float16
+    assert normal([1], 5).shape == (1, 5) and uniform([1], (2, 2)).dtype == torch.float32
+    with pytest.raises(ValueError, match="low < high"):
+        integers([1], 3, 3)
+
+
+@CUDA
+def test_bits_and_uniforms_equal_on_cpu_and_cuda():
+    seeds = list(range(0, 10**6, 997))
+    assert torch.equal(random_bits(seeds, 33, "cuda").cpu(), random_bits(seeds, 33, "cpu"))
+    assert torch.equal(uniform(seeds, (4, 5), "cuda").cpu(), uniform(seeds, (4, 5), "cpu"))
+    assert torch.equal(integers(seeds, 0, 7, 9, "cuda").cpu(), integers(seeds, 0, 7, 9, "cpu"))
+    gpu, cpu = normal(seeds, 100, "cuda").cpu(), normal(seeds, 100, "cpu")
+    assert torch.allclose(gpu, cpu, rtol=0, atol=1e-5)
