@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -36,8 +35,3 @@ def medhub_home() -> Path:
 
     return Path(user_cache_dir("medhub", appauthor=False))
 
-
-def env_switched_off(name: str) -> bool:
-    """True when the environment variable ``name`` is set to a false value (0, false, no, off);
-    unset or empty is neither on nor off. (For settings of :mod:`medhub.settings`, use ``settings.get``.)"""
-    return os.environ.get(name, "").strip().lower() in ("0", "false", "no", "off")

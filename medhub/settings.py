@@ -82,7 +82,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("MEDHUB_CONFIG", "path", None,
             "Catalog file to use instead of the bundled config/global.json (a path to a JSON file)."),
     Setting("MEDHUB_CATALOG_URL", "str", None,
-            "Where `refresh_catalog` / `medhub catalog refresh` fetch a newer catalog from."),
+            "Where `refresh_catalog` / `medhub refresh` fetch a newer catalog from."),
     Setting("MEDHUB_OFFLINE", "flag", False,
             "Make no network connection of any kind: only cached packages and the bundled or cached catalog "
             "are used; commands that need the network fail with one line saying so."),
@@ -92,20 +92,22 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Seconds to wait for a connection and for the next bytes of a download. Default: 10 s to "
             "connect, 60 s between bytes.", minimum=0.001),
     Setting("MEDHUB_DOWNLOAD_DEADLINE", "float", 3600.0,
-            "Seconds a whole download may take, retries included.", minimum=0.001),
+            "Seconds a whole package download may take, retries included; a server sending slowly cannot stretch it. "
+            "The bytes received are kept, so running again resumes.", minimum=0.001),
     Setting("MEDHUB_DOWNLOAD_RETRIES", "int", 4,
             "How often a failed download is retried (0: try once).", minimum=0),
     Setting("MEDHUB_DOWNLOAD_BACKOFF", "float", 0.5,
             "Seconds before the first retry; doubled for each further one.", minimum=0),
     Setting("MEDHUB_MAX_DOWNLOAD_BYTES", "int", 4 * 2**30,
             "Largest download of a package whose size the catalog does not pin (a pinned package may be "
-            "exactly its pinned size).", minimum=1),
+            "exactly its pinned size); a larger one is stopped and deleted.", minimum=1),
     Setting("MEDHUB_MAX_EXTRACT_BYTES", "int", 8 * 2**30,
             "Largest total size of the files unpacked from one package archive.", minimum=1),
     Setting("MEDHUB_MAX_EXTRACT_MEMBERS", "int", 100_000,
             "Largest number of members in one package archive.", minimum=1),
     Setting("MEDHUB_MAX_EXTRACT_RATIO", "int", 200,
-            "Largest ratio of unpacked to packed size of one package archive (zip bombs).", minimum=1),
+            "Largest ratio of unpacked to packed size of one package archive (zip bombs); archives unpacking to "
+            "1 MiB or less are not held to it.", minimum=1),
     Setting("MEDHUB_MEMORY_FORMAT", "choice", "",
             "Set to `contiguous` (or 0/off) to keep every network in the layout its package built, even "
             "where the catalog declares channels_last.", choices=("", "contiguous", "0", "false", "no", "off")),

@@ -344,3 +344,18 @@ def test_corrupt_cached_archive_is_downloaded_again(zenodo, tmp_path, _isolated_
     assert (catalog(tmp_path, models).generate(1, num_samples=1, save_images=False)[0] == 2).all()
     assert archive.read_bytes() == zenodo.files["p.zip"]
     assert len(zenodo.content_requests("p.zip")) == 2
+
+
+def test_package_cached_by_an_older_medhub_is_checked_in_full_and_upgraded(zenodo, tmp_path, _isolated_home):
+    zenodo.files["p.zip"] = flat_zip(3)
+    models = {"00001_OLD": remote(zenodo.api_url("p.zip"), zenodo.files["p.zip"], input_path="models/00001_OLD/images")}
+    folder = Path(catalog(tmp_path, models).prefetch([1], progress=False)["00001_OLD"])
+    meta = json.loads((folder / ".medhub-package.json").read_text())
+    del meta["files"]  # the record of an older medhub: the tree digest only
+    (folder / ".medhub-package.json").write_text(json.dumps(meta))
+    assert (catalog(tmp_path, models).generate(1, num_samples=1, save_images=False)[0] == 3).all()
+    assert "files" in json.loads((folder / ".medhub-package.json").read_text())
+    (folder / ".medhub-package.json").write_text(json.dumps(meta))
+    (folder / "__init__.py").write_text("X = 1\n")
+    with pytest.raises(IntegrityError, match="files changed since extraction"):
+        catalog(tmp_path, models).generate(1, num_samples=1, save_images=False)

@@ -108,6 +108,9 @@ class ModelContributor:
         self.publication: Publication | None = None
         #: accept the id of a catalog model (a new version of it), as ``overwrite_existing_metadata``
         self.allow_existing = False
+        #: the model was added to the in-memory catalog (medigan's ``add_model_to_config``): its own
+        #: entry there does not make the id taken
+        self.added_to_config = False
         self.log = StepLog(model_id)
 
     @property
@@ -222,12 +225,12 @@ class ModelContributor:
 
         ``check_id=False`` and ``require_fields=False`` test a package without the checks a
         publication needs (what :meth:`medhub.Generators.test_model` does); ``rebuild_metadata=False``
-        keeps metadata added before (medigan's ``add_metadata_from_*``)."""
+        keeps metadata added before (medigan's ``add_metadata_from_*``), completed by ``metadata_args``."""
         log = self.log
         with log.step("model-id"):
             if check_id:
-                validate_model_id(self.model_id, list(self.config_manager.model_ids),
-                                  allow_existing or self.allow_existing)
+                taken = [m for m in self.config_manager.model_ids if m != self.model_id or not self.added_to_config]
+                validate_model_id(self.model_id, taken, allow_existing or self.allow_existing)
                 log.did(f"checked that {self.model_id} is free in catalog {self.config_manager.catalog_version}")
             else:
                 validate_model_id(self.model_id, [])
@@ -235,6 +238,8 @@ class ModelContributor:
         with log.step("metadata"):
             if rebuild_metadata or self.entry is None:
                 self.build_metadata(metadata_file_path, **metadata_args)
+            else:  # metadata added before; the arguments still win
+                apply_arguments(self.entry, self.model_id, **metadata_args)
             assert self.entry is not None
             if require_fields:
                 self.require_fields()
@@ -368,10 +373,11 @@ class ModelContributor:
         self.log.secrets = [t for t in (zenodo_token, *self.log.secrets) if t]
         with self.log.step("tokens"):
             target = publish_target(zenodo_token, None, need_zenodo=True, need_github=False)
-        self.prepare(rebuild_metadata=self.entry is None)
+        given = publication_texts(creator_name, creator_affiliation, model_description)
+        self.prepare(rebuild_metadata=self.entry is None, creator_name=given.creator_name,
+                     model_description=given.model_description)
         assert self.folder is not None and self.entry is not None
-        pub = package_model(self.log, self.folder, self.entry, self.report, output_path,
-                            publication_texts(creator_name, creator_affiliation, model_description))
+        pub = package_model(self.log, self.folder, self.entry, self.report, output_path, given)
         pub.to_zenodo(target.uploader(), None, publish=True)
         self.publication = pub
         return pub.result.record_url

@@ -223,17 +223,20 @@ def download(
     folder.mkdir(parents=True, exist_ok=True)
     part = folder / f"{key}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part"
     have, found = _claim_partial(folder, key, part) if resume else (0, {})
+    if found.get("url") != url:  # validators of another server say nothing about this one
+        found = {}
     if have:
         logger.info("Resuming %s at byte %d", url, have)
     transfer = _Transfer(url, part, have, found)
     session = requests.Session()
+    ends = time.monotonic() + budget.deadline_s
     try:
-        _run(session, transfer, budget, sha256, size, progress)
+        _run(session, transfer, budget, ends, sha256, size, progress)
         digest = transfer.hasher.hexdigest()
         if sha256 is not None and digest != sha256 and transfer.resumed:
             logger.warning("%s did not match its pin after resuming; downloading it again from the start", url)
             transfer.restart()
-            _run(session, transfer, budget, sha256, size, progress)
+            _run(session, transfer, budget, ends, sha256, size, progress)
             digest = transfer.hasher.hexdigest()
         if sha256 is not None and digest != sha256:
             raise IntegrityError(f"{url} has sha256 {digest}, but the catalog pins {sha256}. The file was deleted "
@@ -264,16 +267,16 @@ def _too_large(transfer: _Transfer, limit: int, pinned: bool) -> DownloadError |
                          "you expect it.")
 
 
-def _run(session: Any, transfer: _Transfer, budget: Budget, sha256: str | None, size: int | None,
+def _run(session: Any, transfer: _Transfer, budget: Budget, ends: float, sha256: str | None, size: int | None,
          progress: bool | None) -> None:
-    """The attempts of one download, until it is complete or the retries or the deadline run out."""
+    """The attempts of one download, until it is complete, or the retries run out, or ``ends``
+    (a ``time.monotonic()`` value) passes."""
     import requests
     import urllib3
     from tqdm.auto import tqdm
 
     url, part = transfer.url, transfer.part
     limit = size if size is not None else budget.max_bytes
-    ends = time.monotonic() + budget.deadline_s
     show = os.isatty(2) if progress is None else progress
     last_error = ""
 
