@@ -300,7 +300,7 @@ class Generators:
             {'00101_DCGAN_BRAIN_MRI_T1': '.../00101_DCGAN_BRAIN_MRI_T1'}
         """
         from .execution.cache import PackageCache
-        from .execution.resolve import is_remote_link as is_url
+        from .execution.resolve import is_remote_link
 
         ids = [model_ids] if isinstance(model_ids, (str, int)) else list(model_ids)
         cache = PackageCache()
@@ -308,7 +308,7 @@ class Generators:
         for given in ids:
             model_id = self.config_manager.resolve_model_id(given)
             execution = self.config_manager.config_dict[model_id]["execution"]
-            if is_url(execution["package_link"]):
+            if is_remote_link(execution["package_link"]):
                 out[model_id] = str(cache.fetch(model_id, execution, trust_remote_code=trust_remote_code,
                                                 progress=progress))
             else:

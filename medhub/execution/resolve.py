@@ -134,7 +134,3 @@ def weights_path(folder: Path, execution: dict[str, Any], model_id: str = "the m
         return folder.joinpath(*check_relative(model_id, "model_name", name).parts)
     return folder / "weights.safetensors"
 
-
-# Old private names, still imported by medhub.contribute.archive: use tree.package_files / tree.IGNORED_DIRS.
-_package_files = package_files
-_IGNORED_DIRS = IGNORED_DIRS
