@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from report import Run, Section, goal_table, machine_table
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 T = TypeVar("T")
@@ -237,20 +239,19 @@ def write_json(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     print(f"Results written to {target}")
 
 
-def finish(args: argparse.Namespace, doc: dict[str, Any], render: Callable[[Any], Any],
+def finish(args: argparse.Namespace, doc: dict[str, Any], render: Callable[[Run], Section],
            argv: Sequence[str] | None = None) -> int:
-    """End a benchmark: write ``doc`` to ``--json``, print its report (``render``, the benchmark's
-    ``report`` function: the section that ``run_all.py`` puts in docs/performance.md) and return the
-    exit status (1 with ``--fail-on-miss`` when a goal was missed)."""
-    import report
-
+    """End a benchmark: write ``doc`` (with the command that made it) to ``--json``, print its
+    report (``render``, the benchmark's ``report`` function: the section that ``run_all.py`` puts in
+    docs/performance.md) and return the exit status (1 with ``--fail-on-miss`` when a goal was missed)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    doc["command"] = " ".join(["python", f"benchmarks/{doc['benchmark']}.py", *argv])
     if args.json:
         write_json(args.json, doc)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    section = render(report.Run(" ".join(["python", f"benchmarks/{doc['benchmark']}.py", *argv]), doc))
-    print("\n" + report.machine_table(doc["machine"]))
+    section = render(Run(doc["command"], doc))
+    print("\n" + machine_table(doc["machine"]))
     if section.goals:
-        print("\n" + report.goal_table(section.goals))
+        print("\n" + goal_table(section.goals))
     print("\n" + section.text)
     missed = [g for g in section.goals if not g.passed and not g.informational]
     return 1 if getattr(args, "fail_on_miss", False) and missed else 0

@@ -25,7 +25,6 @@ import sys
 from typing import Any
 
 import numpy as np
-
 from common import alternate, declared, executor, finish, machine_info, per_model_parser, shipped_models, timed
 from report import Run, Section, fill, short, table
 

@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 import numpy as np
-
 from common import finish, machine_info, parser
 from report import Run, Section, fill, table
 

@@ -67,6 +67,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,8 @@ WORKER = HERE / "generate_worker.py"
 
 
 # =========================================================================== running
-def _run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[dict[str, Any], float]:
+def run_process(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[dict[str, Any], float]:
+    """Run one worker process; returns its ``RESULT`` line (parsed) and its wall time."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     wall = time.perf_counter() - start
@@ -118,9 +120,10 @@ class Runner:
         base = ["--worker", impl, "--model", model, "--num-samples", str(n), "--mode", mode, "--out", str(out),
                 "--batch", str(batch)]
         if impl == "medigan":
-            row, wall = _run([self.medigan_python, str(WORKER), *base], self.medigan_env, self.workdir, timeout=900)
+            row, wall = run_process([self.medigan_python, str(WORKER), *base], self.medigan_env, self.workdir,
+                                    timeout=900)
         else:
-            row, wall = _run([self.python, str(WORKER), *base], self.env, ROOT, timeout=900)
+            row, wall = run_process([self.python, str(WORKER), *base], self.env, ROOT, timeout=900)
         default_out = self.workdir / "output"  # medigan's default output folder: moved aside, not deleted
         if default_out.exists():
             default_out.rename(out.parent / "medigan-default-output")
@@ -142,7 +145,7 @@ class Runner:
         cmd = [self.python, str(WORKER), "--worker", "sweep", "--model", model, "--sweep-samples", str(samples),
                "--rounds", str(rounds), "--batches", *map(str, SWEEP_BATCHES),
                "--out", str(self.scratch / f"sweep{self.counter}")]
-        row, wall = _run(cmd, self.env, ROOT, timeout=900)  # its files stay too (see the module docstring)
+        row, wall = run_process(cmd, self.env, ROOT, timeout=900)  # its files stay too (see the module docstring)
         row["wall_s"] = wall
         return row
 
@@ -152,6 +155,16 @@ def expected_files(model: str, mode: str, n: int) -> int:
     from generate_worker import png_outputs
 
     return n if mode == "memory" else n * len(png_outputs(model))
+
+
+def checked_run(runner: Runner, impl: str, model: str, n: int, mode: str, batch: int, label: str) -> dict[str, Any]:
+    """One run, checked for the number of samples or files it made, and printed."""
+    row = runner.run(impl, model, n, mode, batch)
+    if row["produced"] != expected_files(model, mode, n):
+        raise SystemExit(f"{impl} produced {row['produced']} ({model}, {n}, {mode})")
+    print(f"  {label} {model[:5]} {n:>6,} {mode:<6} {impl:<7} call {row['call_s']:7.2f} s  "
+          f"process {row['wall_s']:7.2f} s", flush=True)
+    return row
 
 
 # =========================================================================== results
@@ -380,15 +393,14 @@ def report(run: Run) -> Section:
         m = c["medhub"]
         if not m:
             continue
-        impls = ("raw", "medhub", "medigan")
         speed.append([short(model), f"{n:,}", MODE_LABELS[mode],
-                      *(f"{c[i]['samples_per_s']:.0f}" if c[i] else "" for i in impls),
+                      *(f"{c[i]['samples_per_s']:.0f}" if c[i] else "" for i in IMPLS),
                       f"{m['samples_per_s'] / c['raw']['samples_per_s']:.2f}" if c["raw"] else "",
-                      *(f"{c[i]['wall_s']:.1f} s" if c[i] else "" for i in impls),
+                      *(f"{c[i]['wall_s']:.1f} s" if c[i] else "" for i in IMPLS),
                       f"{c['medigan']['wall_s'] / m['wall_s']:.2f}x" if c["medigan"] else "",
                       f"{m['samples_per_s'] / c['medigan']['samples_per_s']:.2f}x" if c["medigan"] else ""])
         peak.append([short(model), f"{n:,}", MODE_LABELS[mode],
-                     *(f"{c[i]['peak_rss_mb']:.0f} MB (+{c[i]['peak_growth_mb']:.0f})" if c[i] else "" for i in impls),
+                     *(f"{c[i]['peak_rss_mb']:.0f} MB (+{c[i]['peak_growth_mb']:.0f})" if c[i] else "" for i in IMPLS),
                      f"{m['result_mb']:.0f} MB"])
     text = fill(REPORT, command=run.command, when=run.when, torch=st["torch"],
                 medigan=st["medigan_and_torch"] or "not run", minutes=gen["elapsed_s"] / 60,
@@ -488,16 +500,10 @@ def main(argv: list[str] | None = None) -> int:
                     floors.append({"model": model, "venv": venv, "wall_s": runner.floor(venv)})
                 for n in sizes:
                     for mode in MODES:
-                        def run(impl: str, n: int = n, mode: str = mode) -> dict[str, Any]:
-                            row = runner.run(impl, model, n, mode, sweeps[model]["best_batch_size"])
-                            if row["produced"] != expected_files(model, mode, n):
-                                raise SystemExit(f"{impl} produced {row['produced']} ({model}, {n}, {mode})")
-                            print(f"  round {r + 1}/{rounds} {model[:5]} {n:>6,} {mode:<6} {impl:<7} call "
-                                  f"{row['call_s']:7.2f} s  process {row['wall_s']:7.2f} s", flush=True)
-                            return row
-
-                        cell = alternate({impl: (lambda impl=impl: run(impl)) for impl in args.impls}, 1,
-                                         warm_up=False, offset=r + sizes.index(n) + MODES.index(mode))
+                        cell = alternate({impl: partial(checked_run, runner, impl, model, n, mode,
+                                                        sweeps[model]["best_batch_size"], f"round {r + 1}/{rounds}")
+                                          for impl in args.impls}, 1, warm_up=False,
+                                         offset=r + sizes.index(n) + MODES.index(mode))
                         runs += [row for rows in cell.values() for row in rows]
     cells = summarize(runs)
     floor, floor_min = summarize_floors(floors, runs)

@@ -246,8 +246,8 @@ def warm(model_id: str, step: Any, batch: int, n: int, rounds: int) -> dict[str,
     first-call costs (package import, weight load, oneDNN primitives, medhub's executor); this
     separates those from the steady state."""
     import torch
-
     from common import alternate, timed
+
     from medhub import Generators
 
     g = Generators()

@@ -70,7 +70,8 @@ def random_bits(seeds: Sequence[int], count: int, device: Any = "cpu") -> Any:
     holding values in ``[0, 2**32)``, the same bits on every device.
 
     Word j of a seed is word ``j % 4`` of the Philox4x32-10 block at counter ``j // 4`` keyed by
-    the seed.
+    the seed. On the CPU the words are computed with numpy's uint64 arithmetic (fewer, cheaper
+    operations); elsewhere with int64 tensor operations on the device; both give the same bits.
 
     Example:
         >>> random_bits([0], 4).tolist()
@@ -78,11 +79,28 @@ def random_bits(seeds: Sequence[int], count: int, device: Any = "cpu") -> Any:
     """
     torch = _torch()
     n, blocks = len(seeds), -(-int(count) // 4)
+    if str(device) == "cpu":
+        return torch.from_numpy(_bits_numpy(seeds, blocks).astype(np.int64)).reshape(n, blocks * 4)[:, :count]
     k0, k1 = _keys(seeds, device)
     c0 = torch.arange(blocks, dtype=torch.int64, device=device).expand(n, blocks)
     zeros = torch.zeros((n, blocks), dtype=torch.int64, device=device)
     out = philox4x32((c0, zeros, zeros, zeros), (k0, k1))
     return torch.stack(out, dim=2).reshape(n, blocks * 4)[:, :count]
+
+
+def _bits_numpy(seeds: Sequence[int], blocks: int) -> np.ndarray:
+    """Philox4x32-10 blocks ``0..blocks-1`` of each seed with numpy: uint64 array ``(n, blocks, 4)``."""
+    words = np.asarray([int(s) & 0xFFFFFFFFFFFFFFFF for s in seeds], dtype=np.uint64)[:, None]
+    mask = np.uint64(_MASK32)
+    k0, k1 = words & mask, words >> np.uint64(32)
+    c0 = np.broadcast_to(np.arange(blocks, dtype=np.uint64), (len(words), blocks))
+    c1 = c2 = c3 = np.zeros((len(words), blocks), np.uint64)
+    m0, m1, w0, w1, s32 = np.uint64(_M0), np.uint64(_M1), np.uint64(_W0), np.uint64(_W1), np.uint64(32)
+    for _ in range(ROUNDS):
+        p0, p1 = c0 * m0, c2 * m1  # < 2**64: exact
+        c0, c1, c2, c3 = (p1 >> s32) ^ c1 ^ k0, p1 & mask, (p0 >> s32) ^ c3 ^ k1, p0 & mask
+        k0, k1 = (k0 + w0) & mask, (k1 + w1) & mask
+    return np.stack((c0, c1, c2, c3), axis=2)
 
 
 def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[Any, Any], rounds: int = ROUNDS) -> tuple[Any, ...]:

@@ -11,6 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: medigan-format test packages: files the tests zip and serve, not modules of the test suite.
+collect_ignore = ["medigan_packages"]
+
 NUMPY_TOY = """
 import numpy as np
 LOADS = []

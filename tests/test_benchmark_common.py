@@ -1,27 +1,35 @@
-"""Benchmarks time medhub as a user has it installed: with its bytecode cached."""
+"""The benchmarks' shared harness (benchmarks/common.py) and report renderer (benchmarks/report.py)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+#: Every benchmark, runnable as ``python benchmarks/<name>.py`` (with ``--help``).
+NAMES = sorted(p.stem for p in BENCHMARKS.glob("*.py")
+               if p.stem not in ("common", "report", "run_all", "generate_worker", "build_medigan_package"))
 
 
-def _common(monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "benchmarks" / "_common.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_common", module)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture()
+def bench(monkeypatch):
+    """Imports a benchmark module as ``python benchmarks/<name>.py`` would (benchmarks/ first on the path)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    yield importlib.import_module
+    for name, module in list(sys.modules.items()):  # the benchmarks' modules have plain names: forget them
+        if str(getattr(module, "__file__", "") or "").startswith(str(BENCHMARKS)):
+            del sys.modules[name]
 
 
-def test_compile_bytecode_writes_caches_even_when_python_would_not(monkeypatch, tmp_path):
+def test_compile_bytecode_writes_caches_even_when_python_would_not(bench, monkeypatch, tmp_path):
     """With PYTHONDONTWRITEBYTECODE=1 an import writes no cache; compile_bytecode still does."""
-    common = _common(monkeypatch)
+    common = bench("common")
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("VALUE = 1\n")
@@ -30,12 +38,11 @@ def test_compile_bytecode_writes_caches_even_when_python_would_not(monkeypatch, 
     assert not (pkg / "__pycache__").exists()
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     common.compile_bytecode(sys.executable, [pkg])
-    cached = list((pkg / "__pycache__").glob("__init__.*.pyc"))
-    assert len(cached) == 1
+    assert len(list((pkg / "__pycache__").glob("__init__.*.pyc"))) == 1
 
 
-def test_machine_info_compiles_medhub_and_the_shipped_packages(monkeypatch):
-    common = _common(monkeypatch)
+def test_machine_info_compiles_medhub_and_the_shipped_packages(bench, monkeypatch):
+    common = bench("common")
     compiled: list[list[str]] = []
     monkeypatch.setattr(common, "compile_bytecode", lambda python, folders: compiled.append(list(map(str, folders))))
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
@@ -44,3 +51,108 @@ def test_machine_info_compiles_medhub_and_the_shipped_packages(monkeypatch):
 
     assert compiled == [[str(Path(medhub.__file__).parent), str(ROOT / "models")]]
     assert info["bytecode"] == {"PYTHONDONTWRITEBYTECODE": "1", "compiled": compiled[0]}
+
+
+def test_alternate_warms_up_then_rotates_the_order_every_round(bench):
+    common = bench("common")
+    calls: list[str] = []
+
+    def variant(name: str):
+        return lambda: calls.append(name) or len(calls)
+
+    out = common.alternate({name: variant(name) for name in "abc"}, 3)
+    assert calls == list("abc") + list("abc") + list("bca") + list("cab")
+    assert out == {"a": [4, 9, 11], "b": [5, 7, 12], "c": [6, 8, 10]}  # warm-up calls are not collected
+    calls.clear()
+    common.alternate({name: variant(name) for name in "ab"}, 2, warm_up=False, offset=1)
+    assert calls == list("ba") + list("ab")
+    assert all(t >= 0 for t in common.alternate({"x": common.timed(lambda: None)}, 2)["x"])
+
+
+def test_the_executor_override_leaves_the_catalog_alone(bench):
+    common = bench("common")
+    from medhub.config import ConfigManager
+
+    ex = common.executor("00101_DCGAN_BRAIN_MRI_T1", thread_safe=False, memory_format="contiguous")
+    assert not ex.thread_safe and ex.memory_format() == "contiguous"
+    method = ConfigManager().config_dict["00101_DCGAN_BRAIN_MRI_T1"]["execution"]["generate_method"]
+    assert method["thread_safe"] is True and method["memory_format"] == "channels_last"
+    assert "00101_DCGAN_BRAIN_MRI_T1" in common.shipped_models(torch_only=True)
+    assert common.declared("memory_format")["00101_DCGAN_BRAIN_MRI_T1"] == "channels_last"
+
+
+def test_report_fills_templates_and_tables(bench):
+    report = bench("report")
+    text = report.fill("""
+        ## Title
+
+        `{command}`: {n:,} samples.
+
+        {table}
+    """, command="python x.py", n=1000, table=report.table(["A", "B"], [[1, 2]], "lr"))
+    assert text == "## Title\n\n`python x.py`: 1,000 samples.\n\n| A | B |\n| --- | ---: |\n| 1 | 2 |"
+    goal = report.Goal("import", "cost", "62.7 ms", "< 60 ms", False)
+    assert goal.row() == ["import", "cost", "62.7 ms", "< 60 ms", "**MISSED**"]
+    assert report.Goal("x", "y", "1", "2", True, informational=True).row()[-1] == "PASS (info only)"
+    assert report.short("00104_PIX2PIX_BRAIN_SEG_TO_T1") == "00104 PIX2PIX"
+
+
+def _machine() -> dict:
+    return {"cpu": "test CPU", "cores_logical": 2, "cores_usable": 2, "load_average_1_5_15min": [0.5, 0.4, 0.3],
+            "os": "Linux", "python": "CPython 3.11", "numpy": "2", "medhub": "0.1.0", "fastjsonschema": "2",
+            "git_commit": "abc1234", "date": "2026-12-04 18:00 UTC",
+            "bytecode": {"PYTHONDONTWRITEBYTECODE": "", "compiled": []}}
+
+
+def test_run_all_renders_the_page_from_the_results_of_the_benchmarks(bench):
+    """Results of two benchmarks become the page: machine, commands, goals (missed ones listed), sections."""
+    run_all, report = bench("run_all"), bench("report")
+    download = {"benchmark": "download", "machine": _machine(), "settings": {"quick": True},
+                "result": {"size_mb": 33.6, "repeat": 2, "copy_mb_s": 2500.0, "http_mb_s": 1500.0,
+                           "download_verify_mb_s": 1000.0, "sha256_mb_s": 1700.0, "ratio": 0.4, "ratio_vs_http": 0.667,
+                           "goal": 0.8}}
+    fid = {"benchmark": "fid_features", "machine": _machine(), "settings": {"quick": True}, "torch": "2.13.0",
+           "threads": 2, "rows": [{"batch_size": 8, "images": 16, "preprocess_img_s": 500.0, "forward_img_s": 6.5,
+                                   "total_img_s": 6.4}]}
+    runs = [report.Run(run_all.shown_command("download", "<tmp>", True), download),
+            report.Run(run_all.shown_command("fid_features", "<tmp>", True), fid, reused=True)]
+    page = run_all.render(runs, "python benchmarks/run_all.py --quick", True)
+    assert page.startswith("# Performance\n\n<!-- Generated by benchmarks/run_all.py")
+    assert "(**quick mode: few repetitions, indicative only**)" in page
+    assert "| CPU | test CPU |" in page
+    commands = page.split("```sh\n")[1].split("```")[0].splitlines()
+    assert commands[0] == "python benchmarks/run_all.py --quick   # runs:"
+    assert commands[1].startswith("python benchmarks/download.py --json <tmp>/download.json --quick ")
+    assert commands[1].endswith("   # 2026-12-04 18:00 UTC, load 0.5")
+    assert commands[2].endswith("   # 2026-12-04 18:00 UTC, load 0.5 (reused)")
+    assert ("| download | verified download / plain file copy (1000 vs 2500 MB/s) | 0.40 | >= 0.8 | **MISSED** |"
+            in page)
+    assert "**Goals missed:** verified download / plain file copy (1000 vs 2500 MB/s) (0.40)." in page
+    assert page.index("## Package download and verification") < page.index("## FID feature extraction")
+    assert "| 8 | 500 | 6.5 | 6.4 |" in page
+    assert "{" not in page  # every placeholder filled
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_benchmark_is_one_command_with_help(name):
+    """``python benchmarks/<name>.py --help`` prints the benchmark's docstring and its options."""
+    out = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--help"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: ") and "Benchmark:" in out.stdout and "--quick" in out.stdout
+    assert "--json" in out.stdout
+
+
+def test_every_benchmark_renders_its_own_section(bench):
+    """Every benchmark that run_all runs has a ``report`` function (the page is built from them)."""
+    run_all = bench("run_all")
+    assert set(run_all.BENCHMARKS) <= set(NAMES) and "heap" not in NAMES
+    for name in run_all.BENCHMARKS:
+        assert callable(bench(name).report), name
+
+
+def test_the_examples_in_the_docstrings_hold(bench):
+    import doctest
+
+    for name in ("common", "report"):
+        assert doctest.testmod(bench(name)).failed == 0, name

@@ -6,7 +6,7 @@ without a journal (recently deleted inodes are skipped one by one), so the harne
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
@@ -17,12 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture()
 def bench(monkeypatch):
+    """benchmarks/generate.py, imported as ``python benchmarks/generate.py`` would (benchmarks/ on the path)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "benchmarks" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bench_generate", module)
-    spec.loader.exec_module(module)
-    return module
+    yield importlib.import_module("generate")
+    for name, module in list(sys.modules.items()):  # the benchmarks' modules have plain names: forget them
+        if str(getattr(module, "__file__", "") or "").startswith(str(ROOT / "benchmarks")):
+            del sys.modules[name]
+
+
+@pytest.fixture()
+def worker(bench):
+    return importlib.import_module("generate_worker")
 
 
 def _fake_run(written: list[Path]):
@@ -41,7 +46,7 @@ def _fake_run(written: list[Path]):
 
 def test_runs_keep_their_files_until_the_benchmark_ends(bench, tmp_path, monkeypatch):
     written: list[Path] = []
-    monkeypatch.setattr(bench, "_run", _fake_run(written))
+    monkeypatch.setattr(bench, "run_process", _fake_run(written))
     workdir, scratch = tmp_path / "medigan-work", tmp_path / "scratch"
     workdir.mkdir()
     runner = bench.Runner("python", "medigan-python", workdir, scratch, str(tmp_path / "home"))
@@ -56,8 +61,8 @@ def test_runs_keep_their_files_until_the_benchmark_ends(bench, tmp_path, monkeyp
     assert (written[3].parent / "medigan-default-output" / "stray.png").is_file()
 
 
-def test_the_file_creation_probe_keeps_its_files(bench, tmp_path):
-    result = bench._file_create(tmp_path, 100, n=20)
+def test_the_file_creation_probe_keeps_its_files(worker, tmp_path):
+    result = worker.file_create(tmp_path, 100, n=20)
     assert result["files"] == 20 and result["bytes"] == 100
     for threads in (1, 2):
         assert len(list((tmp_path / f"files-{threads}").iterdir())) == 20
@@ -119,16 +124,56 @@ def test_fastest_time_outside_the_call_and_fastest_rate_come_from_every_run(benc
     assert bench.fastest_rates(sweeps, runs) == {"a": 2000.0}
 
 
-def test_warm_times_the_raw_loop_and_medhub_alternated_after_a_first_call(bench):
+def test_warm_times_the_raw_loop_and_medhub_alternated_after_a_first_call(worker, bench):
     calls = []
 
     def step(k):
         calls.append(k)
         return {}
 
-    warm = bench._warm(bench.DCGAN, step, batch=4, n=10, rounds=2)
+    warm = worker.warm(bench.DCGAN, step, batch=4, n=10, rounds=2)
     # one first call and two timed passes of the raw loop, each 10 samples in batches of 4, 4, 2
     assert calls == [4, 4, 2] * 3
     assert warm["samples"] == 10 and warm["rounds"] == 2 and warm["raw_batch_size"] == 4
     assert warm["raw_s"] > 0 and warm["medhub_s"] > 0
     assert warm["medhub_over_raw"] == warm["raw_s"] / warm["medhub_s"]
+
+
+def test_report_renders_goals_tables_and_the_bounds_over_medigan(bench):
+    """The section and its goals from a result with all three implementations (made up numbers)."""
+    from report import Run
+
+    m = bench.DCGAN
+    runs = []
+    for impl, call, wall in (("raw", 4.0, 7.0), ("medhub", 4.0, 7.5), ("medigan", 6.0, 15.0)):
+        for mode in bench.MODES:
+            runs.append({"impl": impl, "model": m, "num_samples": 1000, "mode": mode, "call_s": call, "wall_s": wall,
+                         "peak_rss_kb": 300 * 1024, "rss_before_kb": 230 * 1024, "result_bytes": 0,
+                         "library_s": 0.1, "torch_import_s": 1.0, "batch_size": 128 if impl == "raw" else None})
+    cells = bench.summarize(runs)
+    sweep = {"samples": 1024, "rounds": 3, "samples_per_s": {"32": 400.0, "128": 450.0}, "best_batch_size": 128,
+             "warm": {"samples": 1024, "raw_batch_size": 128, "raw_s": 0.7, "medhub_s": 0.66, "medhub_over_raw": 1.06},
+             "file_create": {"bytes": 2000, "files": 1000, "1_thread": {"wall_us_per_file": 150, "cpu_us_per_file": 170},
+                             "2_thread": {"wall_us_per_file": 116, "cpu_us_per_file": 150}},
+             "png_encoders": {"medhub encode_png": {"us_per_image": 110, "mean_bytes": 2006}}}
+    floor, fastest = bench.summarize_floors([{"model": m, "venv": "medhub", "wall_s": 3.0}], runs)
+    doc = {"benchmark": "generate", "machine": {"date": "2026-12-04 18:00 UTC", "load_average_1_5_15min": [1, 1, 1]},
+           "settings": {"models": [m], "sizes": [1000], "repeat": 3, "repeat_large": 2, "output_dir": "/tmp",
+                        "torch": "2.13.0", "medigan_and_torch": "1.0.0 2.13.0"},
+           "cells": cells, "sweeps": {m: sweep}, "floor_s": floor, "floor_min_s": fastest, "elapsed_s": 600,
+           "goals": bench.goals(cells, [m], [1000], fastest["medhub"], bench.fastest_rates({m: sweep}, runs))}
+    section = bench.report(Run("python benchmarks/generate.py", doc))
+    assert [(g.value, g.passed) for g in section.goals] == [("1.00", True), ("2.00x", True), ("1.00", True),
+                                                             ("2.00x", True)]
+    assert section.goals[1].measurement == ("00101 DCGAN, 1,000 samples in memory: medhub speed-up over medigan, end "
+                                            "to end (7.5 vs 15.0 s)")
+    text = section.text
+    assert text.startswith("## Generating samples: raw limit, medhub, medigan\n\n`python benchmarks/generate.py` "
+                           "(2026-12-04 18:00 UTC, load average [1, 1, 1]; torch 2.13.0;")
+    assert "| 00101 DCGAN | 1,000 | in memory | 250 | 250 | 167 | 1.00 | 7.0 s | 7.5 s | 15.0 s | 2.00x | 1.50x |" in text
+    # the least time outside the call: the torch-only process, 3.0 s; medigan's 15 s over it is 5.00x
+    assert "even one generating in no time: 00101 DCGAN 1,000 in memory 5.00x" in text
+    # running the network at its fastest, 450/s (the sweep): 15 s over 3 s + 1,000 / 450 s
+    assert "for free would take that least time plus N over that speed" in text
+    assert f"00101 DCGAN 1,000 in memory {15 / (3 + 1000 / 450):.2f}x" in text
+    assert "| 00101 DCGAN | 400 | **450** |" in text and "{" not in text

@@ -215,6 +215,9 @@ def test_sample_batch_requests_autocast_only_when_allowed(tmp_path, monkeypatch,
     monkeypatch.setattr(module, "load", lambda weights_path, device: torch.nn.Linear(4, 16))
     recorder = _Recorder()
     monkeypatch.setattr(torch, "autocast", recorder)
+    import medhub.execution.executor as executor_module
+
+    monkeypatch.setattr(executor_module, "resolve_device", lambda name, uses_torch: name)  # no CUDA needed
     ex.sample_batch([0, 1], seed=0, device=device)
     assert recorder.calls == [(d, getattr(torch, t)) for d, t in calls]
 

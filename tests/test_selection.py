@@ -102,7 +102,12 @@ def test_rank_explicit_order_and_subset(g):
 def test_rank_dotted_metric_mixed_types(g):
     ranking = g.rank_models_by_performance(metric="CLF.trained_on_real_and_fake.f1")
     assert isinstance(ranking, Ranking)
-    assert [(r["model_id"], r["CLF.trained_on_real_and_fake.f1"]) for r in ranking] == [("00001_A", 0.9), ("00002_B", 0.7)]
+    # a list ranks by its best element in the ranking's order (as in medigan): [1, 2] -> 2 for desc
+    assert [(r["model_id"], r["CLF.trained_on_real_and_fake.f1"]) for r in ranking] == [
+        ("00004_D", 2.0), ("00001_A", 0.9), ("00002_B", 0.7)]
+    ascending = g.rank_models_by_performance(metric="CLF.trained_on_real_and_fake.f1", order="asc")
+    assert [(r["model_id"], r["CLF.trained_on_real_and_fake.f1"]) for r in ascending] == [
+        ("00002_B", 0.7), ("00001_A", 0.9), ("00004_D", 1.0)]
     assert "rank" in str(ranking) and "<table>" in ranking._repr_html_()
     assert g.rank_models_by_performance(metric="NOPE") == []
 

