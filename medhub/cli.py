@@ -163,7 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     # model contribution (tokens come from ZENODO_ACCESS_TOKEN / GITHUB_TOKEN only, never the command line)
     p = sub.add_parser("contribute", parents=[common], help="validate, test, zip and publish a model package")
     p.add_argument("model_id", help="the new model id, e.g. 00150_MY_GAN")
-    p.add_argument("init_py_path", help="the package's __init__.py (or its folder)")
+    p.add_argument("init_py_path", nargs="?", help="the package's __init__.py (or its folder); not with --hub")
+    p.add_argument("--hub", metavar="OWNER/REPO", help="propose a model already on the Hugging Face Hub: opens the "
+                                                      "catalog-entry issue only (no archive, no Zenodo)")
+    p.add_argument("--revision", help="with --hub: the commit hash that pins the model (or a branch/tag, unpinned)")
+    p.add_argument("--interface", choices=["diffusers", "monai-bundle"], help="with --hub: the package kind")
     p.add_argument("--metadata", metavar="FILE", help="metadata JSON (default: the package's metadata.json)")
     p.add_argument("--field", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata field by dotted key, VALUE parsed as JSON when it can be (repeatable)")
@@ -240,10 +244,13 @@ def check_model_arguments(g: Any, model_id: str, kwargs: dict[str, Any], package
     if method.get("input_latent_vector_size"):
         known.add("latent")
     module = executor.prepare(install_dependencies, trust_remote_code)
-    medhub1 = executor.interface == "medhub/1"
+    medhub1 = executor.is_native
     function = getattr(module, "sample" if medhub1 else executor.generate_method_name, None)
     skip = {"model", "seeds", "indices"} if medhub1 else {"model_file", "num_samples", "output_path", "save_images"}
     known |= {name for name in _parameters(function) if name not in skip}
+    adapter_inputs = getattr(module, "input_names", None)  # pipelines and bundles (medhub.execution.adapters)
+    if callable(adapter_inputs):
+        known |= set(adapter_inputs())
     for name in kwargs:
         if name not in known:
             import difflib
@@ -429,6 +436,9 @@ def _cache(args: argparse.Namespace, g: Any) -> int:
         model_id = g.config_manager.resolve_model_id(args.model_id) if known else args.model_id
         execution = g.config_manager.config_dict[model_id]["execution"] if known else None
         removed = [str(p) for p in cache.remove(model_id, execution)]
+        from .execution.hub import HubSource
+
+        removed += [str(p) for p in HubSource().forget(model_id)]  # records of Hub snapshots (not HF's cache)
         _emit(args, removed, "\n".join(f"removed {p}" for p in removed) or f"nothing cached for {model_id}")
         return EXIT_OK
     from .outputs import remove_stale_runs
@@ -461,6 +471,11 @@ def _contribute(args: argparse.Namespace, g: Any) -> int:
             fields[key] = json.loads(value)
         except json.JSONDecodeError:
             fields[key] = value
+    if args.hub:
+        return _propose_hub(args, g, fields)
+    if not args.init_py_path:
+        raise InvalidArgumentError("medhub contribute needs the package's __init__.py (or --hub OWNER/REPO for a "
+                                   "model already on the Hugging Face Hub).")
     result = g.contribute(
         args.model_id, args.init_py_path, metadata_file_path=args.metadata, model_weights_name=args.weights_name,
         model_weights_extension=args.weights_extension, generate_method_name=args.generate_method,
@@ -480,6 +495,30 @@ def _contribute(args: argparse.Namespace, g: Any) -> int:
         lines.append(f"issue: {result.issue_url}" + ("" if result.issue_created else " (already open)"))
     lines.append(str(result))
     _emit(args, result.as_dict(), "\n".join(lines))
+    return EXIT_OK
+
+
+def _propose_hub(args: argparse.Namespace, g: Any, fields: dict[str, Any]) -> int:
+    """``medhub contribute MODEL_ID --hub OWNER/REPO --revision REV --interface KIND``."""
+    from .contribute import propose_hub_model
+    from .errors import InvalidArgumentError
+
+    if not args.revision or not args.interface:
+        raise InvalidArgumentError("--hub needs --revision (a commit hash pins the model) and --interface "
+                                   "(diffusers or monai-bundle).")
+    metadata = None
+    if args.metadata:
+        from pathlib import Path
+
+        doc = json.loads(Path(args.metadata).read_text())
+        metadata = doc.get(args.model_id, doc) if isinstance(doc, dict) else None
+    proposal = propose_hub_model(args.model_id, args.hub, args.revision, args.interface, metadata=metadata,
+                                 metadata_fields=fields, taken=list(g.config_manager.model_ids),
+                                 github_url=args.github_url, github_repo=args.github_repo, dry_run=args.dry_run)
+    text = proposal.body if args.dry_run else (f"issue: {proposal.issue_url}"
+                                               + ("" if proposal.issue_created else " (already open)"))
+    _emit(args, {"model_id": proposal.model_id, "entry": proposal.entry, "issue_url": proposal.issue_url,
+                 "issue_created": proposal.issue_created, "pinned": proposal.pinned}, text)
     return EXIT_OK
 
 

@@ -141,7 +141,7 @@ class _ChunkedModel:
             self.inputs[name] = value
         # medhub/1 samples depend only on (seed, i): the last chunk stops at the end. medigan
         # packages always get whole chunks, so item i does not depend on num_samples.
-        self._limit = limit if (model.interface == "medhub/1" or self._per_sample) else None
+        self._limit = limit if (model.is_native or self._per_sample) else None
         self._executor = executor
         self._resolved_device: str | None = None
         self._cache: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
@@ -548,7 +548,7 @@ def _loader_chunk_size(ref: ModelRef, loader_kwargs: Mapping[str, Any]) -> int |
     if (not isinstance(batch_size, int) or batch_size <= 0 or loader_kwargs.get("batch_sampler") is not None
             or "batch_size" not in loader_kwargs and not loader_kwargs.get("num_workers")):
         return None
-    if loader_kwargs.get("num_workers") or ref.interface != "medhub/1":
+    if loader_kwargs.get("num_workers") or not ref.is_native:
         return batch_size  # medigan items depend on the chunk size: never let num_workers change it
     target = default_chunk_size(ref)
     return batch_size * max(1, math.ceil(target / batch_size))

@@ -340,7 +340,7 @@ def generate_on_ray(
 
     executor = get_executor(model_id, package_path=package_path)
     executor.prepare(install_dependencies, trust_remote_code)
-    if executor.interface != "medhub/1":
+    if not executor.is_native:
         raise InvalidArgumentError(f"The Ray engine needs a medhub/1 package (sample i depends only on (seed, i)); "
                                    f"{executor.model_id} uses the {executor.interface} interface. Use generate().")
     if not executor.specs:

@@ -311,8 +311,10 @@ class Generators:
             if is_remote_link(execution["package_link"]):
                 out[model_id] = str(cache.fetch(model_id, execution, trust_remote_code=trust_remote_code,
                                                 progress=progress))
-            else:
-                out[model_id] = str(self.get_model_executor(model_id).package_folder)
+            else:  # shipped and local folders; Hub snapshots (hf://), which the executor fetches
+                executor = self.get_model_executor(model_id)
+                executor.prepare(trust_remote_code=trust_remote_code)
+                out[model_id] = str(executor.package_folder)
         return out
 
     # ------------------------------------------------------------------ torch datasets and visualization

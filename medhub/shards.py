@@ -76,7 +76,7 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
 
     assert shard is not None
     k, n = shard
-    if executor.interface != "medhub/1":
+    if not executor.is_native:
         raise InvalidArgumentError(f"Sharded runs need a medhub/1 package (sample i depends only on (seed, i)); "
                                    f"{executor.model_id} uses the {executor.interface} interface.")
     if seed is None or output_path is None or not save_images:

@@ -129,7 +129,7 @@ def latent_input(executor: ModelExecutor) -> tuple[int, str, tuple[int, ...]]:
             "(execution.generate_method.input_latent_vector_size), so the latent explorer cannot drive it; "
             f"look at its samples with plot_samples({executor.model_id!r}) instead."
         )
-    if executor.interface == "medhub/1":
+    if executor.is_native:
         module = executor.prepare()
         try:
             params = inspect.signature(module.sample).parameters

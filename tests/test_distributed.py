@@ -250,6 +250,9 @@ def test_claiming_an_output(tmp_path):
 
 
 # ---------------------------------------------------------------------------- on a local Ray instance
+# Starting and stopping the Ray instance and its workers takes 15-25 s on 2 cores: these tests run with
+# ``-m slow``; the tests above (the chunk worker, the store, the dispatch, the argument checks) keep
+# the distributed path in the default run.
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     ray = pytest.importorskip("ray")
@@ -262,6 +265,7 @@ def ray_cluster(tmp_path_factory):
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_two_ray_workers_write_the_single_run_byte_for_byte(ray_cluster, tmp_path):
     """Shipped model 101: 2 workers, 5 chunks of 8; same names, bytes and manifest as one process;
     both workers took part; nothing missing, duplicated or left over."""
@@ -280,6 +284,7 @@ def test_two_ray_workers_write_the_single_run_byte_for_byte(ray_cluster, tmp_pat
     assert not list(out.glob(".*.tmp")) and len(list((out / MARKERS).iterdir())) == 5
 
 
+@pytest.mark.slow
 def test_one_model_load_per_worker_and_fsspec_url(ray_cluster, cat, tmp_path):
     """12 chunks on 2 workers load the model twice (once per worker); a file:// URL goes through
     fsspec in the workers and gives the single run's files."""
@@ -296,6 +301,7 @@ def test_one_model_load_per_worker_and_fsspec_url(ray_cluster, cat, tmp_path):
     assert (tmp_path / "ray" / "manifest.csv").read_bytes() == (single / "manifest.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_is_completed_by_running_it_again(ray_cluster, cat, tmp_path):
     """Chunks already written (as by a run that died) are kept; a missing and a corrupted file are
     regenerated; the folder then equals a single run."""
@@ -329,6 +335,7 @@ def test_an_interrupted_run_is_completed_by_running_it_again(ray_cluster, cat, t
     assert json.loads(Path(again.provenance_path).read_text())["ray"]["resumed_samples"] == 10
 
 
+@pytest.mark.slow
 def test_more_workers_than_the_cluster_holds_is_refused(ray_cluster, cat, tmp_path):
     with pytest.raises(InvalidArgumentError, match="3 workers need 3 CPUs"):
         generate_on_ray(1, 8, tmp_path / "o", seed=0, num_workers=3, config_file=cat)
@@ -338,6 +345,7 @@ def test_more_workers_than_the_cluster_holds_is_refused(ray_cluster, cat, tmp_pa
         generate_on_ray(1, 8, tmp_path / "o2", seed=0, device="cuda", config_file=cat)
 
 
+@pytest.mark.slow
 def test_cli_engine_ray(ray_cluster, cat, tmp_path, capsys):
     out = tmp_path / "cli"
     assert cli_main(["--config", str(cat), "generate", "1", "-n", "9", "-o", str(out), "--seed", "2",

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from medhub import Generators
@@ -143,3 +144,12 @@ def test_signal_handlers_are_restored_after_a_run(g, tmp_path):
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before
     assert not any(p.name.startswith(".medhub-run") for p in (tmp_path / "o").iterdir())
     assert os.listdir(tmp_path) == ["o"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_per_sample_input_is_refused(g, bad):
+    """A NaN latent for 00101 gave black images and exit 0; now one line, nothing generated."""
+    latent = np.zeros((2, 100), np.float32)
+    latent[1, 5] = bad
+    with pytest.raises(InvalidArgumentError, match="'latent' of 00101_DCGAN_BRAIN_MRI_T1 holds NaN or infinite"):
+        g.generate(101, num_samples=2, save_images=False, seed=0, device="cpu", latent=latent)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from medhub.compat import convert_medigan_entry  # noqa: E402
 from medhub.config import validate_catalog  # noqa: E402
+from medhub.execution.hub import is_hub_link  # noqa: E402
 from medhub.execution.resolve import is_remote_link, tree_digest  # noqa: E402
 
 CATALOG = ROOT / "config" / "global.json"
@@ -66,7 +67,7 @@ def pin(doc: dict, ids: list[str]) -> None:
     wanted = _full_ids(doc, ids)
     for model_id, entry in doc["models"].items():
         link = entry["execution"]["package_link"]
-        if is_remote_link(link) or (wanted and model_id not in wanted):
+        if is_remote_link(link) or is_hub_link(link) or (wanted and model_id not in wanted):
             continue
         folder = MODELS / link
         meta = copy.deepcopy(entry)
@@ -83,7 +84,7 @@ def check(doc: dict) -> int:
     bad = 0
     for model_id, entry in doc["models"].items():
         link = entry["execution"]["package_link"]
-        if is_remote_link(link):
+        if is_remote_link(link) or is_hub_link(link):
             continue
         pinned = entry["execution"].get("sha256")
         digest, _ = tree_digest(MODELS / link)

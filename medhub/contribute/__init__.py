@@ -11,11 +11,13 @@ One module per job: :mod:`~.ids` (model ids), :mod:`~.metadata` (the catalog ent
 :mod:`~.model_test` (the test run), :mod:`~.archive` (reproducible zip), :mod:`~.publish` (the
 publish steps, over :mod:`~.zenodo` and :mod:`~.github`), :mod:`~.steps` (the step log and its
 errors), :mod:`~.online` (offline mode), :mod:`~.contributor` (the workflow),
-:mod:`~.stepwise` (what ``Generators`` delegates to) and :mod:`~.template` (``init-model``).
+:mod:`~.stepwise` (what ``Generators`` delegates to), :mod:`~.template` (``init-model``) and
+:mod:`~.hub_proposal` (a catalog entry for a model already on the Hugging Face Hub: no archive, no Zenodo).
 """
 
 from .archive import Archive, make_archive
 from .contributor import ModelContributor
+from .hub_proposal import HubProposal, propose_hub_model
 from .ids import next_free_number, validate_model_id
 from .metadata import catalog_document
 from .model_test import TestReport, run_model_test
@@ -27,6 +29,7 @@ from .template import init_model
 __all__ = [
     "Archive",
     "ContributionResult",
+    "HubProposal",
     "ModelContributor",
     "OfflineModeError",
     "TestReport",
@@ -34,6 +37,7 @@ __all__ = [
     "init_model",
     "make_archive",
     "next_free_number",
+    "propose_hub_model",
     "run_model_test",
     "test_model",
     "validate_model_id",

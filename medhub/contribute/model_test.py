@@ -80,7 +80,7 @@ def run_model_test(executor: Any, num_samples: int = 3, seed: int = 0, device: s
         raise ModelTestError(f"{exc}", step="test") from exc
     same = all(np.array_equal(first[k], second[k], equal_nan=first[k].dtype.kind in "fc") for k in first)
     if not same:
-        if executor.interface == "medhub/1":
+        if executor.is_native:
             raise ModelTestError(
                 "The same seeds gave different samples: sample() must draw the random numbers of sample i from a "
                 "generator seeded with seeds[i] alone (see docs/model-package.md, section 2).", step="test")

@@ -45,7 +45,9 @@ from .streams import cpu_streams, part_size
 logger = logging.getLogger("medhub.execution")
 
 DEFAULT_BATCH_SIZE = 32
-INTERFACES = ("medhub/1", "medigan")
+#: Package kinds run by adapters inside medhub (:mod:`medhub.execution.adapters`), like ``medhub/1`` packages.
+ADAPTER_INTERFACES = ("diffusers", "monai-bundle")
+INTERFACES = ("medhub/1", "medigan", *ADAPTER_INTERFACES)
 #: Mixed-precision dtypes a package may declare (``execution.generate_method.mixed_precision`` or the
 #: package's ``SUPPORTS_AMP``); ``True`` means float16.
 AMP_DTYPES = ("float16", "bfloat16")
@@ -150,6 +152,12 @@ class ModelExecutor:
 
     # ------------------------------------------------------------------ set-up
     @property
+    def is_native(self) -> bool:
+        """Whether the package follows the ``medhub/1`` contract (``load`` / ``sample``, sample i depends
+        only on (seed, i)): native packages and the adapter kinds (``diffusers``, ``monai-bundle``)."""
+        return self.interface == "medhub/1" or self.interface in ADAPTER_INTERFACES
+
+    @property
     def uses_torch(self) -> bool:
         return any(requirement_name(d) == "torch" for d in self.dependencies)
 
@@ -160,17 +168,27 @@ class ModelExecutor:
         """
         if self._module is None:
             ensure_dependencies(self.model_id, self.dependencies, install=install_dependencies)
-            self._package = self._resolver.resolve(self.model_id, self.execution_config, self.package_path,
-                                                   trust_remote_code=trust_remote_code)
-            module = import_resolved(self._package, self.model_id)
-            needed = ("load", "sample") if self.interface == "medhub/1" else (self.generate_method_name,)
+            if self.interface in ADAPTER_INTERFACES:  # a pipeline or bundle folder, run by medhub's adapter
+                from .adapters import bind_adapter
+
+                self._package = (ResolvedPackage(Path(self.package_path).expanduser().resolve(), "user", None, False)
+                                 if self.package_path is not None else
+                                 self._resolver.resolve(self.model_id, self.execution_config,
+                                                        trust_remote_code=trust_remote_code))
+                module = bind_adapter(self.interface, self.model_id, self._package.folder, self.execution_config,
+                                      self._package.files, install_dependencies)
+            else:
+                self._package = self._resolver.resolve(self.model_id, self.execution_config, self.package_path,
+                                                       trust_remote_code=trust_remote_code)
+                module = import_resolved(self._package, self.model_id)
+            needed = ("load", "sample") if self.is_native else (self.generate_method_name,)
             missing = [name for name in needed if not callable(getattr(module, name, None))]
             if missing:
                 raise PackageError(
                     f"Model package {self.model_id} ({self.interface} interface) does not define {', '.join(missing)}(); "
                     "see docs/model-package.md for the contract."
                 )
-            self._takes_indices = self.interface == "medhub/1" and _accepts_indices(module.sample)
+            self._takes_indices = self.is_native and _accepts_indices(module.sample)
             self._module = module
         return self._module
 
@@ -275,7 +293,7 @@ class ModelExecutor:
     def thread_safe(self) -> bool:
         """Whether the catalog declares that the package's ``sample`` may run in several threads at
         once on one loaded model (``execution.generate_method.thread_safe``; ``medhub/1`` only)."""
-        return self.interface == "medhub/1" and self.execution_config.get("generate_method", {}).get("thread_safe") is True
+        return self.is_native and self.execution_config.get("generate_method", {}).get("thread_safe") is True
 
     def cpu_streams(self, device: str = "cpu", requested: int | None = None) -> int:
         """How many package calls :meth:`generate` runs at once on ``device``: ``requested`` (or
@@ -332,7 +350,7 @@ class ModelExecutor:
             return contextlib.nullcontext()
         stack = contextlib.ExitStack()
         if self.execution_config.get("generate_method", {}).get("inference_mode", True) is not False:
-            stack.enter_context(torch.inference_mode() if self.interface == "medhub/1" else torch.no_grad())
+            stack.enter_context(torch.inference_mode() if self.is_native else torch.no_grad())
         amp = self.autocast_dtype(device)
         if amp is not None:
             stack.enter_context(torch.autocast(device_type="cuda", dtype=amp))
@@ -378,7 +396,7 @@ class ModelExecutor:
         args = {**self._default_args(), **self._call_args(inputs)}
         seeds = list(seeds)
         try:
-            if self.interface == "medhub/1":
+            if self.is_native:
                 if self._takes_indices:
                     args["indices"] = [int(i) for i in indices]
                 model = self.load(device)
@@ -429,6 +447,9 @@ class ModelExecutor:
                     f"Input {name!r} of {self.model_id} needs one row per sample: shape ({num_samples}, ...), "
                     f"not {value.shape}."
                 )
+            if value.dtype.kind in "fc" and not np.isfinite(value).all():
+                raise InvalidArgumentError(f"Input {name!r} of {self.model_id} holds NaN or infinite values; give "
+                                           "finite numbers.")
             out[name] = value
         return out
 
@@ -536,13 +557,14 @@ class ModelExecutor:
             "package_sha256": self.package_sha256,
             "package_source": package.source,
             "package_verified": package.verified,
+            "package_commit": package.folder.name if package.source == "hub" else None,
             "seed": seed,
             "seed_scheme": "medhub.execution.seeds.sample_seeds(seed, index)",
             "num_samples": num_samples,
             "batch_size": batch_size,
             "device": device,
             "device_name": device_name(device),
-            "memory_format": self.memory_format() if self.interface == "medhub/1" else None,
+            "memory_format": self.memory_format() if self.is_native else None,
             "cpu_streams": streams,
             "arguments": _jsonable({**self._default_args(), **kwargs}),
             "medhub_version": __version__,

@@ -69,6 +69,12 @@ class ModelRef:
         return str(self.execution.get("interface", "medigan"))
 
     @property
+    def is_native(self) -> bool:
+        """Whether sample i depends only on (seed, i): ``medhub/1`` packages and the adapter kinds
+        (``diffusers``, ``monai-bundle``); medigan packages draw from global random state."""
+        return self.interface != "medigan"
+
+    @property
     def per_sample_input_names(self) -> list[str]:
         return list(self.execution.get("generate_method", {}).get("per_sample_inputs", []))
 

@@ -94,6 +94,11 @@ class PackageResolver:
             folder = package_root(Path(package_path).expanduser().resolve(), model_id, execution)
             return ResolvedPackage(folder, "user", None, False)
         link = execution["package_link"]
+        if link.startswith("hf://"):  # a Hugging Face Hub repository (medhub.execution.hub)
+            from .hub import HubSource
+
+            snap = HubSource(self.home).fetch(model_id, execution, trust_remote_code)
+            return ResolvedPackage(snap.folder, "hub", snap.tree_sha256, snap.pinned, snap.files)
         if is_remote_link(link):
             return self.fetch_remote(model_id, execution, trust_remote_code)
         folder = package_root(self.local_path(link).resolve(), model_id, execution)

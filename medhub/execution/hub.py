@@ -1,0 +1,411 @@
+"""The Hugging Face Hub as a package source: ``package_link: "hf://<owner>/<repo>"``.
+
+A catalog entry names a Hub repository and a revision (``execution.revision``). A 40-hex commit is
+the pin, as ``sha256`` is for archives; a branch or tag (default ``main``) counts as unpinned and
+runs only with ``trust_remote_code`` (then the commit it resolved to is recorded and kept, as the
+sha256 of a trusted archive is).
+
+Files come from ``huggingface_hub.snapshot_download`` with the ``allow_patterns`` of the package
+kind, into Hugging Face's own cache: ``HF_HOME`` / ``HF_HUB_CACHE``, ``HF_ENDPOINT`` and ``HF_TOKEN``
+(for gated or private repositories; never logged) are read by ``huggingface_hub`` itself.
+With ``MEDHUB_OFFLINE`` or ``HF_HUB_OFFLINE`` on, no connection is made: only snapshots medhub
+has verified before are used.
+
+Integrity, as for medhub's own cache: after a download every file is checked against the Hub's
+listing of that commit (git blob id, or sha256 for LFS files), then medhub's tree digest of the
+files is recorded in ``$MEDHUB_HOME/hub/<model_id>/<commit>.json`` with each file's sha256, size and
+mtime. Every later use checks the snapshot against that record (Python files hashed every time,
+other files when their size or mtime changed) before anything of it runs. An optional ``sha256``
+in the entry pins the tree digest itself.
+
+Example:
+    >>> link = HubLink.of({"package_link": "hf://MONAI/mednist_ddpm", "revision": "main"})
+    >>> link.repo_id, link.revision, link.pinned
+    ('MONAI/mednist_ddpm', 'main', False)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import settings
+from ..errors import (
+    DependencyError,
+    DownloadError,
+    IntegrityError,
+    PackageError,
+    PackageNotAvailableError,
+    UntrustedPackageError,
+)
+from .adapters import allow_patterns, required_files
+from .tree import FileRecord, file_sha256, manifest_digest, package_files
+
+logger = logging.getLogger("medhub.execution.hub")
+
+SCHEME = "hf://"
+DEFAULT_REVISION = "main"
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+HF_EXTRA = "pip install 'medhub[hf]'"
+
+
+def is_hub_link(link: str) -> bool:
+    """True when a catalog ``package_link`` names a Hugging Face Hub repository.
+
+    Example:
+        >>> is_hub_link("hf://MONAI/mednist_ddpm"), is_hub_link("https://zenodo.org/x.zip")
+        (True, False)
+    """
+    return isinstance(link, str) and link.startswith(SCHEME)
+
+
+@dataclass(frozen=True)
+class HubLink:
+    """A Hub repository and the revision a catalog entry asks for."""
+
+    repo_id: str
+    revision: str
+
+    @classmethod
+    def of(cls, execution: Mapping[str, Any], model_id: str = "the model") -> HubLink:
+        """The link of a catalog entry's ``execution`` (``package_link`` and ``revision``)."""
+        link = str(execution.get("package_link", ""))
+        repo = link[len(SCHEME):].strip("/") if is_hub_link(link) else ""
+        if not _REPO.match(repo):
+            raise PackageError(f"Catalog entry of {model_id}: package_link {link!r} must be hf://<owner>/<repo>; "
+                               "fix the catalog entry.")
+        revision = str(execution.get("revision") or DEFAULT_REVISION).strip()
+        if not revision or revision.startswith("/") or ".." in revision:
+            raise PackageError(f"Catalog entry of {model_id}: execution.revision {revision!r} is not a commit, branch "
+                               "or tag; fix the catalog entry.")
+        return cls(repo, revision)
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the revision is a full commit hash (the pin)."""
+        return bool(COMMIT.match(self.revision))
+
+
+@dataclass(frozen=True)
+class HubSnapshot:
+    """A verified snapshot of a Hub repository, ready to run.
+
+    ``files`` maps each verified file (relative to ``folder``) to its sha256; ``pinned`` is True when
+    the catalog pinned the commit.
+    """
+
+    folder: Path
+    repo_id: str
+    commit: str
+    tree_sha256: str
+    size: int
+    files: Mapping[str, str]
+    pinned: bool
+
+
+def matches(rel: str, patterns: Sequence[str]) -> bool:
+    """Whether a repository path matches one of ``patterns`` (``fnmatch``, as ``huggingface_hub``).
+
+    Example:
+        >>> matches("unet/config.json", ["*.json"]), matches("unet/model.bin", ["*.safetensors"])
+        (True, False)
+    """
+    return any(fnmatch.fnmatch(rel, p + "*" if p.endswith("/") else p) for p in patterns)
+
+
+def git_blob_id(path: Path) -> str:
+    """The git object id of a file (what the Hub lists as ``oid`` for files not stored with LFS)."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _hf() -> Any:
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise DependencyError(f"Models from the Hugging Face Hub need huggingface_hub: {HF_EXTRA}",
+                              requirements=["huggingface_hub"]) from None
+    return huggingface_hub
+
+
+def _hf_error(name: str) -> type[BaseException]:
+    hf = _hf()
+    for where in ("errors", "utils"):
+        cls = getattr(getattr(hf, where, None), name, None)
+        if isinstance(cls, type):
+            return cls
+    return type(f"Missing{name}", (Exception,), {})  # never raised by this huggingface_hub
+
+
+def _quiet_tqdm() -> type:
+    """A tqdm class that shows nothing (Hub downloads outside a terminal)."""
+    from tqdm.auto import tqdm
+
+    class Quiet(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return Quiet
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, path)
+
+
+class HubSource:
+    """Fetches, verifies and re-checks Hub snapshots of catalog entries; records live in ``home/hub``.
+
+    Example:
+        >>> HubSource().records.name
+        'hub'
+    """
+
+    def __init__(self, home: Path | None = None) -> None:
+        from .._paths import medhub_home
+
+        self.root = Path(home) if home else medhub_home()
+
+    @property
+    def records(self) -> Path:
+        return self.root / "hub"
+
+    def record_path(self, model_id: str, commit: str) -> Path:
+        return self.records / model_id / f"{commit}.json"
+
+    def trust_path(self, model_id: str) -> Path:
+        return self.records / model_id / "trusted.json"
+
+    @staticmethod
+    def offline() -> bool:
+        """``MEDHUB_OFFLINE``, or ``huggingface_hub``'s own ``HF_HUB_OFFLINE``."""
+        if settings.is_offline():
+            return True
+        constants = getattr(_hf(), "constants", None)
+        check = getattr(constants, "is_offline_mode", None)
+        return bool(check() if callable(check) else getattr(constants, "HF_HUB_OFFLINE", False))
+
+    # ------------------------------------------------------------------ records
+    def _read(self, path: Path) -> dict[str, Any] | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def trusted_commit(self, model_id: str, link: HubLink) -> str | None:
+        """The commit recorded when the user trusted this unpinned entry, if it still names the same revision."""
+        record = self._read(self.trust_path(model_id))
+        if record and record.get("repo_id") == link.repo_id and record.get("revision") == link.revision:
+            return str(record.get("commit"))
+        return None
+
+    def forget(self, model_id: str) -> list[Path]:
+        """Remove medhub's records (verification and trust) of a model; Hugging Face's cache is left alone."""
+        folder = self.records / model_id
+        removed = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        for path in removed:
+            path.unlink(missing_ok=True)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        return removed
+
+    # ------------------------------------------------------------------ use
+    def fetch(self, model_id: str, execution: Mapping[str, Any], trust_remote_code: bool = False) -> HubSnapshot:
+        """The verified snapshot of an ``hf://`` entry: checked against medhub's record when there is one,
+        else downloaded, checked against the Hub's listing of the commit, and recorded."""
+        link = HubLink.of(execution, model_id)
+        interface = str(execution.get("interface", ""))
+        patterns = allow_patterns(interface, execution)
+        trusted = trust_remote_code or bool(settings.get("MEDHUB_TRUST_REMOTE_CODE"))
+        if not link.pinned and not trusted:
+            raise UntrustedPackageError(
+                f"Model {model_id} comes from the Hugging Face Hub repository {link.repo_id} at revision "
+                f"{link.revision!r}, which is not a commit hash, so medhub cannot pin its content. If you trust it, "
+                "pass trust_remote_code=True (CLI: --trust-remote-code, or set MEDHUB_TRUST_REMOTE_CODE=1); medhub then "
+                "records the commit it gets and keeps to it.")
+        commit = link.revision if link.pinned else self.trusted_commit(model_id, link)
+        record = self._read(self.record_path(model_id, commit)) if commit else None
+        if record and Path(record.get("folder", "")).is_dir():
+            return self._snapshot(model_id, record, self.check(model_id, record), link.pinned)
+        if self.offline():
+            where = f"{link.repo_id}@{link.revision}"
+            raise PackageNotAvailableError(
+                f"Model {model_id} ({where}) has no snapshot verified by medhub on this machine, and offline mode is "
+                f"on (MEDHUB_OFFLINE or HF_HUB_OFFLINE). While online, run `medhub prefetch {model_id}`.")
+        folder = self._download(model_id, link, commit or link.revision, patterns)
+        seen = folder.name
+        if commit and seen != commit:
+            raise IntegrityError(f"Model {model_id}: the Hub answered with commit {seen} for {link.repo_id}@{commit}; "
+                                 "refusing to use it.")
+        manifest = self._verify_with_hub(model_id, link, folder, seen, patterns)
+        for needed in required_files(interface, execution):
+            if needed not in manifest:
+                raise PackageNotAvailableError(
+                    f"Model {model_id}: {link.repo_id}@{seen[:12]} has no {needed}, which a {interface} package needs "
+                    f"(files fetched: {', '.join(patterns)}). Check the repository and execution.revision.")
+        tree, size = manifest_digest(manifest)
+        if record and record.get("tree_sha256") != tree:
+            raise IntegrityError(f"Model {model_id}: {link.repo_id}@{seen[:12]} downloaded again differs from the "
+                                 f"snapshot medhub verified before (tree {record.get('tree_sha256')}, now {tree}).")
+        pinned_tree = execution.get("sha256")
+        if pinned_tree and pinned_tree != tree:
+            raise IntegrityError(f"Model {model_id}: the files of {link.repo_id}@{seen[:12]} do not match the sha256 "
+                                 f"pinned in the catalog (expected {pinned_tree}, found {tree}).")
+        record = {"model_id": model_id, "repo_id": link.repo_id, "revision": link.revision, "commit": seen,
+                  "folder": str(folder), "patterns": list(patterns), "tree_sha256": tree, "size": size,
+                  "files": {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()},
+                  "fetched": datetime.now(timezone.utc).isoformat()}
+        _write_json(self.record_path(model_id, seen), record)
+        if not link.pinned:
+            _write_json(self.trust_path(model_id), {"repo_id": link.repo_id, "revision": link.revision,
+                                                    "commit": seen, "tree_sha256": tree,
+                                                    "trusted_at": record["fetched"]})
+        logger.info("Model %s: %s@%s verified (%d files, tree %s)", model_id, link.repo_id, seen[:12], len(manifest),
+                    tree[:16])
+        return self._snapshot(model_id, record, manifest, link.pinned)
+
+    def _snapshot(self, model_id: str, record: Mapping[str, Any], manifest: Mapping[str, FileRecord],
+                  pinned: bool) -> HubSnapshot:
+        return HubSnapshot(Path(record["folder"]), record["repo_id"], record["commit"], record["tree_sha256"],
+                           int(record.get("size", 0)), {rel: r.sha256 for rel, r in manifest.items()}, pinned)
+
+    def files_of(self, folder: Path, patterns: Sequence[str]) -> dict[str, Path]:
+        """The files of a snapshot folder that the package kind uses (those matching ``patterns``)."""
+        out = {}
+        for path in package_files(folder):
+            rel = path.relative_to(folder).as_posix()
+            if matches(rel, patterns):
+                out[rel] = path
+        return out
+
+    def check(self, model_id: str, record: Mapping[str, Any]) -> dict[str, FileRecord]:
+        """Check a snapshot against medhub's record of it; raises :class:`IntegrityError` naming the
+        first file added, removed or changed. Python files are hashed every time, others when their
+        size or mtime differs from the record."""
+        folder = Path(record["folder"])
+        fix = (f"Delete {folder} (or run `hf cache delete`), then `medhub cache rm {model_id}` and fetch it again.")
+        try:
+            recorded = {rel: FileRecord(*entry) for rel, entry in record["files"].items()}
+        except (KeyError, TypeError, AttributeError):
+            raise IntegrityError(f"Model {model_id}: medhub's record of {folder} is unreadable. {fix}") from None
+        if manifest_digest(recorded)[0] != record.get("tree_sha256"):
+            raise IntegrityError(f"Model {model_id}: medhub's record of {folder} was altered. {fix}")
+        present = self.files_of(folder, record.get("patterns") or ["*"])
+        for rel in sorted(present.keys() ^ recorded.keys()):
+            what = "was added" if rel in present else "is missing"
+            raise IntegrityError(f"Model {model_id}: {rel} {what} in {folder} since medhub verified it. {fix}")
+        for rel, path in present.items():
+            expected, st = recorded[rel], path.stat()
+            if (rel.endswith(".py") or st.st_size != expected.size or st.st_mtime_ns != expected.mtime_ns) \
+                    and file_sha256(path) != expected.sha256:
+                raise IntegrityError(f"Model {model_id}: {rel} in {folder} changed since medhub verified it; refusing "
+                                     f"to run it. {fix}")
+        return recorded
+
+    # ------------------------------------------------------------------ network
+    def _download(self, model_id: str, link: HubLink, revision: str, patterns: Sequence[str],
+                  force: bool = False) -> Path:
+        hf = _hf()
+        quiet = {} if sys.stderr.isatty() else {"tqdm_class": _quiet_tqdm()}  # bars only on a terminal
+        try:
+            folder = hf.snapshot_download(link.repo_id, revision=revision, allow_patterns=list(patterns),
+                                          force_download=force, **quiet)
+        except Exception as exc:
+            raise self._explain(model_id, link, revision, exc) from None
+        return Path(folder)
+
+    def _explain(self, model_id: str, link: HubLink, revision: str, exc: Exception) -> Exception:
+        """One line saying what went wrong with a Hub request, and what to do (never the token)."""
+        hf = _hf()
+        endpoint = getattr(getattr(hf, "constants", None), "ENDPOINT", "the Hub")
+        where = f"{link.repo_id}@{revision} on {endpoint}"
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if isinstance(exc, _hf_error("RevisionNotFoundError")):
+            return PackageNotAvailableError(f"Model {model_id}: revision {revision!r} does not exist in {link.repo_id} "
+                                            f"on {endpoint}; fix execution.revision in the catalog.")
+        gated = PackageNotAvailableError(
+            f"Model {model_id}: {where} is gated or private and the Hub refused access (HTTP {status or 401}). "
+            "Accept its conditions on the model page, then set HF_TOKEN to an access token (or run `hf auth login`).")
+        if isinstance(exc, _hf_error("GatedRepoError")):
+            return gated
+        if isinstance(exc, _hf_error("RepositoryNotFoundError")):
+            return PackageNotAvailableError(f"Model {model_id}: repository {link.repo_id} was not found on {endpoint} "
+                                            "(if it is private, set HF_TOKEN); fix package_link in the catalog.")
+        if status in (401, 403):
+            return gated
+        if isinstance(exc, _hf_error("LocalEntryNotFoundError")):
+            return PackageNotAvailableError(f"Model {model_id}: {where} could not be reached and is not in the Hugging "
+                                            f"Face cache ({type(exc).__name__}). Check the connection (and HF_ENDPOINT).")
+        if isinstance(exc, _hf_error("EntryNotFoundError")) or status == 404:
+            return PackageNotAvailableError(f"Model {model_id}: a file of {where} is missing on the Hub "
+                                            f"({' '.join(str(exc).split())[:200]}).")
+        if isinstance(exc, (OSError, ConnectionError, TimeoutError)) or status:
+            return DownloadError(f"Model {model_id}: downloading {where} failed ({type(exc).__name__}"
+                                 f"{', HTTP ' + str(status) if status else ''}); try again later.")
+        return PackageError(f"Model {model_id}: fetching {where} failed with {type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:300]}")
+
+    def hub_listing(self, model_id: str, link: HubLink, commit: str) -> dict[str, tuple[str, str]]:
+        """``{path: ("sha256", hex) or ("git", blob id)}`` of every file of ``commit``, from the Hub."""
+        hf = _hf()
+        try:
+            entries = list(hf.HfApi().list_repo_tree(link.repo_id, revision=commit, recursive=True))
+        except Exception as exc:
+            raise self._explain(model_id, link, commit, exc) from None
+        out = {}
+        for entry in entries:
+            path, oid = getattr(entry, "path", None), getattr(entry, "blob_id", None)
+            if path is None or oid is None:  # a folder
+                continue
+            lfs = getattr(entry, "lfs", None)
+            sha = lfs.get("sha256") if isinstance(lfs, Mapping) else getattr(lfs, "sha256", None)
+            out[path] = ("sha256", str(sha)) if sha else ("git", str(oid))
+        return out
+
+    def _verify_with_hub(self, model_id: str, link: HubLink, folder: Path, commit: str,
+                         patterns: Sequence[str], retried: bool = False) -> dict[str, FileRecord]:
+        """Every downloaded file, checked against the Hub's listing of ``commit``; a mismatch downloads the
+        snapshot again once (a damaged cache), then raises :class:`IntegrityError`."""
+        listing = {rel: v for rel, v in self.hub_listing(model_id, link, commit).items() if matches(rel, patterns)}
+        present = self.files_of(folder, patterns)
+        problem = None
+        manifest: dict[str, FileRecord] = {}
+        for rel in sorted(listing.keys() | present.keys()):
+            if rel not in present:
+                problem = f"{rel} is missing from the download"
+            elif rel not in listing:
+                problem = f"{rel} is not part of commit {commit[:12]}"
+            else:
+                path, (kind, expected) = present[rel], listing[rel]
+                st = path.stat()
+                sha = file_sha256(path)
+                if (sha if kind == "sha256" else git_blob_id(path)) != expected:
+                    problem = f"{rel} does not match the Hub's {'sha256' if kind == 'sha256' else 'git id'} of it"
+                manifest[rel] = FileRecord(sha, st.st_size, st.st_mtime_ns)
+            if problem:
+                break
+        if problem is None:
+            return manifest
+        if not retried:
+            logger.warning("Model %s: %s; downloading %s@%s again", model_id, problem, link.repo_id, commit[:12])
+            folder = self._download(model_id, link, commit, patterns, force=True)
+            return self._verify_with_hub(model_id, link, folder, commit, patterns, retried=True)
+        raise IntegrityError(f"Model {model_id}: {link.repo_id}@{commit[:12]}: {problem}; refusing to use it.")
