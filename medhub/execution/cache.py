@@ -32,7 +32,15 @@ from typing import Any
 from ..errors import IntegrityError, PackageNotAvailableError, UntrustedPackageError
 from .archive import Limits, safe_extract
 from .fetch import download, validators_of
-from .tree import FileRecord, file_sha256, manifest_digest, package_files, package_root, tree_manifest
+from .tree import (
+    FileRecord,
+    file_sha256,
+    first_difference,
+    manifest_digest,
+    package_files,
+    package_root,
+    tree_manifest,
+)
 
 logger = logging.getLogger("medhub.execution.cache")
 
@@ -196,15 +204,11 @@ class PackageCache:
             raise IntegrityError(f"Cached package {model_id} at {folder}: its record {META} was altered. {fix}")
         present = {path.relative_to(folder).as_posix(): path for path in package_files(folder)}
         present.pop(META, None)
-        for rel in sorted(present.keys() ^ recorded.keys()):
-            what = "was added" if rel in present else "is missing"
-            raise IntegrityError(f"Cached package {model_id} at {folder}: {rel} {what} since it was verified. {fix}")
-        for rel, path in present.items():
-            record, st = recorded[rel], path.stat()
-            if (rel.endswith(".py") or st.st_size != record.size or st.st_mtime_ns != record.mtime_ns) \
-                    and file_sha256(path) != record.sha256:
-                raise IntegrityError(f"Cached package {model_id} at {folder}: {rel} changed since it was verified; "
-                                     f"refusing to import it. {fix}")
+        found = first_difference(present, recorded)
+        if found is not None:
+            rel, what = found
+            raise IntegrityError(f"Cached package {model_id} at {folder}: {rel} {what} since it was verified; "
+                                 f"refusing to import it. {fix}")
         return archive_sha, recorded
 
     def _upgrade(self, model_id: str, folder: Path, fix: str) -> tuple[str, dict[str, FileRecord]]:

@@ -50,7 +50,7 @@ from ..errors import (
     UntrustedPackageError,
 )
 from .adapters import allow_patterns, required_files
-from .tree import FileRecord, file_sha256, manifest_digest, package_files
+from .tree import FileRecord, file_sha256, first_difference, manifest_digest, package_files
 
 logger = logging.getLogger("medhub.execution.hub")
 
@@ -308,16 +308,11 @@ class HubSource:
             raise IntegrityError(f"Model {model_id}: medhub's record of {folder} is unreadable. {fix}") from None
         if manifest_digest(recorded)[0] != record.get("tree_sha256"):
             raise IntegrityError(f"Model {model_id}: medhub's record of {folder} was altered. {fix}")
-        present = self.files_of(folder, record.get("patterns") or ["*"])
-        for rel in sorted(present.keys() ^ recorded.keys()):
-            what = "was added" if rel in present else "is missing"
-            raise IntegrityError(f"Model {model_id}: {rel} {what} in {folder} since medhub verified it. {fix}")
-        for rel, path in present.items():
-            expected, st = recorded[rel], path.stat()
-            if (rel.endswith(".py") or st.st_size != expected.size or st.st_mtime_ns != expected.mtime_ns) \
-                    and file_sha256(path) != expected.sha256:
-                raise IntegrityError(f"Model {model_id}: {rel} in {folder} changed since medhub verified it; refusing "
-                                     f"to run it. {fix}")
+        found = first_difference(self.files_of(folder, record.get("patterns") or ["*"]), recorded)
+        if found is not None:
+            rel, what = found
+            where = f"{rel} in {folder} {what}" if what == "changed" else f"{rel} {what} in {folder}"
+            raise IntegrityError(f"Model {model_id}: {where} since medhub verified it; refusing to run it. {fix}")
         return recorded
 
     # ------------------------------------------------------------------ network

@@ -81,6 +81,23 @@ def tree_digest(folder: Path, exclude: frozenset[str] = frozenset()) -> tuple[st
     return manifest_digest(tree_manifest(folder, exclude))
 
 
+def first_difference(present: Mapping[str, Path], recorded: Mapping[str, FileRecord]) -> tuple[str, str] | None:
+    """The first file that differs from its verified record, as ``(relative path, "was added" |
+    "is missing" | "changed")``, or None when the files are the recorded ones.
+
+    Python files are hashed every time (a same-size edit with a restored mtime must not pass);
+    other files only when their size or mtime differs from the record.
+    """
+    for rel in sorted(present.keys() ^ recorded.keys()):
+        return rel, "was added" if rel in present else "is missing"
+    for rel, path in present.items():
+        record, st = recorded[rel], path.stat()
+        if (rel.endswith(".py") or st.st_size != record.size or st.st_mtime_ns != record.mtime_ns) \
+                and file_sha256(path) != record.sha256:
+            return rel, "changed"
+    return None
+
+
 def check_relative(model_id: str, key: str, rel: str) -> PurePosixPath:
     """``rel`` (a path inside a package, from the catalog) as a relative path that stays inside.
 
