@@ -30,7 +30,7 @@ def test_wheel_contents(wheel):
     catalog = json.loads(zipfile.ZipFile(wheel).read("medhub/_bundled/config/global.json"))
     for model_id, entry in catalog["models"].items():
         link = entry["execution"]["package_link"]
-        if not link.startswith("http"):
+        if not link.startswith(("http", "hf://")):  # remote archives and Hub repositories are not shipped
             assert f"medhub/_bundled/models/{link}/__init__.py" in names, model_id
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert any(n.startswith("medhub/_bundled/templates/") for n in names)

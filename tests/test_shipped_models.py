@@ -11,11 +11,13 @@ from conftest import REPO
 
 from medhub import Generators
 from medhub.config import ConfigManager
+from medhub.execution.hub import is_hub_link
 from medhub.execution.resolve import is_remote_link, tree_digest
 from medhub.outputs import parse_specs
 
 CM = ConfigManager()
-SHIPPED = [m for m in CM.model_ids if not is_remote_link(CM.get_config_by_id(m, "execution.package_link"))]
+SHIPPED = [m for m in CM.model_ids
+           if not (is_remote_link(link := CM.get_config_by_id(m, "execution.package_link")) or is_hub_link(link))]
 #: The DDPM takes 5-8 s a test on 2 cores (a U-Net call per step): its cases of the three longest tests
 #: run with ``-m slow``; test_cli_generates_offline and tests/test_model_ddpm_fundus.py keep it in the default run.
 SHIPPED_SLOW_DDPM = [pytest.param(m, marks=pytest.mark.slow) if m.startswith("00106_DDPM") else m for m in SHIPPED]
