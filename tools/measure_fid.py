@@ -217,6 +217,28 @@ def write_card(model_id: str, res: dict) -> None:
     card.write_text(text)
 
 
+def run_plans(model_ids: list[str], seed: int, measure_fn: Callable[[str, int], dict],
+              from_json: list[Path] | None = None, json_out: Path | None = None) -> dict:
+    """Results per model: ``measure_fn(model_id, seed)`` for each id (default: every plan), or the
+    results stored by earlier runs in the ``from_json`` files; also written to ``json_out``."""
+    ids = model_ids or list(PLANS)
+    unknown = [m for m in ids if m not in PLANS]
+    if unknown:
+        raise SystemExit(f"no evaluation plan for {unknown}; known: {sorted(PLANS)}")
+    results: dict = {}
+    if from_json:
+        for path in from_json:
+            results.update(json.loads(path.read_text()))
+        results = {m: r for m, r in results.items() if m in ids}
+    else:
+        for model_id in ids:
+            results[model_id] = measure_fn(model_id, seed)
+            print(json.dumps({model_id: results[model_id]}, indent=2), flush=True)
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_ids", nargs="*", help="full ids (default: every shipped model)")
@@ -227,21 +249,7 @@ def main() -> int:
                     help="do not measure: take the results from files an earlier run wrote with --json")
     args = ap.parse_args()
 
-    ids = args.model_ids or list(PLANS)
-    unknown = [m for m in ids if m not in PLANS]
-    if unknown:
-        raise SystemExit(f"no evaluation plan for {unknown}; known: {sorted(PLANS)}")
-    results = {}
-    if args.from_json:
-        for path in args.from_json:
-            results.update(json.loads(path.read_text()))
-        results = {m: r for m, r in results.items() if m in ids}
-    else:
-        for model_id in ids:
-            results[model_id] = measure(model_id, args.seed)
-            print(json.dumps({model_id: results[model_id]}, indent=2), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    results = run_plans(args.model_ids, args.seed, measure, args.from_json, args.json)
     if args.write:
         catalog_path = ROOT / "config" / "global.json"
         catalog = json.loads(catalog_path.read_text())

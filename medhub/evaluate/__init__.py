@@ -19,7 +19,15 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what static tools (type checkers, the API docs) see; at run time see __getattr__
+    from .core import FIDReport, compute_features, fid, fid_lower_bound, fid_ratio, fid_report
+    from .frechet import feature_statistics, frechet_distance
+    from .memorization import MemorizationReport, memorization_report, nearest_training_images
+    from .metrics import FeatureGrams, fid_from_features, kernel_inception_distance, precision_recall_density_coverage
+    from .report import model_report
+    from .suite import Estimate, MetricsReport, compute_metrics, metrics_report
 
 _EXPORTS = {
     "core": ["FIDReport", "compute_features", "fid", "fid_lower_bound", "fid_ratio", "fid_report",
@@ -32,7 +40,10 @@ _EXPORTS = {
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(name for name in _WHERE if not name.startswith("_"))
+__all__ = ["Estimate", "FIDReport", "FeatureGrams", "MemorizationReport", "MetricsReport", "compute_features",
+           "compute_metrics", "feature_statistics", "fid", "fid_from_features", "fid_lower_bound", "fid_ratio",
+           "fid_report", "frechet_distance", "kernel_inception_distance", "memorization_report", "metrics_report",
+           "model_report", "nearest_training_images", "precision_recall_density_coverage"]
 
 
 def __getattr__(name: str) -> Any:

@@ -102,6 +102,42 @@ class FeatureExtractor:
         return out.reshape(out.shape[0], -1).double().cpu().numpy()
 
 
+def to_unit(img: np.ndarray, normalize: bool = False) -> np.ndarray:
+    """One image (H, W), (H, W, C) or (C, H, W) -> float32 (H, W, C) in [0, 1], alpha dropped:
+    steps 1 and 2 of the preprocessing above (grey stays one channel here).
+
+    >>> to_unit(np.array([[0, 255]], np.uint8)).tolist()
+    [[[0.0], [1.0]]]
+    """
+    arr = np.asarray(img)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3:
+        raise InvalidArgumentError(f"Evaluation takes 2D images, got an array of shape {np.asarray(img).shape}.")
+    if arr.dtype == np.bool_:
+        x = arr.astype(np.float32)
+    elif normalize:
+        x = arr.astype(np.float32)
+        lo, hi = x.min(), x.max()
+        x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    elif arr.dtype == np.uint8:
+        x = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        x = arr.astype(np.float32) / 65535.0
+    elif arr.dtype.kind == "f":
+        x = arr.astype(np.float32)
+        if x.size and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
+            raise InvalidArgumentError(
+                f"Float images must be in [0, 1] (found [{x.min():.3g}, {x.max():.3g}]); rescale them or pass "
+                "normalize=True."
+            )
+    else:
+        raise InvalidArgumentError(f"Unsupported image dtype {arr.dtype}; use uint8, uint16, bool or float.")
+    return x[..., :3] if x.shape[-1] == 4 else x
+
+
 def preprocess(images: list[np.ndarray], normalize: bool = False) -> Any:
     """Images (H, W), (H, W, C) or (C, H, W) of any size -> tensor (N, 3, 299, 299) in [-1, 1]."""
     import torch
@@ -109,36 +145,9 @@ def preprocess(images: list[np.ndarray], normalize: bool = False) -> Any:
 
     out = []
     for img in images:
-        arr = np.asarray(img)
-        if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
-            arr = np.moveaxis(arr, 0, -1)
-        if arr.ndim == 2:
-            arr = arr[..., None]
-        if arr.ndim != 3:
-            raise InvalidArgumentError(f"FID takes 2D images, got an array of shape {np.asarray(img).shape}.")
-        if arr.dtype == np.bool_:
-            x = arr.astype(np.float32)
-        elif normalize:
-            x = arr.astype(np.float32)
-            lo, hi = x.min(), x.max()
-            x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-        elif arr.dtype == np.uint8:
-            x = arr.astype(np.float32) / 255.0
-        elif arr.dtype == np.uint16:
-            x = arr.astype(np.float32) / 65535.0
-        elif arr.dtype.kind == "f":
-            x = arr.astype(np.float32)
-            if x.size and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
-                raise InvalidArgumentError(
-                    f"Float images must be in [0, 1] (found [{x.min():.3g}, {x.max():.3g}]); rescale them or pass "
-                    "normalize=True."
-                )
-        else:
-            raise InvalidArgumentError(f"Unsupported image dtype {arr.dtype}; use uint8, uint16, bool or float.")
+        x = to_unit(img, normalize)
         if x.shape[-1] == 1:
             x = np.repeat(x, 3, axis=-1)
-        elif x.shape[-1] == 4:
-            x = x[..., :3]
         t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None]
         t = F.interpolate(t, size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=True)
         out.append(t[0])
@@ -159,9 +168,10 @@ def iter_images(source: Any, seed: int = 0, device: str = "cpu") -> tuple[Iterat
         return (np.asarray(Image.open(f)) for f in files), len(files), f"folder {Path(source).name} ({len(files)} images)"
     if isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], int):
         model_id, n = source
-        from .. import Generators
+        from ..config import ConfigManager
+        from ..execution.ref import executor_for
 
-        executor = Generators().get_model_executor(model_id)
+        executor = executor_for(ConfigManager(), model_id)
         executor.prepare()
         name = executor.specs[0].name if executor.specs else "image"
 

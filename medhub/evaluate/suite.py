@@ -71,6 +71,21 @@ class Estimate:
         return text
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN float replaced by None (strict JSON has no NaN).
+
+    >>> json_safe({"low": float("nan"), "n": [1.0]})
+    {'low': None, 'n': [1.0]}
+    """
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
 def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
     """``"fid,kid,prdc"`` or a list of those names -> a checked tuple in the canonical order.
 
@@ -118,7 +133,7 @@ def interval(value: float, samples: np.ndarray, confidence: float, name: str = "
     """
     alpha = (1.0 - confidence) / 2.0
     lo_q, med, hi_q = np.quantile(samples, [alpha, 0.5, 1.0 - alpha])
-    low, high = value + lo_q - med, value + hi_q - med
+    low, high = round(value + lo_q - med, 12), round(value + hi_q - med, 12)  # no round-off tails like 3e-17
     lower, upper = BOUNDS.get(name, (None, None))
     if lower is not None:
         low, high = max(low, lower), max(high, lower)
@@ -159,7 +174,9 @@ def compute_metrics(real: np.ndarray, synthetic: np.ndarray, metrics: str | Sequ
     out = {name: Estimate(name, value, confidence=confidence) for name, value in point.items()}
     if "kid" in names:
         values = kid_values(grams, kid_subsets, kid_subset_size, seed)
-        out["KID"] = Estimate("KID", float(values.mean()), std=float(values.std()), confidence=confidence)
+        whole = kid_subset_size_or_default(n, m, kid_subset_size, names) == n == m  # every subset: both whole sets
+        out["KID"] = Estimate("KID", float(values.mean()), std=0.0 if whole else float(values.std()),
+                              confidence=confidence)
     if bootstrap:
         samples = bootstrap_replicates(lambda cx, cy: _figures(grams, cx, cy, names, k), n, m, bootstrap, seed)
         for name, est in out.items():
@@ -187,7 +204,7 @@ class MetricsReport:
     reference: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = json_safe(asdict(self))
         data["ci_method"] = CI_METHOD
         return data
 
@@ -222,7 +239,7 @@ def metrics_report(real: Any, synthetic: Any, metrics: str | Sequence[str] = MET
     held out), ``baseline`` holds the same figures for ``real`` against as many reference images as
     the synthetic set has (drawn with ``seed``): what real data scores at this size.
     """
-    from . import compute_features
+    from .core import compute_features
 
     names = parse_metrics(metrics)
     real_cache = kwargs.pop("real_cache", None)
