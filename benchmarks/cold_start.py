@@ -93,14 +93,14 @@ with timed("imports (executor modules)"):  # what get_model_executor() imports o
 wrap(medhub.generators.Generators, "__init__", "catalog (Generators())")
 wrap(ex_mod, "ensure_dependencies", "dependency check")
 wrap(res_mod.PackageResolver, "resolve", "package sha256 verification")
-original_import = ex_mod.import_package
-def import_package(folder, model_id):
+original_import = ex_mod.import_resolved
+def import_resolved(package, model_id):
     if "torch" not in sys.modules:
         with timed("torch import"):
             import torch
     with timed("package import (without torch)"):
-        return original_import(folder, model_id)
-ex_mod.import_package = import_package
+        return original_import(package, model_id)
+ex_mod.import_resolved = import_resolved
 wrap(ex_mod.ModelExecutor, "load", "weight load")
 wrap(ex_mod.ModelExecutor, "call_package", "first batch (forward pass)")
 wrap(ex_mod.ModelExecutor, "provenance", "provenance record")

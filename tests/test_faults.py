@@ -69,7 +69,8 @@ def test_full_disk_on_a_real_small_filesystem(g, tmp_path):
 
 
 SLOW_RUN = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal session (nohup would leave SIGHUP ignored)
 from medhub import Generators
 from medhub.outputs import runs
 real = runs.write_file
