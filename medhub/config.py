@@ -137,6 +137,8 @@ def check_depth(doc: Any, source: str, limit: int = MAX_DEPTH) -> None:
         ...
         medhub.errors.CatalogError: c.json: $.a[0][0] nests deeper than 3 levels of objects and lists; this is not a catalog.
     """
+    if not _nests_deeper(doc, limit):  # the common case, without building a path per node
+        return
     stack: list[tuple[Any, str, int]] = [(doc, "$", 0)]
     while stack:
         value, where, depth = stack.pop()
@@ -149,6 +151,20 @@ def check_depth(doc: Any, source: str, limit: int = MAX_DEPTH) -> None:
                 raise CatalogError(f"{source}: {path} nests deeper than {limit} levels of objects and lists; this is "
                                    "not a catalog.")
             stack.append((child, path, depth + 1))
+
+
+def _nests_deeper(doc: Any, limit: int) -> bool:
+    """Whether a container inside ``doc`` sits ``limit`` or more levels down (cheap: no paths)."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -219,6 +235,10 @@ class ConfigManager:
         gc.disable()
         try:
             doc = _read_json(path)
+            large = isinstance(doc, dict) and len(doc.get("models") or ()) >= _VALIDATION_CACHE_MIN_MODELS
+            key = _validation_key(path) if large else None
+            if key is not None and _validation_cached(key):
+                return doc  # this very file passed every check below before
             check_depth(doc, str(path))
             if is_medigan_catalog(doc):
                 logger.info("%s is a medigan catalog; converting it to the medhub schema", path)
@@ -226,12 +246,9 @@ class ConfigManager:
                     doc = convert_medigan_catalog(doc)
                 except CatalogError as exc:
                     raise CatalogError(f"{path}: {exc}") from None
-            large = isinstance(doc, dict) and len(doc.get("models") or ()) >= _VALIDATION_CACHE_MIN_MODELS
-            key = _validation_key(path) if large else None
-            if key is None or not _validation_cached(key):
-                validate_catalog(doc, source=str(path))
-                if key is not None:
-                    _remember_validation(key)
+            validate_catalog(doc, source=str(path))
+            if key is not None:
+                _remember_validation(key)
         finally:
             if gc_was_enabled:
                 gc.enable()
