@@ -462,20 +462,25 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def fid_overview_data(catalog: ConfigManager | None = None,
-                      model_ids: Sequence[str | int] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows ``{model_id, number, modality, FID, FID_rr, derived}`` of the models that have an FID
-    and a real-real bound, and the ids left out.
+def fid_overview_data(catalog: ConfigManager | None = None, model_ids: Sequence[str | int] | None = None,
+                      metric: str = "FID") -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows ``{model_id, number, modality, <metric>, <metric>_rr, ci, derived}`` of the models that
+    have the metric and its real-real figure, and the ids left out.
 
-    ``FID_rr`` is ``selection.performance.FID_rr``, else ``FID_ratio * FID`` (medigan defines
-    ``FID_ratio = FID_rr / FID``); ``derived`` says which. The modality is the first entry of
-    ``selection.modality``.
+    ``metric`` is a key of ``selection.performance`` with a real-real companion ``<metric>_rr``
+    (``FID``, ``KID``, ``precision``, ``recall``, ``density``, ``coverage``). For FID without
+    ``FID_rr``, ``FID_ratio * FID`` is used (medigan defines ``FID_ratio = FID_rr / FID``);
+    ``derived`` says which. ``ci`` is the catalog's ``<metric>_ci`` interval, or None. The modality
+    is the first entry of ``selection.modality``.
 
     Example:
         >>> rows, skipped = fid_overview_data()
         >>> row = next(r for r in rows if r["number"] == 1)
         >>> row["modality"], row["FID"], round(row["FID_rr"], 2), row["derived"]
         ('MMG', 67.6, 33.6, True)
+        >>> kid = next(r for r in fid_overview_data(metric="KID")[0] if r["number"] == 101)
+        >>> kid["KID"] > kid["KID_rr"], len(kid["ci"])
+        (True, 2)
     """
     if catalog is None:
         from .config import ConfigManager
@@ -487,35 +492,46 @@ def fid_overview_data(catalog: ConfigManager | None = None,
     for model_id in ids:
         selection = cm.config_dict[model_id].get("selection", {}) or {}
         perf = selection.get("performance", {}) or {}
-        fid = _number(perf.get("FID"))
-        rr = _number(perf.get("FID_rr"))
+        value = _number(perf.get(metric))
+        rr = _number(perf.get(f"{metric}_rr"))
         derived = False
-        if fid is not None and rr is None and _number(perf.get("FID_ratio")) is not None:
-            rr, derived = _number(perf["FID_ratio"]) * fid, True  # type: ignore[operator]
-        if fid is None or rr is None:
+        if metric == "FID" and value is not None and rr is None and _number(perf.get("FID_ratio")) is not None:
+            rr, derived = _number(perf["FID_ratio"]) * value, True  # type: ignore[operator]
+        if value is None or rr is None:
             skipped.append(model_id)
             continue
+        ci = perf.get(f"{metric}_ci")
+        ci = (float(ci[0]), float(ci[1])) if isinstance(ci, list) and len(ci) == 2 and all(
+            _number(c) is not None for c in ci) else None
         modality = (selection.get("modality") or ["unknown"])[0]
         head = model_id.split("_", 1)[0]
         rows.append({"model_id": model_id, "number": int(head) if head.isdigit() else head, "modality": str(modality),
-                     "FID": fid, "FID_rr": rr, "derived": derived})
+                     metric: value, f"{metric}_rr": rr, "ci": ci, "derived": derived})
     return rows, skipped
 
 
 def plot_fid_overview(model_ids: Sequence[str | int] | None = None, *, save_path: str | os.PathLike[str] | None = None,
-                      pyplot: bool | None = None, catalog: ConfigManager | None = None) -> Figure:
-    """Each model's FID against its real-real lower bound ``FID_rr``, coloured by modality,
-    labelled by model number (as in the medigan paper's Figure 8). Returns the Figure.
+                      pyplot: bool | None = None, catalog: ConfigManager | None = None, metric: str = "FID") -> Figure:
+    """Each model's FID (or another metric with a real-real figure: ``KID``, ``precision``,
+    ``recall``, ``density``, ``coverage``) against its real-real figure, coloured by modality,
+    labelled by model number (as in the medigan paper's Figure 8), with the catalog's bootstrap
+    interval as an error bar where it has one. Returns the Figure.
 
-    The dashed line is FID = FID_rr: a model on it would be as close to the real data as a
-    second sample of real data. Models without FID or bound are listed under the plot.
+    The dashed line is metric = real-real: a model on it would be as close to the real data as a
+    second sample of real data. Models without the metric or its real-real figure are listed under
+    the plot.
 
     Example:
         >>> fig = plot_fid_overview(pyplot=False)
         >>> fig.axes[0].get_xlabel().startswith("FID_rr")
         True
+        >>> plot_fid_overview(pyplot=False, metric="KID").axes[0].get_ylabel().startswith("KID")
+        True
     """
-    rows, skipped = fid_overview_data(catalog, model_ids)
+    from .selection import metric_direction
+
+    rows, skipped = fid_overview_data(catalog, model_ids, metric)
+    rr_key = f"{metric}_rr"
     fig = new_figure((9.0, 6.5), pyplot)
     ax = fig.add_axes((0.09, 0.17, 0.68, 0.75))
     modalities: list[str] = []
@@ -528,30 +544,43 @@ def plot_fid_overview(model_ids: Sequence[str | int] | None = None, *, save_path
     colours = {m: cmap(i % 10) for i, m in enumerate(modalities)}
     for m in modalities:
         pts = [r for r in rows if r["modality"] == m]
-        ax.scatter([r["FID_rr"] for r in pts], [r["FID"] for r in pts], s=60, color=colours[m], label=m,
+        ax.scatter([r[rr_key] for r in pts], [r[metric] for r in pts], s=60, color=colours[m], label=m,
                    edgecolor="black", linewidth=0.5, zorder=3)
     for r in rows:
-        ax.annotate(str(r["number"]), (r["FID_rr"], r["FID"]), xytext=(4, 4), textcoords="offset points",
+        if r["ci"] is not None:
+            lo, hi = r["ci"]
+            ax.errorbar([r[rr_key]], [r[metric]], yerr=[[max(r[metric] - lo, 0)], [max(hi - r[metric], 0)]],
+                        color=colours[r["modality"]], linewidth=1, capsize=3, zorder=2)
+        ax.annotate(str(r["number"]), (r[rr_key], r[metric]), xytext=(4, 4), textcoords="offset points",
                     fontsize=8, zorder=4)
-    top = max([r["FID"] for r in rows], default=1.0) * 1.08
-    right = max([r["FID_rr"] for r in rows], default=1.0) * 1.15
-    ax.plot([0, right], [0, right], linestyle="--", color="0.5", linewidth=1, label="FID = FID_rr", zorder=2)
-    ax.set_xlim(0, right)
-    ax.set_ylim(0, top)
-    ax.set_xlabel("FID_rr: real-real lower bound (FID between two sets of real images)")
-    ax.set_ylabel("FID: synthetic vs real images")
-    ax.set_title("FID of each model against its real-real lower bound (lower is better)")
+    values = [v for r in rows for v in (r[metric], r[rr_key], *(r["ci"] or ()))]
+    low, high = min([0.0, *values]), max([1e-12, *values])
+    pad = 0.08 * (high - low or 1.0)
+    ax.plot([low, high], [low, high], linestyle="--", color="0.5", linewidth=1, label=f"{metric} = {rr_key}",
+            zorder=2)
+    ax.set_xlim(low - pad if low < 0 else 0, high + pad)
+    ax.set_ylim(low - pad if low < 0 else 0, high + pad)
+    better = "lower" if metric_direction(metric) == "asc" else "higher"
+    if metric == "FID":
+        ax.set_xlabel("FID_rr: real-real lower bound (FID between two sets of real images)")
+        ax.set_ylabel("FID: synthetic vs real images")
+    else:
+        ax.set_xlabel(f"{rr_key}: the same figure between two sets of real images")
+        ax.set_ylabel(f"{metric}: synthetic vs real images")
+    ax.set_title(f"{metric} of each model against its real-real figure ({better} is better)")
     ax.grid(True, alpha=0.3)
     if rows:
         ax.legend(title="modality", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     notes = []
     if any(r["derived"] for r in rows):
         notes.append("FID_rr = FID_ratio x FID where the catalog gives no FID_rr (medigan: FID_ratio = FID_rr / FID).")
-    notes.append("Points are labelled by model number. FID values as given in the catalog, computed on different "
+    if any(r["ci"] is not None for r in rows):
+        notes.append(f"Error bars: the catalog's bootstrap interval ({metric}_ci).")
+    notes.append(f"Points are labelled by model number. {metric} values as given in the catalog, computed on different "
                  "real sets and numbers of images: compare with care.")
     if skipped:
         shown = ", ".join(s.split("_", 1)[0] for s in skipped)
-        notes.append(f"Not shown (no FID or no real-real bound): {shown}.")
+        notes.append(f"Not shown (no {metric} or no real-real figure): {shown}.")
     fig.text(0.09, 0.02, "\n".join(notes), fontsize=7.5, va="bottom", wrap=True)
     if save_path is not None:
         fig.savefig(save_path, dpi=100)

@@ -236,3 +236,18 @@ def test_cli_grid_and_plot(tmp_path, catalog, capsys):
     assert main(["plot", "fid", "-o", str(tmp_path / "fid.png")]) == EXIT_OK
     assert (tmp_path / "fid.png").read_bytes()[:8] == PNG
     assert main(["grid", "101", "-o", str(tmp_path / "bad.png"), "-n", "0"]) != EXIT_OK
+
+
+def test_fid_overview_works_on_the_new_metrics_with_intervals():
+    """KID (and the other metrics with a real-real figure) plot against their real-real figure, with
+    the catalog's bootstrap interval as an error bar (issue 27, point 5)."""
+    rows, skipped = fid_overview_data(metric="KID")
+    shipped = [r for r in rows if str(r["model_id"]).startswith("001")]
+    assert len(shipped) == 7 and all(r["ci"] is not None for r in shipped)
+    fig = plot_fid_overview(pyplot=False, metric="KID")
+    ax = fig.axes[0]
+    assert ax.get_ylabel().startswith("KID") and "lower is better" in ax.get_title()
+    assert len(ax.containers) == 7  # one error bar per shipped model
+    assert "bootstrap interval" in fig.texts[0].get_text()
+    coverage = plot_fid_overview(pyplot=False, metric="coverage")
+    assert "higher is better" in coverage.axes[0].get_title()
