@@ -211,21 +211,6 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
         print(text)
 
 
-def _parse_kv(items: list[str]) -> dict[str, Any]:
-    from .errors import InvalidArgumentError
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise InvalidArgumentError(f"--arg takes KEY=VALUE with KEY a Python name, not {item!r}.")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def check_model_arguments(g: Any, model_id: str, kwargs: dict[str, Any], package_path: str | None = None,
                           install_dependencies: bool = False, trust_remote_code: bool = False) -> None:
     """Refuse ``--arg`` names the model does not take, with the closest name.
@@ -337,7 +322,9 @@ def _run(args: argparse.Namespace) -> int:
         _emit(args, {"manifest": str(path)}, f"wrote {path}")
         return EXIT_OK
     if args.command == "generate":
-        kwargs = _parse_kv(args.arg)
+        from .validate import parse_model_args
+
+        kwargs = parse_model_args(args.arg)
         check_model_arguments(g, args.model_id, kwargs, args.package_path, args.install_dependencies,
                               args.trust_remote_code)
         if args.package_path:
@@ -358,16 +345,17 @@ def _run(args: argparse.Namespace) -> int:
         _emit(args, data, f"wrote {run}")
         return EXIT_OK
     if args.command in ("grid", "plot"):
+        from .validate import parse_model_args
         from .visualize import plot_fid_overview, plot_samples
 
         if args.command == "grid":
-            check_model_arguments(g, args.model_id, _parse_kv(args.arg), args.package_path,
+            check_model_arguments(g, args.model_id, parse_model_args(args.arg), args.package_path,
                                   args.install_dependencies, args.trust_remote_code)
             fig = plot_samples(args.model_id, n=args.num_samples, seed=args.seed, ncols=args.ncols, device=args.device,
                                package_path=args.package_path, save_path=args.output, pyplot=False,
                                install_dependencies=args.install_dependencies,
                                trust_remote_code=args.trust_remote_code, get_executor=g.get_model_executor,
-                               **_parse_kv(args.arg))
+                               **parse_model_args(args.arg))
         else:
             fig = plot_fid_overview(args.models, save_path=args.output, pyplot=False, catalog=g.config_manager)
         _emit(args, {"output": str(os.path.abspath(args.output)), "axes": len(fig.axes)}, f"wrote {args.output}")

@@ -59,6 +59,27 @@ def check_positive(name: str, value: Any, allow_none: bool = True, number: type 
     return value
 
 
+def parse_model_args(items: list[str]) -> dict[str, Any]:
+    """``--arg KEY=VALUE`` options -> model arguments; a VALUE that parses as JSON is taken as such.
+
+    Example:
+        >>> parse_model_args(["latent=[1, 2]", "direction=CT_to_T1"])
+        {'latent': [1, 2], 'direction': 'CT_to_T1'}
+    """
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise InvalidArgumentError(f"--arg takes KEY=VALUE with KEY a Python name, not {item!r}.")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def check_in_memory(model_id: str, num_samples: int, bytes_per_sample: int) -> None:
     """Refuse, before generating, a ``save_images=False`` call whose samples would not fit in memory."""
     need, have = num_samples * bytes_per_sample, memory_bytes()

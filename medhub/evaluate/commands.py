@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,21 +81,6 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
                 progress=False)
 
 
-def _model_args(items: list[str]) -> dict[str, Any]:
-    from ..errors import InvalidArgumentError
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise InvalidArgumentError(f"--arg takes KEY=VALUE with KEY a Python name, not {item!r}.")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def run(args: argparse.Namespace, emit: Callable[[argparse.Namespace, Any, str], None]) -> int:
     """Run ``medhub evaluate`` or ``medhub report``; ``emit(args, data, text)`` prints the result."""
     if args.command == "evaluate":
@@ -115,10 +99,11 @@ def run(args: argparse.Namespace, emit: Callable[[argparse.Namespace, Any, str],
             text += "\n" + mem.summary_text()
         emit(args, data, text)
         return 0
+    from ..validate import parse_model_args
     from .report import model_report
 
     result = model_report(args.model_id, args.real, train=args.train, num_samples=args.num_samples, output=args.output,
-                          model_args=_model_args(args.arg), **_options(args))
+                          model_args=parse_model_args(args.arg), **_options(args))
     emit(args, {"html": str(result.html_path), "json": str(result.json_path)},
          f"wrote {result.html_path} and {Path(result.json_path).name}\n{result.summary}")
     return 0
