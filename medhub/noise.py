@@ -2,19 +2,25 @@
 
 Sample i of a run gets the seed ``seeds[i]`` (:func:`medhub.execution.seeds.sample_seeds`); its
 noise must depend on that seed alone, not on the batch, its position in it, or the worker. A
-``torch.Generator`` per sample in a Python loop does that, at about 15 µs per sample. These
+``torch.Generator`` per sample in a Python loop does that, at several µs per sample on the CPU
+and with the noise copied to the device afterwards (``benchmarks/gpu.py`` measures both). These
 functions draw the noise of all samples at once on the target device instead:
 
 * the random bits come from **Philox4x32-10** (Salmon et al., 2011), a counter-based generator:
-  the key is the sample's 64-bit seed, the counter the position in its noise, so sample i's bits
-  depend only on its seed. It is computed in int64 tensor arithmetic in which no operation
-  overflows, so the bits are **identical on every device** (CPU, CUDA, MPS) and every platform;
+  the key is the sample's 64-bit seed, the counter the position in its noise and a ``stream``
+  number, so sample i's bits depend only on its seed (and the stream). It is computed in int64
+  tensor arithmetic in which no operation overflows, so the bits are **identical on every device**
+  (CPU, CUDA, MPS) and every platform;
 * :func:`uniform` (24-bit floats in [0, 1)) and :func:`integers` are exact functions of the bits,
   also identical on every device;
 * :func:`normal` transforms pairs of uniforms with Box-Muller, using the device's ``log``,
   ``sqrt``, ``cos`` and ``sin``: CPU and CUDA libraries may round those differently, so normals
-  agree across devices to within a few units in the last place (|difference| < 1e-5 seen), while
-  the bits behind them are the same.
+  agree across devices only to within a few units in the last place (``tests/test_noise.py``
+  checks |difference| < 1e-5 where CUDA is present), while the bits behind them are the same.
+
+A package that needs several independent draws per sample (a latent vector and a class, say)
+takes each from its own ``stream`` (0, 1, 2, ...): streams of one seed are independent, and adding
+a draw in a new stream leaves the others as they were.
 
 Example:
     >>> import torch
@@ -25,6 +31,7 @@ Example:
     True
     >>> uniform([7], (3,)).tolist() == uniform([7, 8], (3,))[:1].tolist()
     True
+    >>> label = integers([11, 12, 13], 0, 3, stream=1)   # independent of z
 """
 
 from __future__ import annotations
@@ -65,36 +72,46 @@ def _keys(seeds: Sequence[int], device: Any) -> tuple[Any, Any]:
     return k0[:, None], k1[:, None]
 
 
-def random_bits(seeds: Sequence[int], count: int, device: Any = "cpu") -> Any:
+def _stream(stream: int) -> int:
+    if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)) or not 0 <= int(stream) <= _MASK32:
+        raise ValueError(f"stream must be an integer in [0, 2**32), not {stream!r}")
+    return int(stream)
+
+
+def random_bits(seeds: Sequence[int], count: int, device: Any = "cpu", stream: int = 0) -> Any:
     """``count`` random 32-bit words per seed: an int64 tensor of shape ``(len(seeds), count)``
     holding values in ``[0, 2**32)``, the same bits on every device.
 
-    Word j of a seed is word ``j % 4`` of the Philox4x32-10 block at counter ``j // 4`` keyed by
-    the seed. On the CPU the words are computed with numpy's uint64 arithmetic (fewer, cheaper
-    operations); elsewhere with int64 tensor operations on the device; both give the same bits.
+    Word j of a seed is word ``j % 4`` of the Philox4x32-10 block at counter ``(j // 4, stream,
+    0, 0)`` keyed by the seed. On the CPU the words are computed with numpy's uint64 arithmetic
+    (fewer, cheaper operations); elsewhere with int64 tensor operations on the device; both give
+    the same bits.
 
     Example:
         >>> random_bits([0], 4).tolist()
         [[1713891541, 3781805453, 3159862348, 2600524760]]
     """
     torch = _torch()
-    n, blocks = len(seeds), -(-int(count) // 4)
+    n, blocks, stream = len(seeds), -(-int(count) // 4), _stream(stream)
     if str(device) == "cpu":
-        return torch.from_numpy(_bits_numpy(seeds, blocks).astype(np.int64)).reshape(n, blocks * 4)[:, :count]
+        bits = _bits_numpy(seeds, blocks, stream).astype(np.int64)
+        return torch.from_numpy(bits).reshape(n, blocks * 4)[:, :count]
     k0, k1 = _keys(seeds, device)
     c0 = torch.arange(blocks, dtype=torch.int64, device=device).expand(n, blocks)
+    c1 = torch.full((n, blocks), stream, dtype=torch.int64, device=device)
     zeros = torch.zeros((n, blocks), dtype=torch.int64, device=device)
-    out = philox4x32((c0, zeros, zeros, zeros), (k0, k1))
+    out = philox4x32((c0, c1, zeros, zeros), (k0, k1))
     return torch.stack(out, dim=2).reshape(n, blocks * 4)[:, :count]
 
 
-def _bits_numpy(seeds: Sequence[int], blocks: int) -> np.ndarray:
+def _bits_numpy(seeds: Sequence[int], blocks: int, stream: int = 0) -> np.ndarray:
     """Philox4x32-10 blocks ``0..blocks-1`` of each seed with numpy: uint64 array ``(n, blocks, 4)``."""
     words = np.asarray([int(s) & 0xFFFFFFFFFFFFFFFF for s in seeds], dtype=np.uint64)[:, None]
     mask = np.uint64(_MASK32)
     k0, k1 = words & mask, words >> np.uint64(32)
     c0 = np.broadcast_to(np.arange(blocks, dtype=np.uint64), (len(words), blocks))
-    c1 = c2 = c3 = np.zeros((len(words), blocks), np.uint64)
+    c1 = np.full((len(words), blocks), stream, np.uint64)
+    c2 = c3 = np.zeros((len(words), blocks), np.uint64)
     m0, m1, w0, w1, s32 = np.uint64(_M0), np.uint64(_M1), np.uint64(_W0), np.uint64(_W1), np.uint64(32)
     for _ in range(ROUNDS):
         p0, p1 = c0 * m0, c2 * m1  # < 2**64: exact
@@ -128,35 +145,37 @@ def _per_sample(shape: Sequence[int] | int) -> tuple[int, ...]:
     return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
 
 
-def uniform(seeds: Sequence[int], shape: Sequence[int] | int, device: Any = "cpu") -> Any:
+def uniform(seeds: Sequence[int], shape: Sequence[int] | int, device: Any = "cpu", stream: int = 0) -> Any:
     """Uniform floats in [0, 1) with 24 random bits each: float32 tensor ``(len(seeds), *shape)``,
     exactly the same on every device."""
     torch = _torch()
     shape = _per_sample(shape)
     size = int(np.prod(shape)) if shape else 1
-    bits = random_bits(seeds, size, device)
+    bits = random_bits(seeds, size, device, stream)
     return ((bits >> 8).to(torch.float32) * (1.0 / 2**24)).reshape(len(seeds), *shape)
 
 
-def integers(seeds: Sequence[int], low: int, high: int, shape: Sequence[int] | int = (), device: Any = "cpu") -> Any:
+def integers(seeds: Sequence[int], low: int, high: int, shape: Sequence[int] | int = (), device: Any = "cpu",
+             stream: int = 0) -> Any:
     """Integers in ``[low, high)``: int64 tensor ``(len(seeds), *shape)``, the same on every device
     (Lemire's multiply-shift on 32 random bits; the bias is below ``(high - low) / 2**32``)."""
     if high <= low or high - low > 2**31:
         raise ValueError(f"integers needs low < high and high - low <= 2**31, not [{low}, {high}).")
     shape = _per_sample(shape)
     size = int(np.prod(shape)) if shape else 1
-    bits = random_bits(seeds, size, device)
+    bits = random_bits(seeds, size, device, stream)
     return (low + ((bits * (high - low)) >> 32)).reshape(len(seeds), *shape)
 
 
-def normal(seeds: Sequence[int], shape: Sequence[int] | int, device: Any = "cpu", dtype: Any = None) -> Any:
+def normal(seeds: Sequence[int], shape: Sequence[int] | int, device: Any = "cpu", dtype: Any = None,
+           stream: int = 0) -> Any:
     """Standard normal noise: tensor ``(len(seeds), *shape)`` (float32 unless ``dtype``), drawn with
     Box-Muller from pairs of 24-bit uniforms (the first in (0, 1], so the logarithm is finite)."""
     torch = _torch()
     shape = _per_sample(shape)
     size = int(np.prod(shape)) if shape else 1
     pairs = -(-size // 2)
-    bits = random_bits(seeds, 2 * pairs, device)
+    bits = random_bits(seeds, 2 * pairs, device, stream)
     u1 = ((bits[:, 0::2] >> 8) + 1).to(torch.float32) * (1.0 / 2**24)  # (0, 1]
     u2 = (bits[:, 1::2] >> 8).to(torch.float32) * (2 * np.pi / 2**24)  # [0, 2 pi)
     radius = torch.sqrt(-2.0 * torch.log(u1))

@@ -1,3 +1,3 @@
 """medhub's version (read by the build from this file)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"

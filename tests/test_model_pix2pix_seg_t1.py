@@ -133,17 +133,16 @@ def test_seeded_masks_come_from_the_bank(pkg):
 
 def test_seeded_masks_are_the_drawn_map_flipped_and_shifted(pkg):
     """The numpy slicing in seeded_masks gives exactly shift_mask of the seed's (flipped) bank map."""
-    import torch
+    from medhub import noise
 
     bank = pkg.load(FOLDER / pkg.WEIGHTS_FILE, "cpu").mask_bank
     seeds = list(range(200))
     masks = pkg.seeded_masks(bank, seeds)
     shifts = set()
-    for seed, mask in zip(seeds, masks):
-        gen = torch.Generator().manual_seed(seed)
-        k = int(torch.randint(bank.shape[0], (1,), generator=gen))
-        flip = bool(torch.rand(1, generator=gen) < 0.5)
-        dy, dx = (int(v) for v in torch.randint(-pkg.MAX_SHIFT, pkg.MAX_SHIFT + 1, (2,), generator=gen))
+    for seed, mask in zip(seeds, masks):  # each seed's draws alone: streams 0 (map), 1 (flip), 2 (shift)
+        k = int(noise.integers([seed], 0, bank.shape[0])[0])
+        flip = bool(noise.integers([seed], 0, 2, stream=1)[0])
+        dy, dx = noise.integers([seed], -pkg.MAX_SHIFT, pkg.MAX_SHIFT + 1, (2,), stream=2)[0].tolist()
         src = bank[k].flip(-1) if flip else bank[k]
         assert np.array_equal(mask, pkg.shift_mask(src, dy, dx).numpy()), seed
         shifts.add((flip, int(np.sign(dy)), int(np.sign(dx))))

@@ -53,6 +53,20 @@ def test_distributions():
     assert 0 <= int(bits.min()) and int(bits.max()) < 2**32
 
 
+def test_streams_are_independent_draws_of_one_seed():
+    seeds = [3, 4, 5]
+    assert torch.equal(normal(seeds, 8, stream=0), normal(seeds, 8))
+    a, b = random_bits(seeds, 64, stream=1), random_bits(seeds, 64, stream=2)
+    assert not torch.equal(a, b) and not torch.equal(a, random_bits(seeds, 64))
+    assert torch.equal(integers([4], 0, 3, (5,), stream=7)[0], integers(seeds, 0, 3, (5,), stream=7)[1])
+    # correlation between streams of the same seeds is what independent draws give
+    x, y = normal(list(range(500)), 40, stream=0).flatten(), normal(list(range(500)), 40, stream=1).flatten()
+    assert abs(float(torch.corrcoef(torch.stack([x, y]))[0, 1])) < 0.02
+    for bad in (-1, 2**32, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="stream must be an integer"):
+            uniform([1], 2, stream=bad)
+
+
 def test_shapes_and_dtypes():
     assert normal([1, 2], ()).shape == (2,)
     assert normal([1], (2, 3, 4), dtype=torch.float16).dtype == torch.float16
@@ -69,6 +83,7 @@ def test_bits_and_uniforms_equal_on_cpu_and_cuda():
     assert torch.equal(integers(seeds, 0, 7, 9, "cuda").cpu(), integers(seeds, 0, 7, 9, "cpu"))
     gpu, cpu = normal(seeds, 100, "cuda").cpu(), normal(seeds, 100, "cpu")
     assert torch.allclose(gpu, cpu, rtol=0, atol=1e-5)
+    assert torch.equal(random_bits(seeds, 9, "cuda", stream=3).cpu(), random_bits(seeds, 9, "cpu", stream=3))
 
 
 def test_numpy_and_tensor_implementations_give_the_same_bits():
@@ -77,9 +92,11 @@ def test_numpy_and_tensor_implementations_give_the_same_bits():
     from medhub import noise
 
     seeds = [0, 1, 2**64 - 1, 2**63 + 12345, 987654321987]
-    numpy_bits = noise.random_bits(seeds, 37, "cpu")
     k0, k1 = noise._keys(seeds, "cpu")
     c0 = torch.arange(10, dtype=torch.int64).expand(len(seeds), 10)
     zeros = torch.zeros((len(seeds), 10), dtype=torch.int64)
-    tensor_bits = torch.stack(noise.philox4x32((c0, zeros, zeros, zeros), (k0, k1)), dim=2).reshape(len(seeds), 40)
-    assert torch.equal(numpy_bits, tensor_bits[:, :37])
+    for stream in (0, 5, 2**32 - 1):
+        numpy_bits = noise.random_bits(seeds, 37, "cpu", stream=stream)
+        c1 = torch.full_like(zeros, stream)
+        words = noise.philox4x32((c0, c1, zeros, zeros), (k0, k1))
+        assert torch.equal(numpy_bits, torch.stack(words, dim=2).reshape(len(seeds), 40)[:, :37])

@@ -72,11 +72,7 @@ def test_sample_alone_equals_sample_in_batch_of_32(g, model_id):
 def test_medigan_interface_of_shipped_package(model_id, tmp_path):
     ex = CM.get_config_by_id(model_id, "execution")
     folder = REPO / "models" / ex["package_link"]
-    spec = importlib.util.spec_from_file_location(f"shipped_{model_id}", folder / "__init__.py",
-                                                  submodule_search_locations=[str(folder)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = _package_module(model_id)
     weights = str(folder / ex["weights"])
     out = module.generate(weights, num_samples=3, output_path=None, save_images=False, seed=0)
     assert len(out) == 3
@@ -108,3 +104,35 @@ def test_cli_generates_offline(model_id, tmp_path, monkeypatch, capsys):
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["num_samples"] == 16 and (tmp_path / "o" / "manifest.csv").exists()
+
+
+def _package_module(model_id):
+    """The shipped package's module, imported from its folder (as a medigan user would)."""
+    folder = REPO / "models" / CM.get_config_by_id(model_id, "execution.package_link")
+    spec = importlib.util.spec_from_file_location(f"shipped_{model_id}", folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shipped_packages_draw_their_noise_with_medhub_noise():
+    """Version 2 of the shipped packages draws each batch's noise with medhub.noise on the model's
+    device (issue 24, point 1): the same bits on every device, no torch.Generator per sample."""
+    import torch
+
+    from medhub import noise
+
+    seeds = [3, 2**62 + 7, 11]
+    for model_id, dim in (("00101_DCGAN_BRAIN_MRI_T1", 100), ("00102_WGANGP_HEAD_CT", 100),
+                          ("00107_ATLAS3D_BRAIN_MRI_T1_SEG", 192)):
+        assert torch.equal(_package_module(model_id).latents(seeds), noise.normal(seeds, dim)), model_id
+    z, c = _package_module("00103_CDCGAN_BRAIN_MRI_TISSUE").draw_inputs(seeds)
+    assert torch.equal(z, noise.normal(seeds, 100)) and torch.equal(c, noise.integers(seeds, 0, 3, stream=1))
+    ddpm = _package_module("00106_DDPM_FUNDUS_RGB")
+    assert torch.equal(ddpm.initial_noise(seeds), noise.normal(seeds, (3, 64, 64)))
+    for model_id in ("00101", "00102", "00103", "00104", "00106", "00107"):
+        entry = CM.get_config_by_id(model_id, "execution")
+        assert "medhub>=0.2.0.dev0" in entry["dependencies"], model_id
+        assert CM.get_config_by_id(model_id, "description.version") == "2.0.0", model_id

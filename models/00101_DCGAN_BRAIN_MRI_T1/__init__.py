@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from medhub import noise
+
 LATENT_DIM = 100
 IMAGE_SIZE = 64
 WEIGHTS_FILE = "weights.safetensors"
@@ -61,13 +63,10 @@ def load(weights_path: str | Path, device: str = "cpu") -> Generator:
     return model.to(device).eval()
 
 
-def latents(seeds: Sequence[int]) -> torch.Tensor:
-    """One standard-normal latent vector per seed, drawn on the CPU (device independent)."""
-    out = torch.empty(len(seeds), LATENT_DIM)
-    for i, seed in enumerate(seeds):
-        gen = torch.Generator().manual_seed(int(seed))
-        out[i] = torch.randn(LATENT_DIM, generator=gen)
-    return out
+def latents(seeds: Sequence[int], device: Any = "cpu") -> torch.Tensor:
+    """One standard-normal latent vector per seed, drawn for the whole batch on ``device`` with
+    :func:`medhub.noise.normal` (Philox keyed by the seed: the same random bits on every device)."""
+    return noise.normal(seeds, LATENT_DIM, device=device)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -97,7 +96,7 @@ def sample(model: Generator, seeds: Sequence[int], latent: Any = None, **_: Any)
     explorer uses it.
     """
     if latent is None:
-        z = latents(seeds)
+        z = latents(seeds, next(model.parameters()).device)
     else:
         z = torch.as_tensor(np.asarray(latent, dtype=np.float32)).reshape(len(seeds), LATENT_DIM)
     return {"image": to_uint8(forward(model, z))}

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from medhub import noise
+
 LATENT_DIM = 100
 IMAGE_SIZE = 64
 WEIGHTS_FILE = "weights.safetensors"
@@ -62,13 +64,10 @@ def load(weights_path: str | Path, device: str = "cpu") -> Generator:
     return model.to(device).eval()
 
 
-def latents(seeds: Sequence[int]) -> torch.Tensor:
-    """One standard-normal latent vector per seed, drawn on the CPU (device independent)."""
-    out = torch.empty(len(seeds), LATENT_DIM)
-    for i, seed in enumerate(seeds):
-        gen = torch.Generator().manual_seed(int(seed))
-        out[i] = torch.randn(LATENT_DIM, generator=gen)
-    return out
+def latents(seeds: Sequence[int], device: Any = "cpu") -> torch.Tensor:
+    """One standard-normal latent vector per seed, drawn for the whole batch on ``device`` with
+    :func:`medhub.noise.normal` (Philox keyed by the seed: the same random bits on every device)."""
+    return noise.normal(seeds, LATENT_DIM, device=device)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -110,7 +109,7 @@ def sample(model: Generator, seeds: Sequence[int], latent: Any = None, **_: Any)
     ``latent`` (optional, shape (N, 100)) replaces the seeded latent vectors; the latent
     explorer uses it. Returns ``{"image": uint8 array (N, 64, 64)}``.
     """
-    z = latents(seeds) if latent is None else _latent_input(latent, len(seeds))
+    z = latents(seeds, next(model.parameters()).device) if latent is None else _latent_input(latent, len(seeds))
     return {"image": to_uint8(forward(model, z))}
 
 

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from medhub import noise
+
 LATENT_DIM = 100
 IMAGE_SIZE = 64
 #: The conditions, in the order of their class indices 0, 1, 2.
@@ -121,25 +123,20 @@ def condition_index(value: Any) -> int:
     raise ValueError(f"Unknown condition {value!r}: accepted values are {_accepted()}.")
 
 
-def draw_inputs(seeds: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latent vector and default class of each seed, from its own CPU generator.
+def draw_inputs(seeds: Sequence[int], device: Any = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Latent vector and default class of each seed, drawn for the whole batch on ``device``.
 
-    For sample i the generator ``torch.Generator().manual_seed(seeds[i])`` first draws the 100
-    latent values, then the class (uniform over 0, 1, 2), so the latent is the same whether or
-    not a condition is given.
+    Both come from :mod:`medhub.noise` (Philox keyed by ``seeds[i]``, the same random bits on
+    every device): the 100 latent values from stream 0, the class (uniform over 0, 1, 2) from
+    stream 1, so the latent is the same whether or not a condition is given.
     """
-    z = torch.empty(len(seeds), LATENT_DIM)
-    c = torch.empty(len(seeds), dtype=torch.long)
-    for i, seed in enumerate(seeds):
-        gen = torch.Generator().manual_seed(int(seed))
-        z[i] = torch.randn(LATENT_DIM, generator=gen)
-        c[i] = int(torch.randint(NUM_CLASSES, (1,), generator=gen))
-    return z, c
+    return noise.normal(seeds, LATENT_DIM, device=device), noise.integers(seeds, 0, NUM_CLASSES, device=device,
+                                                                        stream=1)
 
 
-def latents(seeds: Sequence[int]) -> torch.Tensor:
-    """One standard-normal latent vector per seed, drawn on the CPU (device independent)."""
-    return draw_inputs(seeds)[0]
+def latents(seeds: Sequence[int], device: Any = "cpu") -> torch.Tensor:
+    """One standard-normal latent vector per seed (stream 0 of :func:`draw_inputs`)."""
+    return noise.normal(seeds, LATENT_DIM, device=device)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -190,8 +187,8 @@ def sample(model: Generator, seeds: Sequence[int], condition: Any = None, latent
     ``label`` is the condition each sample was generated with. Sample i depends only on
     ``seeds[i]`` and the inputs.
     """
-    z, drawn = draw_inputs(seeds)
-    c = _conditions(condition, len(seeds), drawn)
+    z, drawn = draw_inputs(seeds, next(model.parameters()).device)
+    c = _conditions(condition, len(seeds), drawn.cpu())
     if latent is not None:
         lat = np.asarray(latent, dtype=np.float32)
         if lat.size != len(seeds) * LATENT_DIM:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from medhub import noise
+
 IMAGE_SIZE = 64
 NUM_LABELS = 4
 LABEL_NAMES = ("background", "CSF / other tissue", "grey matter", "white matter")
@@ -134,18 +136,18 @@ def shift_mask(mask: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 def seeded_masks(mask_bank: torch.Tensor, seeds: Sequence[int]) -> np.ndarray:
     """One plausible label map per seed: a bank map chosen, flipped and shifted by that seed alone.
 
-    The same maps as :func:`shift_mask` of the (flipped) bank map, with the shift done by numpy
-    slicing (no per-sample torch calls but the seeded draws).
+    The draws come from :mod:`medhub.noise` (Philox keyed by ``seeds[i]``, for the whole batch at
+    once): the bank map from stream 0, the flip (probability 1/2) from stream 1, the shift
+    (dy, dx) in -MAX_SHIFT..MAX_SHIFT from stream 2. The maps are those of :func:`shift_mask` of
+    the (flipped) bank map, with the shift done by numpy slicing.
     """
     bank = mask_bank.cpu().numpy()
     h, w = bank.shape[1:]
     out = np.zeros((len(seeds), h, w), np.uint8)
-    gen = torch.Generator()
-    for i, seed in enumerate(seeds):
-        gen.manual_seed(int(seed))
-        k = int(torch.randint(bank.shape[0], (1,), generator=gen))
-        flip = bool(torch.rand(1, generator=gen) < 0.5)
-        dy, dx = (int(v) for v in torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=gen))
+    picks = noise.integers(seeds, 0, bank.shape[0]).tolist()
+    flips = noise.integers(seeds, 0, 2, stream=1).tolist()
+    shifts = noise.integers(seeds, -MAX_SHIFT, MAX_SHIFT + 1, (2,), stream=2).tolist()
+    for i, (k, flip, (dy, dx)) in enumerate(zip(picks, flips, shifts)):
         m = bank[k, :, ::-1] if flip else bank[k]
         out[i, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
             m[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]

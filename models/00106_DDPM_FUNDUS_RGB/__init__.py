@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medhub import noise
+
 IMAGE_SIZE = 64
 CHANNELS = 3
 #: Number of diffusion steps of the training process.
@@ -206,13 +208,10 @@ def ddim_timesteps(num_inference_steps: int) -> list[int]:
     return sorted({round(T - 1 - i * T / steps) for i in range(steps)}, reverse=True)
 
 
-def initial_noise(seeds: Sequence[int]) -> torch.Tensor:
-    """One standard-normal (3, 64, 64) noise image per seed, drawn on the CPU (device independent)."""
-    out = torch.empty(len(seeds), CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
-    for i, seed in enumerate(seeds):
-        gen = torch.Generator().manual_seed(int(seed))
-        out[i] = torch.randn(CHANNELS, IMAGE_SIZE, IMAGE_SIZE, generator=gen)
-    return out
+def initial_noise(seeds: Sequence[int], device: Any = "cpu") -> torch.Tensor:
+    """One standard-normal (3, 64, 64) noise image per seed, drawn for the whole batch on ``device``
+    with :func:`medhub.noise.normal` (Philox keyed by the seed: the same random bits on every device)."""
+    return noise.normal(seeds, (CHANNELS, IMAGE_SIZE, IMAGE_SIZE), device=device)
 
 
 def forward(model: UNet, x: torch.Tensor, t: int) -> torch.Tensor:
@@ -263,7 +262,7 @@ def sample(model: UNet, seeds: Sequence[int], num_inference_steps: int = DEFAULT
     steps = check_steps(num_inference_steps)
     if len(seeds) == 0:
         return {"image": np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), np.uint8)}
-    return {"image": to_uint8(ddim_sample(model, initial_noise(seeds), steps))}
+    return {"image": to_uint8(ddim_sample(model, initial_noise(seeds, next(model.parameters()).device), steps))}
 
 
 def generate(

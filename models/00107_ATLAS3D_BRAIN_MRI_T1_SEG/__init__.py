@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medhub.noise import normal, uniform
+
 SIZE = 64
 GRID = 4
 LATENT_DIM = 3 * GRID**3
@@ -64,12 +66,11 @@ def load(weights_path: str | Path, device: str = "cpu") -> AtlasModel:
     return AtlasModel(load_file(str(weights_path)), device)
 
 
-def latents(seeds: Sequence[int]) -> torch.Tensor:
-    """The standard-normal latent vector of each seed (the velocity control points), on the CPU."""
-    out = torch.empty(len(seeds), LATENT_DIM)
-    for i, seed in enumerate(seeds):
-        out[i] = torch.randn(LATENT_DIM, generator=torch.Generator().manual_seed(int(seed)))
-    return out
+def latents(seeds: Sequence[int], device: Any = "cpu") -> torch.Tensor:
+    """The standard-normal latent vector of each seed (the velocity control points), drawn for the
+    whole batch on ``device`` with :func:`medhub.noise.normal` (stream 0; the same random bits on
+    every device)."""
+    return normal(seeds, LATENT_DIM, device=device)
 
 
 def _warp(vol: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
@@ -94,10 +95,18 @@ def _displacement(model: AtlasModel, z: torch.Tensor, deformation_mm: float) -> 
     return disp.permute(0, 2, 3, 4, 1)
 
 
-def _affine(gen: torch.Generator, rotation_deg: float, scale: float) -> torch.Tensor:
-    """A random 3x3 rotation-and-scale matrix (rotations about each axis, isotropic scale)."""
-    angles = (torch.rand(3, generator=gen) * 2 - 1) * np.deg2rad(rotation_deg)
-    s = 1 + (torch.rand(1, generator=gen).item() * 2 - 1) * scale
+#: Streams of :mod:`medhub.noise` per seed: 0 the latent, then the appearance draws.
+AFFINE_STREAM, APPEARANCE_STREAM, NOISE_STREAM = 1, 2, 3
+#: Appearance normals per sample: 4 tissue shifts, 3^3 bias-field control values, 1 gamma.
+FIELD_GRID = 3
+APPEARANCE_DIM = 4 + FIELD_GRID**3 + 1
+
+
+def _affine(u: torch.Tensor, rotation_deg: float, scale: float) -> torch.Tensor:
+    """A 3x3 rotation-and-scale matrix (rotations about each axis, isotropic scale) from four
+    uniforms in [0, 1): three angles and the scale."""
+    angles = (u[:3] * 2 - 1) * np.deg2rad(rotation_deg)
+    s = 1 + (float(u[3]) * 2 - 1) * scale
     m = torch.eye(3)
     for axis, a in enumerate(angles.tolist()):
         c, sn = np.cos(a), np.sin(a)
@@ -108,17 +117,19 @@ def _affine(gen: torch.Generator, rotation_deg: float, scale: float) -> torch.Te
     return m * s
 
 
-def _smooth_field(gen: torch.Generator, device: torch.device, grid: int = 3) -> torch.Tensor:
-    """A smooth random field (1, 1, n, n, n) with values around 0 (std about 1)."""
-    c = torch.randn(1, 1, grid, grid, grid, generator=gen).to(device)
+def _smooth_field(control: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A smooth field (1, 1, n, n, n) with values around 0 (std about 1) from 3^3 standard-normal
+    control values."""
+    c = control.reshape(1, 1, FIELD_GRID, FIELD_GRID, FIELD_GRID).to(device)
     return F.interpolate(c, size=(SIZE,) * 3, mode="trilinear", align_corners=True)
 
 
-def _one(model: AtlasModel, seed: int, z: torch.Tensor, deformation_mm: float, rotation_deg: float,
-         scale: float, bias_field: float, noise: float) -> tuple[np.ndarray, np.ndarray]:
-    gen = torch.Generator().manual_seed(int(seed) ^ 0x5EED)  # appearance; z is the shape
+def _one(model: AtlasModel, seed: int, z: torch.Tensor, u: torch.Tensor, appearance: torch.Tensor,
+         deformation_mm: float, rotation_deg: float, scale: float, bias_field: float,
+         noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """One sample from its latent ``z`` (the shape), affine uniforms ``u`` and appearance normals."""
     disp = _displacement(model, z, deformation_mm)
-    a = _affine(gen, rotation_deg, scale).to(model.device)
+    a = _affine(u, rotation_deg, scale).to(model.device)
     grid = (model.identity + disp) @ a.T
     probs = _warp(model.probs, grid)
     p = probs[0]
@@ -129,16 +140,15 @@ def _one(model: AtlasModel, seed: int, z: torch.Tensor, deformation_mm: float, r
         best = torch.maximum(best, p[k])
     t1 = _warp(model.t1, grid)[0, 0]
     # appearance: move each tissue's mean intensity a little, keep the atlas's texture inside it
-    shift = torch.randn(4, generator=gen) * model.tissue_std * 0.5
+    shift = appearance[:4] * model.tissue_std * 0.5
     shift[0] = 0.0
     shift_map = (probs[0] * shift.to(model.device)[:, None, None, None]).sum(0)
     img = (t1 + shift_map).clamp(0, 1)
-    img = img * torch.exp(_smooth_field(gen, model.device)[0, 0] * bias_field)
-    gamma = float(torch.exp(torch.randn(1, generator=gen) * 0.1))
+    img = img * torch.exp(_smooth_field(appearance[4:-1], model.device)[0, 0] * bias_field)
+    gamma = float(torch.exp(appearance[-1] * 0.1))
     img = img.clamp(0, 1) ** gamma
     if noise > 0:
-        n1 = torch.randn(img.shape, generator=gen).to(model.device) * noise
-        n2 = torch.randn(img.shape, generator=gen).to(model.device) * noise
+        n1, n2 = normal([seed], (2, *img.shape), device=model.device, stream=NOISE_STREAM)[0] * noise
         img = torch.sqrt((img + n1) ** 2 + n2**2)  # Rician magnitude noise
     img = torch.where(mask > 0, img, img * 0.25)  # background stays dark but not exactly zero
     vol = (img.clamp(0, 1) * 255).round().to(torch.uint8)
@@ -163,16 +173,19 @@ def sample(model: AtlasModel, seeds: Sequence[int], latent: Any = None, deformat
     if scale >= 0.5:
         raise ValueError(f"scale must be below 0.5 (a fraction of the size), not {scale!r}")
     if latent is None:
-        z = latents(seeds)
+        z = latents(seeds, model.device)
     else:
         z = torch.as_tensor(np.asarray(latent, dtype=np.float32))
         if z.numel() != len(seeds) * LATENT_DIM:
             raise ValueError(f"latent must have shape ({len(seeds)}, {LATENT_DIM}), not {tuple(z.shape)}")
         z = z.reshape(len(seeds), LATENT_DIM)
+    u = uniform(seeds, 4, stream=AFFINE_STREAM)
+    appearance = normal(seeds, APPEARANCE_DIM, stream=APPEARANCE_STREAM)
     vols, masks = [], []
     with torch.inference_mode():
         for i, seed in enumerate(seeds):  # one sample at a time: nothing depends on the batch
-            v, m = _one(model, seed, z[i], deformation_mm, rotation_deg, scale, bias_field, noise)
+            v, m = _one(model, seed, z[i], u[i], appearance[i], deformation_mm, rotation_deg, scale, bias_field,
+                        noise)
             vols.append(v)
             masks.append(m)
     return {"volume": np.stack(vols), "mask": np.stack(masks)}
