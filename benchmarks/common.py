@@ -253,5 +253,5 @@ def finish(args: argparse.Namespace, doc: dict[str, Any], render: Callable[[Run]
     if section.goals:
         print("\n" + goal_table(section.goals))
     print("\n" + section.text)
-    missed = [g for g in section.goals if not g.passed and not g.informational]
+    missed = [g for g in section.goals if not g.passed and not g.informational and not g.unmeasurable]
     return 1 if getattr(args, "fail_on_miss", False) and missed else 0

@@ -190,5 +190,27 @@ def main(argv: list[str] | None = None) -> int:
     return finish(args, doc, report, argv)
 
 
+# --------------------------------------------------------------------------- with the writer benchmark
+def main_with_writers(argv: list[str] | None = None) -> int:
+    """This benchmark, then ``writers.py`` (writing files on every core, issue 24 point 3) with the same
+    ``--quick`` and ``--fail-on-miss``, so that one command on a GPU machine measures both; with
+    ``--json DIR/X.json`` the writer results go to ``DIR/writers.json``. ``--no-writers`` (as
+    ``run_all.py`` passes: it runs ``writers.py`` itself) runs this benchmark alone."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chain = "--no-writers" not in argv
+    argv = [a for a in argv if a != "--no-writers"]
+    status = main(argv)
+    if not chain:
+        return status
+    import writers
+
+    known = parser(__doc__, "").parse_known_args(argv)[0]
+    writer_argv = [a for a in ("--quick", "--fail-on-miss") if a in argv]
+    if known.json:
+        writer_argv += ["--json", str(Path(known.json).with_name("writers.json"))]
+    print("\n$ python benchmarks/writers.py " + " ".join(writer_argv) + "\n", flush=True)
+    return max(status, writers.main(writer_argv))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_with_writers())

@@ -50,7 +50,8 @@ Each command's comment gives when it ran and the load average then.
 class Goal:
     """One row of the results table: a measurement, its value and goal, and whether it was met.
 
-    An ``informational`` goal is shown but never counts as missed."""
+    An ``informational`` goal is shown but never counts as missed; an ``unmeasurable`` one (a goal
+    for a machine unlike this one, e.g. 16 cores) shows "not measurable here" and never counts either."""
 
     benchmark: str
     measurement: str
@@ -58,8 +59,11 @@ class Goal:
     target: str
     passed: bool
     informational: bool = False
+    unmeasurable: bool = False
 
     def row(self) -> list[str]:
+        if self.unmeasurable:
+            return [self.benchmark, self.measurement, self.value, self.target, "not measurable here"]
         if self.informational:
             return [self.benchmark, self.measurement, self.value, self.target, f"{verdict(self.passed)} (info only)"]
         return [self.benchmark, self.measurement, self.value, self.target, f"**{verdict(self.passed)}**"]
@@ -172,7 +176,7 @@ def page(sections: Sequence[tuple[Run, Section]], command: str, quick: bool) -> 
         note = f"# {run.result['machine'].get('date', '?')}, load {load[0]}" + (" (reused)" if run.reused else "")
         commands.append(f"{run.command:<{width}}   {note}")
     goals = [g for _, s in sections for g in s.goals]
-    missed = [g for g in goals if not g.passed and not g.informational]
+    missed = [g for g in goals if not g.passed and not g.informational and not g.unmeasurable]
     missed_text = ("**Goals missed:** " + "; ".join(f"{g.measurement} ({g.value})" for g in missed)
                    + ". See the sections below." if missed else "All goals met.")
     text = PAGE.format(date=first["date"], command=command,

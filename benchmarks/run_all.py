@@ -33,7 +33,9 @@ import report
 from common import HERE, ROOT
 
 BENCHMARKS = ("import_time", "catalog_search", "dataloader", "download", "fid_features", "memory_format", "gpu",
-              "cpu_streams", "generate", "cold_start")
+              "cpu_streams", "generate", "cold_start", "writers")
+#: Options a benchmark gets from this script only (gpu.py alone runs writers.py after itself; here it runs on its own).
+ONLY_HERE = {"gpu": ["--no-writers"]}
 DEFAULT_OUTPUT = ROOT / "docs" / "performance.md"
 
 
@@ -64,8 +66,8 @@ def run_benchmarks(python: str, json_dir: Path, quick: bool, shown_json_dir: str
             continue
         command = shown_command(name, shown_json_dir, quick)
         print(f"\n$ {command}\n", flush=True)
-        proc = subprocess.run([python, str(HERE / f"{name}.py"), "--json", str(target), *(["--quick"] if quick else [])],
-                              cwd=ROOT, check=False)
+        proc = subprocess.run([python, str(HERE / f"{name}.py"), "--json", str(target), *(["--quick"] if quick else []),
+                               *ONLY_HERE.get(name, [])], cwd=ROOT, check=False)
         if proc.returncode != 0:
             raise SystemExit(f"{name}.py failed with exit status {proc.returncode}")
         runs.append(report.Run(command, json.loads(target.read_text(encoding="utf-8"))))

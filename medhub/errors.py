@@ -69,6 +69,10 @@ class OutputPathError(MedhubError):
     """The output folder cannot be used (not writable, a file, or holds another run)."""
 
 
+class WriterError(OutputPathError):
+    """A process writing a run's files failed or ended unexpectedly; nothing of the run was kept."""
+
+
 class InvalidArgumentError(MedhubError, ValueError):
     """An argument has the wrong type or value (e.g. ``num_samples`` <= 0)."""
 

@@ -116,6 +116,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("MEDHUB_CPU_STREAMS", "int", 1,
             "Opt-in: package calls run at once on the CPU for packages declaring thread_safe (1: one call "
             "at a time). The same as generate(..., cpu_streams=N).", minimum=1),
+    Setting("MEDHUB_WRITERS", "int", 0,
+            "Processes that encode and write a run's files. 0: automatic (one per available core, at most 32, "
+            "on machines with more than 2 cores, for runs of 2048 files or more; otherwise threads of the "
+            "generating process); 1: only threads of the generating process; N: N processes.", minimum=0),
     Setting("MEDHUB_DEBUG", "flag", False,
             "The `medhub` command prints full tracebacks instead of one line per error."),
     Setting("MEDHUB_ZENODO_URL", "str", "https://zenodo.org",

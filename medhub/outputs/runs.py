@@ -33,6 +33,7 @@ from ..errors import InvalidArgumentError, OutputPathError
 from .encode import write_file
 from .manifest import MANIFEST, FileJob, ManifestWriter, read_manifest, sample_rows
 from .specs import OutputSpec
+from .workers import AUTO_MIN_FILES, WriterPool, auto_processes, configured_processes
 
 OWNER_FILE = ".medhub-run.json"
 PARTIAL = ".partial-"
@@ -108,22 +109,31 @@ class GenerationRun:
 
 
 class RunWriter:
-    """Writes batches to a staging folder with a pool of encoder threads, then publishes it.
+    """Writes batches to a staging folder with encoder threads or processes, then publishes it.
 
-    At most ``max_pending`` encoding tasks are in flight and manifest rows are streamed to
-    ``manifest.csv``, so memory stays bounded for any run length. :meth:`finish` writes
-    ``provenance.json`` and renames the staging folder into place; :meth:`abort` removes it,
-    leaving the output path as it was.
+    Files are encoded by writer processes (:mod:`medhub.outputs.workers`) when ``processes`` (or
+    ``MEDHUB_WRITERS``) asks for them, or automatically once a run reaches
+    :data:`~medhub.outputs.workers.AUTO_MIN_FILES` files on a machine with more than 2 cores;
+    otherwise by ``workers`` threads. ``processes``: None for ``MEDHUB_WRITERS`` (automatic by
+    default), 0 for threads only, N for N processes. At most ``max_pending`` thread tasks (or a few
+    chunks per process) are in flight and manifest rows are streamed to ``manifest.csv``, so memory
+    stays bounded for any run length. :meth:`finish` writes ``provenance.json`` and renames the
+    staging folder into place; :meth:`abort` removes it, leaving the output path as it was.
     """
 
     def __init__(self, output_path: str | os.PathLike[str], specs: Sequence[OutputSpec], workers: int | None = None,
-                 max_pending: int | None = None) -> None:
+                 max_pending: int | None = None, processes: int | None = None) -> None:
         self.specs = list(specs)
+        if processes is None:
+            processes = configured_processes()  # a bad MEDHUB_WRITERS fails before the folder is made
         self.final, self.staging = prepare_output_dir(output_path)
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.max_pending = max_pending or 4 * self.workers
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="medhub-writer")
         self._pending: deque[Future[None]] = deque()
+        self._auto = auto_processes() if processes is None else 0
+        self._file_specs = [s for s in self.specs if s.file_format != "manifest"]
+        self._processes = WriterPool(self.staging, self._file_specs, processes) if processes else None
         self.num_samples = 0
         self.num_files = 0
         try:
@@ -138,13 +148,19 @@ class RunWriter:
             write_file(self.staging / name, arr, spec)
 
     def submit(self, indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[str, np.ndarray]) -> None:
-        """Queue one checked batch: its manifest rows now, its files on the encoder threads."""
+        """Queue one checked batch: its manifest rows now, its files on the encoder threads or processes."""
         samples = sample_rows(indices, seeds, arrays, self.specs)
         jobs = [job for _, files in samples for job in files]
         try:
             self._rows.write(row for row, _ in samples)
             self.num_samples += len(samples)
             self.num_files += len(jobs)
+            if self._processes is None and self._auto and self.num_files >= AUTO_MIN_FILES:
+                self._processes = WriterPool(self.staging, self._file_specs, self._auto)  # a large run: worth it
+            if self._processes is not None:
+                for k, spec in enumerate(self._file_specs):
+                    self._processes.add(spec, [files[k][0] for _, files in samples], np.asarray(arrays[spec.name]))
+                return
             chunk = max(1, -(-len(jobs) // self.workers))
             for k in range(0, len(jobs), chunk):
                 while len(self._pending) >= self.max_pending:
@@ -159,6 +175,8 @@ class RunWriter:
             while self._pending:
                 self._pending.popleft().result()
             self._pool.shutdown(wait=True)
+            if self._processes is not None:
+                self._processes.finish()
             self._manifest.close()
             provenance = dict(provenance, files=self.num_files, outputs=[s.__dict__ for s in self.specs])
             (self.staging / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
@@ -190,6 +208,9 @@ class RunWriter:
         for fut in self._pending:
             fut.cancel()
         self._pending.clear()
+        processes = getattr(self, "_processes", None)
+        if processes is not None:
+            processes.abort()  # before the folder goes: no process writes into it afterwards
         self._pool.shutdown(wait=True)
         manifest = getattr(self, "_manifest", None)
         if manifest is not None:
