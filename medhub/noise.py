@@ -9,8 +9,11 @@ functions draw the noise of all samples at once on the target device instead:
 * the random bits come from **Philox4x32-10** (Salmon et al., 2011), a counter-based generator:
   the key is the sample's 64-bit seed, the counter the position in its noise and a ``stream``
   number, so sample i's bits depend only on its seed (and the stream). It is computed in int64
-  tensor arithmetic in which no operation overflows, so the bits are **identical on every device**
-  (CPU, CUDA, MPS) and every platform;
+  tensor arithmetic, twelve elementwise operations a round: the one product that exceeds int64
+  (32 x 32 bits) is taken modulo 2**64, as int64 multiplication is on every torch device, and only
+  its two 32-bit halves are used; the bits are **identical on every device** (CPU, CUDA, MPS;
+  ``tests/test_noise.py`` checks the tensor path against exact uint64 arithmetic, and CUDA against
+  the CPU where CUDA is present);
 * :func:`uniform` (24-bit floats in [0, 1)) and :func:`integers` are exact functions of the bits,
   also identical on every device;
 * :func:`normal` transforms pairs of uniforms with Box-Muller, using the device's ``log``,
@@ -56,20 +59,24 @@ def _torch() -> Any:
 
 
 def _mulhilo(a: int, b: Any) -> tuple[Any, Any]:
-    """(high, low) 32-bit halves of ``a * b`` for a 32-bit constant ``a`` and a tensor ``b`` of
-    32-bit values, in int64 without overflow (``b`` is split into 16-bit halves)."""
-    t1 = (b & 0xFFFF) * a  # < 2**48
-    t2 = (b >> 16) * a  # < 2**48
-    low = t1 + ((t2 & 0xFFFF) << 16)  # < 2**49
-    return (t2 >> 16) + (low >> 32), low & _MASK32
+    """(high, low) 32-bit halves of ``a * b`` for a 32-bit constant ``a`` and an int64 tensor ``b``
+    of 32-bit values: the 64-bit product is taken modulo 2**64 (int64 multiplication wraps on every
+    torch device), then split; three tensor operations and a multiplication, as few kernels as
+    possible on a GPU."""
+    product = b * a
+    return (product >> 32) & _MASK32, product & _MASK32
 
 
-def _keys(seeds: Sequence[int], device: Any) -> tuple[Any, Any]:
+def _round_keys(seeds: Sequence[int], device: Any) -> Any:
+    """The key schedule of every seed, computed on the host and moved in one copy: an int64 tensor
+    ``(n, ROUNDS, 2)`` on ``device`` (no kernel launches for the keys on a GPU)."""
     torch = _torch()
     words = np.asarray([int(s) & 0xFFFFFFFFFFFFFFFF for s in seeds], dtype=np.uint64)
-    k0 = torch.from_numpy((words & np.uint64(_MASK32)).astype(np.int64)).to(device)
-    k1 = torch.from_numpy((words >> np.uint64(32)).astype(np.int64)).to(device)
-    return k0[:, None], k1[:, None]
+    steps = np.arange(ROUNDS, dtype=np.uint64)[None, :]
+    mask = np.uint64(_MASK32)
+    keys = np.stack(((words[:, None] & mask) + steps * np.uint64(_W0), (words[:, None] >> np.uint64(32))
+                     + steps * np.uint64(_W1)), axis=2) & mask
+    return torch.from_numpy(keys.astype(np.int64)).to(device)
 
 
 def _stream(stream: int) -> int:
@@ -96,12 +103,20 @@ def random_bits(seeds: Sequence[int], count: int, device: Any = "cpu", stream: i
     if str(device) == "cpu":
         bits = _bits_numpy(seeds, blocks, stream).astype(np.int64)
         return torch.from_numpy(bits).reshape(n, blocks * 4)[:, :count]
-    k0, k1 = _keys(seeds, device)
+    return _bits_tensor(seeds, blocks, stream, device).reshape(n, blocks * 4)[:, :count]
+
+
+def _bits_tensor(seeds: Sequence[int], blocks: int, stream: int, device: Any) -> Any:
+    """Philox4x32-10 blocks ``0..blocks-1`` of each seed with int64 tensor operations on ``device``:
+    tensor ``(n, blocks, 4)``."""
+    torch = _torch()
+    n = len(seeds)
+    keys = _round_keys(seeds, device)
     c0 = torch.arange(blocks, dtype=torch.int64, device=device).expand(n, blocks)
     c1 = torch.full((n, blocks), stream, dtype=torch.int64, device=device)
     zeros = torch.zeros((n, blocks), dtype=torch.int64, device=device)
-    out = philox4x32((c0, c1, zeros, zeros), (k0, k1))
-    return torch.stack(out, dim=2).reshape(n, blocks * 4)[:, :count]
+    out = _rounds((c0, c1, zeros, zeros), [(keys[:, r, 0:1], keys[:, r, 1:2]) for r in range(ROUNDS)])
+    return torch.stack(out, dim=2)
 
 
 def _bits_numpy(seeds: Sequence[int], blocks: int, stream: int = 0) -> np.ndarray:
@@ -130,14 +145,19 @@ def philox4x32(counter: tuple[Any, Any, Any, Any], key: tuple[Any, Any], rounds:
         >>> [f"{int(w):08x}" for w in words]
         ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8']
     """
-    c0, c1, c2, c3 = counter
     k0, k1 = key
-    for _ in range(rounds):
+    round_keys = [((k0 + r * _W0) & _MASK32, (k1 + r * _W1) & _MASK32) for r in range(rounds)]
+    return _rounds(counter, round_keys)
+
+
+def _rounds(counter: tuple[Any, Any, Any, Any], round_keys: Sequence[tuple[Any, Any]]) -> tuple[Any, ...]:
+    """The Philox4x32 rounds with the key schedule given (one (k0, k1) pair per round): twelve
+    elementwise operations a round."""
+    c0, c1, c2, c3 = counter
+    for k0, k1 in round_keys:
         hi0, lo0 = _mulhilo(_M0, c0)
         hi1, lo1 = _mulhilo(_M1, c2)
         c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
-        k0 = (k0 + _W0) & _MASK32
-        k1 = (k1 + _W1) & _MASK32
     return c0, c1, c2, c3
 
 
