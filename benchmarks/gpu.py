@@ -10,7 +10,8 @@ Run from the repository root::
 device="cuda", batch_size=B)`` with a bare loop over the same network: the module the package's
 ``load`` returns, latents from one ``torch.randn`` per batch on the GPU, ``torch.inference_mode``,
 uint8 copied to the host (00101 and 00102 at N = 100,000, B = 4096; goal: medhub at least 0.9 of the
-bare loop), and 00104, 00106 and 00107 against the package's own ``sample`` called batch by batch
+bare loop; two cells between them show where the time goes: the package's ``forward`` in its
+fixed blocks, and its whole ``sample``), and 00104, 00106 and 00107 against the package's own ``sample`` called batch by batch
 (no goal; medhub's cost around a heavier network). **On every machine** it measures medhub's own per-sample cost around a package whose
 network is trivial (``sample`` returns zeros of the model's shape; the time inside ``sample`` is
 subtracted), in memory, goal at most 1.5 µs per sample, and the cost of drawing 100 normal numbers
@@ -123,34 +124,50 @@ def noise(batch: int, rounds: int, device: str) -> dict[str, float]:
     return {name: sorted(t)[len(t) // 2] / batch * 1e6 for name, t in times.items()}
 
 
-def gpu_models(n: int, batch: int, rounds: int) -> list[dict[str, Any]]:
+def gpu_models(n: int, batch: int, rounds: int, device: str = "cuda") -> list[dict[str, Any]]:
     """medhub against the bare loop on CUDA, in memory, for 00101 and 00102."""
     import numpy as np
     import torch
 
     from medhub import Generators
+    from medhub.execution.seeds import sample_seeds
 
     g = Generators()
     rows = []
     for model_id in ("00101_DCGAN_BRAIN_MRI_T1", "00102_WGANGP_HEAD_CT"):
         ex = g.get_model_executor(model_id)
-        net = ex.load("cuda")
+        net = ex.load(device)
 
         def bare(net: Any = net) -> None:
             out = np.empty((n, 64, 64), np.uint8)
             with torch.inference_mode():
                 for lo in range(0, n, batch):
                     k = min(batch, n - lo)
-                    x = net(torch.randn(k, LATENT, device="cuda").to(memory_format=torch.contiguous_format))
+                    x = net(torch.randn(k, LATENT, device=device).to(memory_format=torch.contiguous_format))
                     out[lo : lo + k] = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[:, 0].cpu().numpy()
 
-        def medhub(model_id: str = model_id) -> None:
-            g.generate(model_id, num_samples=n, save_images=False, seed=0, batch_size=batch, device="cuda")
+        module = ex.prepare()
+        seeds = [int(s) for s in sample_seeds(0, range(n))]
 
-        times = alternate({"bare": timed(bare), "medhub": timed(medhub)}, rounds)
+        def blocks(net: Any = net, module: Any = module) -> None:  # the package's fixed blocks, torch.randn latents
+            out = np.empty((n, 64, 64), np.uint8)
+            for lo in range(0, n, batch):
+                k = min(batch, n - lo)
+                out[lo : lo + k] = module.to_uint8(module.forward(net, torch.randn(k, LATENT, device=device)))
+
+        def package(net: Any = net, module: Any = module, seeds: list[int] = seeds) -> None:  # its own sample()
+            with torch.inference_mode():
+                for lo in range(0, n, batch):
+                    module.sample(net, seeds[lo : lo + batch])
+
+        def medhub(model_id: str = model_id) -> None:
+            g.generate(model_id, num_samples=n, save_images=False, seed=0, batch_size=batch, device=device)
+
+        times = alternate({"bare": timed(bare), "blocks": timed(blocks), "package": timed(package),
+                           "medhub": timed(medhub)}, rounds)
         rate = {k: n / sorted(v)[len(v) // 2] for k, v in times.items()}
         rows.append({"model": model_id, "samples": n, "batch": batch, "samples_per_s": rate,
-                     "ratio": rate["medhub"] / rate["bare"], "device_name": torch.cuda.get_device_name()})
+                     "ratio": rate["medhub"] / rate["bare"], "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else device})
     return rows
 
 
@@ -194,6 +211,9 @@ def package_models(quick: bool, rounds: int, device: str = "cuda") -> list[dict[
     return rows
 
 
+CELLS = ("bare", "blocks", "package", "medhub")
+
+
 def report(run: Run) -> Section:
     res = run.result
     path = res["medhub_path"]
@@ -203,10 +223,12 @@ def report(run: Run) -> Section:
     rows += [[f"noise: {name}", f"{us:.2f}"] for name, us in res["noise_us_per_sample"].items()]
     gpu = "No CUDA device on this machine: the GPU comparison was not run."
     if res.get("gpu"):
-        gpu_rows = [[r["model"], f"{r['samples']:,}", r["batch"], f"{r['samples_per_s']['bare']:,.0f}",
-                     f"{r['samples_per_s']['medhub']:,.0f}", f"{r['ratio']:.2f}"] for r in res["gpu"]]
-        gpu = f"On {res['gpu'][0]['device_name']}, in memory:\n\n" + table(
-            ["Model", "Samples", "Batch", "bare loop samples/s", "medhub samples/s", "medhub / bare"], gpu_rows, "lrrrrr")
+        gpu_rows = [[r["model"], f"{r['samples']:,}", r["batch"], *(f"{r['samples_per_s'][k]:,.0f}" for k in CELLS),
+                     f"{r['ratio']:.2f}"] for r in res["gpu"]]
+        gpu = (f"On {res['gpu'][0]['device_name']}, in memory, samples/s. *bare*: the network on the whole batch, "
+               "`torch.randn` latents; *blocks*: the package's `forward` (its fixed blocks) on the same latents; "
+               "*package*: its own `sample` (its noise, blocks and conversion), batch by batch; *medhub*: "
+               "`generate`.\n\n" + table(["Model", "Samples", "Batch", *CELLS, "medhub / bare"], gpu_rows, "lrrrrrrr"))
         goals += [Goal("gpu", f"{r['model']} medhub / bare loop on CUDA", f"{r['ratio']:.2f}", ">= 0.9",
                        r["ratio"] >= 0.9) for r in res["gpu"]]
     if res.get("gpu_packages"):
