@@ -1,7 +1,7 @@
 """A single-process run's output folder: written privately, published whole, or not at all.
 
 :class:`RunWriter` writes a run into a private staging folder beside the output folder
-(``.<name>.partial-<random>``), with a pool of encoder threads and the manifest streamed to disk,
+(``.<name>.partial-<random>``), with encoder threads or writer processes and the manifest streamed to disk,
 then renames it into place; on any failure (an error, a full disk, Ctrl-C, SIGTERM or SIGHUP) the
 staging folder is removed and the output path is left as it was. A process killed with SIGKILL
 cannot clean up: :func:`remove_stale_runs` (``medhub cache prune``) removes such leftovers, which
