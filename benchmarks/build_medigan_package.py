@@ -20,7 +20,9 @@ and on ``PYTHONPATH``.
 ``--venv`` creates a separate virtual environment for medigan (it must not share medhub's: medigan
 1.0.0 imports ``pkg_resources``, which needs ``setuptools<81``): first ``torch==2.13.0`` (the CPU
 build; an unpinned ``torch`` would fetch the CUDA build), then ``medigan==1.0.0 'setuptools<81'``
-and ``safetensors`` (which the shipped packages load their weights with). medigan's own
+and ``safetensors`` (which the shipped packages load their weights with), then this checkout's medhub
+(editable; the shipped packages draw their noise with ``medhub.noise`` and declare ``medhub`` in their
+dependencies, so a medigan user needs it too). medigan's own
 requirements are unpinned (tqdm, requests, torch, numpy, PyGithub, matplotlib) and all of them are
 imported by ``import medigan``, so they are installed as medigan asks: the benchmark measures
 medigan as its users get it.
@@ -123,20 +125,34 @@ def medigan_installed(venv: Path = DEFAULT_VENV) -> bool:
     return probe.returncode == 0 and probe.stdout.strip() == "1.0.0"
 
 
+def medhub_from_this_checkout(venv: Path = DEFAULT_VENV) -> bool:
+    """Whether the venv imports medhub from this checkout (with its distribution metadata, which the
+    shipped packages' ``medhub>=...`` requirement is checked against)."""
+    probe = subprocess.run([str(venv_python(venv)), "-c", "import importlib.metadata as m, medhub; "
+                            "print(m.version('medhub') == medhub.__version__, medhub.__file__)"],
+                           capture_output=True, text=True, check=False)
+    ok, _, where = probe.stdout.strip().partition(" ")
+    return probe.returncode == 0 and ok == "True" and Path(where).resolve().is_relative_to(ROOT / "medhub")
+
+
 def ensure_venv(venv: Path = DEFAULT_VENV, base_python: str | None = None) -> Path:
-    """Create the medigan venv if it is missing (torch CPU build first, then medigan); returns its python."""
+    """Create the medigan venv if it is missing (torch CPU build first, then medigan, then this checkout's
+    medhub, editable: the shipped packages draw their noise with ``medhub.noise`` and require medhub, also
+    under medigan); returns its python."""
     venv = Path(venv)
-    if medigan_installed(venv):
-        return venv_python(venv)
-    base = base_python or getattr(sys, "_base_executable", None) or sys.executable
-    print(f"Creating the medigan venv {venv} (python {base})", flush=True)
-    if not venv_python(venv).exists():
-        subprocess.run([base, "-m", "venv", str(venv)], check=True)
     pip = [str(venv_python(venv)), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, TORCH], check=True)
-    subprocess.run([*pip, MEDIGAN, *EXTRA], check=True)
     if not medigan_installed(venv):
-        raise SystemExit(f"medigan 1.0.0 did not install into {venv}")
+        base = base_python or getattr(sys, "_base_executable", None) or sys.executable
+        print(f"Creating the medigan venv {venv} (python {base})", flush=True)
+        if not venv_python(venv).exists():
+            subprocess.run([base, "-m", "venv", str(venv)], check=True)
+        subprocess.run([*pip, TORCH], check=True)
+        subprocess.run([*pip, MEDIGAN, *EXTRA], check=True)
+        if not medigan_installed(venv):
+            raise SystemExit(f"medigan 1.0.0 did not install into {venv}")
+    if not medhub_from_this_checkout(venv):
+        print(f"Installing this checkout's medhub into {venv} (the shipped packages require it)", flush=True)
+        subprocess.run([*pip, "-e", str(ROOT)], check=True)
     return venv_python(venv)
 
 

@@ -1,4 +1,4 @@
-"""A writer process: encodes and writes files of a run into its staging folder (``python -m`` this module).
+"""A writer process: encodes and writes files of a run into its staging folder (its :func:`main`).
 
 Started by :class:`medhub.outputs.workers.WriterPool` as a plain subprocess (not multiprocessing,
 which would import the user's ``__main__`` again). It reads frames from stdin: first the staging
