@@ -219,3 +219,56 @@ def test_same_in_memory_samples_as_medigan_1_0_0(corpus, tmp_path):
         for a, b in zip(ours, theirs[name]):
             a, b = (a, b) if isinstance(a, tuple) else ((a,), (b,))
             assert len(a) == len(b) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b)), name
+
+
+SHIPPED_UNDER_MEDIGAN = '''
+import json, pickle, sys
+import numpy as np
+from medigan import Generators
+cases, out = json.loads(sys.argv[1]), {}
+g = Generators()
+for name, model_id, n, seed, kw in cases:
+    np.random.seed(seed)
+    out[name] = g.generate(model_id, num_samples=n, save_images=False, **kw)
+pickle.dump(out, open(sys.argv[2], "wb"))
+'''
+
+
+@pytest.mark.slow
+def test_shipped_v2_packages_run_under_medigan_1_0_0(tmp_path):
+    """The shipped packages draw their noise with medhub.noise (version 2) and declare medhub in their
+    dependencies: under medigan 1.0.0, in a venv with medhub installed (.ci/run installs it), they run
+    through medigan's own Generators and give what their generate() gives here with the same seeds."""
+    import os
+    import pickle
+    import subprocess
+
+    python = os.environ.get("MEDIGAN_PYTHON")
+    if not python:
+        pytest.skip("MEDIGAN_PYTHON (a Python with medigan 1.0.0 installed) is not set")
+    probe = subprocess.run([python, "-c", "import medhub.noise"], capture_output=True, text=True)
+    assert probe.returncode == 0, "medhub is not installed in MEDIGAN_PYTHON's environment (.ci/run installs it)"
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("build_medigan_package", repo / "benchmarks" / "build_medigan_package.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    work = tmp_path / "medigan-cwd"
+    folders = builder.build(["00101", "00103", "00107"], work)
+    cases = [("dcgan", "00101_DCGAN_BRAIN_MRI_T1", 5, 11, {}),
+             ("cdcgan", "00103_CDCGAN_BRAIN_MRI_TISSUE", 4, 12, {"condition": "GM"}),
+             ("atlas", "00107_ATLAS3D_BRAIN_MRI_T1_SEG", 1, 13, {})]
+    env = {**os.environ, "PYTHONPATH": str(work)}
+    result = subprocess.run([python, "-c", SHIPPED_UNDER_MEDIGAN, json.dumps(cases), str(tmp_path / "out.pkl")],
+                            cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    theirs = pickle.loads((tmp_path / "out.pkl").read_bytes())
+    for name, model_id, n, seed, kw in cases:
+        folder = folders[model_id]
+        module = direct(folder.parent, folder.name, f"medigan_v2_{name}")
+        np.random.seed(seed)
+        ours = module.generate(str(folder / "weights.safetensors"), num_samples=n, output_path=None,
+                               save_images=False, **kw)
+        assert len(ours) == len(theirs[name]) == n, name
+        for a, b in zip(ours, theirs[name]):
+            a, b = (a, b) if isinstance(a, tuple) else ((a,), (b,))
+            assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a, b)), name
