@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import alternate, finish, machine_info, parser
+from common import alternate, finish, machine_info, parser, timed
 from report import Goal, Run, Section, fill, table
 
 MODEL = "00101_DCGAN_BRAIN_MRI_T1"
@@ -194,24 +194,16 @@ def measure(scratch: Path, n: int, rounds: int, cores: int) -> dict[str, Any]:
     images, spec = real_samples()
     cells = Cells(scratch, images, spec, n)
     variants: dict[str, Callable[[], float]] = {}
-
-    def seconds(fn: Callable[[], None]) -> Callable[[], float]:
-        def run() -> float:
-            start = time.perf_counter()
-            fn()
-            return time.perf_counter() - start
-        return run
-
-    variants["one core"] = seconds(cells.one_core)
-    variants["threads"] = seconds(cells.run_writer(0))
+    variants["one core"] = timed(cells.one_core)
+    variants["threads"] = timed(cells.run_writer(0))
     for k in counts(cores):
-        variants[label(k)] = seconds(cells.run_writer(k))
+        variants[label(k)] = timed(cells.run_writer(k))
     disk_threads = max(4, 2 * cores)
     variants["disk: processes"] = lambda: n / cells.disk_processes(cores)  # seconds for n files
-    variants[f"disk: {disk_threads} threads"] = seconds(lambda: cells.disk_threads(disk_threads))
+    variants[f"disk: {disk_threads} threads"] = timed(lambda: cells.disk_threads(disk_threads))
     times = alternate(variants, rounds, warm_up=False)
     auto = min(32, cores)
-    start = alternate({"start": seconds(lambda: cells.start_stop(auto))}, rounds, warm_up=False)["start"]
+    start = alternate({"start": timed(lambda: cells.start_stop(auto))}, rounds, warm_up=False)["start"]
     from medhub.outputs import RunWriter
 
     probe = RunWriter(scratch / "probe", [spec], processes=0)

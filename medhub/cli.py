@@ -148,17 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lower-bound", action="store_true", help="also FID_rr (real halves, or --reference) and r_FID")
     p.add_argument("--reference", help="a second real set (folder) for FID_rr at the synthetic set's size, "
                                        "e.g. training images when REAL is held out (implies --lower-bound)")
-    p.add_argument("--extractor", default="inception", choices=["inception", "radimagenet"])
-    p.add_argument("--weights", help="extractor TorchScript file (required for radimagenet)")
-    p.add_argument("--normalize", action="store_true", help="per-image min-max normalisation")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0, help="seed of model samples and of the real splits")
-    p.add_argument("--real-cache", help=".npz file caching the real set's features")
+    from .evaluate.commands import add_extractor_options, add_parsers  # fid's options; evaluate, report
 
-    from .evaluate.commands import add_parsers as add_evaluate_parsers  # evaluate, report
-
-    add_evaluate_parsers(sub, common)
+    add_extractor_options(p, "seed of model samples and of the real splits")
+    add_parsers(sub, common)
 
     # model contribution (tokens come from ZENODO_ACCESS_TOKEN / GITHUB_TOKEN only, never the command line)
     p = sub.add_parser("contribute", parents=[common], help="validate, test, zip and publish a model package")

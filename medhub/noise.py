@@ -67,16 +67,14 @@ def _mulhilo(a: int, b: Any) -> tuple[Any, Any]:
     return (product >> 32) & _MASK32, product & _MASK32
 
 
-def _round_keys(seeds: Sequence[int], device: Any) -> Any:
-    """The key schedule of every seed, computed on the host and moved in one copy: an int64 tensor
-    ``(n, ROUNDS, 2)`` on ``device`` (no kernel launches for the keys on a GPU)."""
-    torch = _torch()
-    words = np.asarray([int(s) & 0xFFFFFFFFFFFFFFFF for s in seeds], dtype=np.uint64)
+def _key_schedule(seeds: Sequence[int]) -> np.ndarray:
+    """The Philox key of every round for every seed (its two 32-bit halves plus the round's Weyl
+    increments), on the host: uint64 array ``(n, ROUNDS, 2)``."""
+    words = np.asarray([int(s) & 0xFFFFFFFFFFFFFFFF for s in seeds], dtype=np.uint64)[:, None]
     steps = np.arange(ROUNDS, dtype=np.uint64)[None, :]
     mask = np.uint64(_MASK32)
-    keys = np.stack(((words[:, None] & mask) + steps * np.uint64(_W0), (words[:, None] >> np.uint64(32))
-                     + steps * np.uint64(_W1)), axis=2) & mask
-    return torch.from_numpy(keys.astype(np.int64)).to(device)
+    return np.stack(((words & mask) + steps * np.uint64(_W0), (words >> np.uint64(32)) + steps * np.uint64(_W1)),
+                    axis=2) & mask
 
 
 def _stream(stream: int) -> int:
@@ -111,7 +109,7 @@ def _bits_tensor(seeds: Sequence[int], blocks: int, stream: int, device: Any) ->
     tensor ``(n, blocks, 4)``."""
     torch = _torch()
     n = len(seeds)
-    keys = _round_keys(seeds, device)
+    keys = torch.from_numpy(_key_schedule(seeds).astype(np.int64)).to(device)  # one copy, no key kernels
     c0 = torch.arange(blocks, dtype=torch.int64, device=device).expand(n, blocks)
     c1 = torch.full((n, blocks), stream, dtype=torch.int64, device=device)
     zeros = torch.zeros((n, blocks), dtype=torch.int64, device=device)
@@ -121,17 +119,15 @@ def _bits_tensor(seeds: Sequence[int], blocks: int, stream: int, device: Any) ->
 
 def _bits_numpy(seeds: Sequence[int], blocks: int, stream: int = 0) -> np.ndarray:
     """Philox4x32-10 blocks ``0..blocks-1`` of each seed with numpy: uint64 array ``(n, blocks, 4)``."""
-    words = np.asarray([int(s) & 0xFFFFFFFFFFFFFFFF for s in seeds], dtype=np.uint64)[:, None]
-    mask = np.uint64(_MASK32)
-    k0, k1 = words & mask, words >> np.uint64(32)
-    c0 = np.broadcast_to(np.arange(blocks, dtype=np.uint64), (len(words), blocks))
-    c1 = np.full((len(words), blocks), stream, np.uint64)
-    c2 = c3 = np.zeros((len(words), blocks), np.uint64)
-    m0, m1, w0, w1, s32 = np.uint64(_M0), np.uint64(_M1), np.uint64(_W0), np.uint64(_W1), np.uint64(32)
-    for _ in range(ROUNDS):
+    keys = _key_schedule(seeds)
+    n, mask = len(keys), np.uint64(_MASK32)
+    c0 = np.broadcast_to(np.arange(blocks, dtype=np.uint64), (n, blocks))
+    c1 = np.full((n, blocks), stream, np.uint64)
+    c2 = c3 = np.zeros((n, blocks), np.uint64)
+    m0, m1, s32 = np.uint64(_M0), np.uint64(_M1), np.uint64(32)
+    for r in range(ROUNDS):
         p0, p1 = c0 * m0, c2 * m1  # < 2**64: exact
-        c0, c1, c2, c3 = (p1 >> s32) ^ c1 ^ k0, p1 & mask, (p0 >> s32) ^ c3 ^ k1, p0 & mask
-        k0, k1 = (k0 + w0) & mask, (k1 + w1) & mask
+        c0, c1, c2, c3 = (p1 >> s32) ^ c1 ^ keys[:, r, 0:1], p1 & mask, (p0 >> s32) ^ c3 ^ keys[:, r, 1:2], p0 & mask
     return np.stack((c0, c1, c2, c3), axis=2)
 
 

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def import_file(path: Path, name: str) -> ModuleType:
+    """The Python file ``path`` imported as module ``name`` (a script of tools/ or benchmarks/), or, for
+    a package's ``__init__.py``, that package imported from its folder, as medigan imports one."""
+    path = Path(path)
+    folder = [str(path.parent)] if path.name == "__init__.py" else None
+    spec = importlib.util.spec_from_file_location(name, path, submodule_search_locations=folder)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # a package's relative imports find it there
+    spec.loader.exec_module(module)
+    return module
 
 #: medigan-format test packages: files the tests zip and serve, not modules of the test suite.
 collect_ignore = ["medigan_packages"]

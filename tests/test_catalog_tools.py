@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
-from conftest import REPO
+from conftest import REPO, import_file
 
 
 def _models_page():
-    spec = importlib.util.spec_from_file_location("models_page", REPO / "tools" / "models_page.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(REPO / "tools" / "models_page.py", "models_page")
 
 
 def test_models_page_is_up_to_date():

@@ -3,11 +3,11 @@ figures in the catalog (tools/measure_metrics.py): consistent, rankable, and sho
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from conftest import import_file
 
 from medhub import Generators
 
@@ -53,10 +53,7 @@ def test_ranking_by_the_new_figures(metric, ascending):
 
 
 def _measure_metrics():
-    spec = importlib.util.spec_from_file_location("measure_metrics", ROOT / "tools" / "measure_metrics.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(ROOT / "tools" / "measure_metrics.py", "measure_metrics")
 
 
 @pytest.mark.parametrize("model_id", SHIPPED)

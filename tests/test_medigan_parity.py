@@ -4,15 +4,14 @@ served from a loopback server through a medigan-format catalog (issue 23)."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import logging
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, import_file
 from fake_zenodo import FakeZenodo
 from medigan_corpus import BEZIER, DCGAN, I2I, NAMES, NUM_INPUTS, archive, make_assets, medigan_catalog
 from PIL import Image
@@ -44,12 +43,7 @@ def g(corpus):
 
 def direct(folder: Path, model_id: str, module_name: str):
     """The package imported as medigan would, to call its generate() directly."""
-    spec = importlib.util.spec_from_file_location(module_name, folder / model_id / "__init__.py",
-                                                  submodule_search_locations=[str(folder / model_id)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(folder / model_id / "__init__.py", module_name)
 
 
 def seed_globals(seed: int) -> None:
@@ -248,10 +242,7 @@ def test_shipped_v2_packages_run_under_medigan_1_0_0(tmp_path):
         pytest.skip("MEDIGAN_PYTHON (a Python with medigan 1.0.0 installed) is not set")
     probe = subprocess.run([python, "-c", "import medhub.noise"], capture_output=True, text=True)
     assert probe.returncode == 0, "medhub is not installed in MEDIGAN_PYTHON's environment (.ci/run installs it)"
-    repo = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("build_medigan_package", repo / "benchmarks" / "build_medigan_package.py")
-    builder = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(builder)
+    builder = import_file(REPO / "benchmarks" / "build_medigan_package.py", "build_medigan_package")
     work = tmp_path / "medigan-cwd"
     folders = builder.build(["00101", "00103", "00107"], work)
     cases = [("dcgan", "00101_DCGAN_BRAIN_MRI_T1", 5, 11, {}),

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, import_file
 
 from medhub import Generators
 from medhub.errors import GenerationError
@@ -24,12 +21,7 @@ def g() -> Generators:
 
 @pytest.fixture(scope="module")
 def pkg():
-    spec = importlib.util.spec_from_file_location(f"test_{MODEL_ID}", FOLDER / "__init__.py",
-                                                  submodule_search_locations=[str(FOLDER)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(FOLDER / "__init__.py", f"test_{MODEL_ID}")
 
 
 def _run(g: Generators, n: int = 4, **kwargs):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, import_file
 from PIL import Image
 
 from medhub import Generators
@@ -25,12 +22,7 @@ def g() -> Generators:
 
 @pytest.fixture(scope="module")
 def pkg():
-    spec = importlib.util.spec_from_file_location("shipped_pix2pix_seg_t1", FOLDER / "__init__.py",
-                                                  submodule_search_locations=[str(FOLDER)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(FOLDER / "__init__.py", "shipped_pix2pix_seg_t1")
 
 
 def _pairs(samples):

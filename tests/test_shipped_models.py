@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, import_file
 
 from medhub import Generators
 from medhub.config import ConfigManager
@@ -109,12 +106,7 @@ def test_cli_generates_offline(model_id, tmp_path, monkeypatch, capsys):
 def _package_module(model_id):
     """The shipped package's module, imported from its folder (as a medigan user would)."""
     folder = REPO / "models" / CM.get_config_by_id(model_id, "execution.package_link")
-    spec = importlib.util.spec_from_file_location(f"shipped_{model_id}", folder / "__init__.py",
-                                                  submodule_search_locations=[str(folder)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(folder / "__init__.py", f"shipped_{model_id}")
 
 
 def test_shipped_packages_draw_their_noise_with_medhub_noise():
@@ -135,4 +127,4 @@ def test_shipped_packages_draw_their_noise_with_medhub_noise():
     for model_id in ("00101", "00102", "00103", "00104", "00106", "00107"):
         entry = CM.get_config_by_id(model_id, "execution")
         assert "medhub>=0.2.0.dev0" in entry["dependencies"], model_id
-        assert CM.get_config_by_id(model_id, "description.version") == "2.0.0", model_id
+        assert int(CM.get_config_by_id(model_id, "description.version").split(".")[0]) >= 2, model_id

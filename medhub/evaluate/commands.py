@@ -37,14 +37,20 @@ def image_set(text: str) -> Any:
     return (parts[1], int(parts[2]))
 
 
-def _feature_options(p: argparse.ArgumentParser) -> None:
+def add_extractor_options(p: argparse.ArgumentParser, seed_help: str) -> None:
+    """The options of ``medhub fid``, ``evaluate`` and ``report`` that choose the feature extractor, its
+    device and batch size, the seed and the real set's feature cache."""
     p.add_argument("--extractor", default="inception", choices=["inception", "radimagenet"])
     p.add_argument("--weights", help="extractor TorchScript file (required for radimagenet)")
     p.add_argument("--normalize", action="store_true", help="per-image min-max normalisation")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0, help="seed of model samples, KID subsets and the bootstrap")
-    p.add_argument("--real-cache", help=".npz file caching the real set's features (shared with medhub fid)")
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--real-cache", help=".npz file caching the real set's features (shared by fid, evaluate, report)")
+
+
+def _feature_options(p: argparse.ArgumentParser) -> None:
+    add_extractor_options(p, "seed of model samples, KID subsets and the bootstrap")
     p.add_argument("--k", type=int, default=5, help="nearest neighbours of precision/recall/density/coverage")
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, help="default: min(1000, n_real, n_synthetic)")
