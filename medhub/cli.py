@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="run a remote package that has no pinned sha256 (its sha256 is recorded)")
+    p.add_argument("--format", dest="output_format", choices=["png", "nifti", "npy", "dicom"],
+                   help="write images, masks and volumes in this format (default: PNG for 2D, NIfTI for volumes; "
+                        "dicom needs pip install 'medhub[dicom]')")
     p.add_argument("--shard", metavar="K/N", help="generate shard K of N into the shared output folder (needs --seed "
                                                    "and -o); 'auto' reads torchrun's or SLURM's variables")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
@@ -332,7 +335,8 @@ def _run(args: argparse.Namespace) -> int:
             run = g.generate(args.model_id, num_samples=args.num_samples, output_path=args.output, save_images=True,
                              install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
                              batch_size=args.batch_size, progress=False if args.no_progress else None,
-                             trust_remote_code=args.trust_remote_code, shard=args.shard, **kwargs)
+                             trust_remote_code=args.trust_remote_code, shard=args.shard,
+                             output_format=args.output_format, **kwargs)
         data = {"output_path": str(run.output_path), "num_samples": run.num_samples, "seed": run.seed,
                 "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
         _emit(args, data, f"wrote {run}")
@@ -370,7 +374,7 @@ def _generate_on_ray(args: argparse.Namespace, g: Any, kwargs: dict[str, Any]) -
     return g.generate_on_ray(args.model_id, args.num_samples, args.output, args.seed, num_workers=args.workers,
                              address=args.address, device=args.device, batch_size=args.batch_size,
                              install_dependencies=args.install_dependencies, trust_remote_code=args.trust_remote_code,
-                             progress=False if args.no_progress else None, **kwargs)
+                             progress=False if args.no_progress else None, output_format=args.output_format, **kwargs)
 
 
 def _fid_source(text: str) -> Any:

@@ -69,6 +69,7 @@ from .execution.ref import ModelRef
 from .outputs import GenerationRun, sample_filename
 from .outputs.manifest import manifest_text
 from .outputs.shared import SharedWriter, claim_run, load_done
+from .outputs.specs import check_format
 from .outputs.store import FsspecStore, LocalStore, open_store
 from .validate import check_batch_size, check_num_samples, check_positive
 
@@ -144,7 +145,9 @@ class ChunkWorker:
         if not indices:
             return []
         stream = executor.batches(indices, c["seed"], self.device, c["batch_size"], 1, **c["kwargs"], **(inputs or {}))
-        writer = SharedWriter(store, executor.specs, threads=c["io_threads"])
+        started = c.get("started") or datetime.now(timezone.utc)
+        writer = SharedWriter(store, executor.output_specs(c.get("output_format")), threads=c["io_threads"],
+                              run=executor.record_base(c["seed"], self.device, started))
         try:
             for batch in stream:
                 writer.submit(batch.indices, batch.seeds, batch.arrays)
@@ -268,6 +271,7 @@ def generate_on_ray(
     get_executor: Callable[..., ModelExecutor] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     ray_init_kwargs: Mapping[str, Any] | None = None,
+    output_format: str | None = None,
     **kwargs: Any,
 ) -> GenerationRun:
     """Generate ``num_samples`` samples of a ``medhub/1`` model on a Ray cluster into ``output_path``.
@@ -328,6 +332,7 @@ def generate_on_ray(
         raise InvalidArgumentError("generate_on_ray needs output_path: a folder every Ray worker can reach, or an "
                                    "fsspec URL such as s3://bucket/folder.")
     started = datetime.now(timezone.utc)
+    check_format(output_format)
 
     if get_executor is None:
         from .config import ConfigManager
@@ -352,7 +357,9 @@ def generate_on_ray(
 
     ray = import_ray()  # before anything is written
     store = open_store(output_path, storage_options)
-    run = executor.run_record(run_seed, num_samples, engine="ray")
+    specs = executor.output_specs(output_format)
+    run = executor.run_record(run_seed, num_samples, engine="ray",
+                              **({"output_format": output_format} if output_format else {}))
     owns_ray = not ray.is_initialized()
     if owns_ray:
         ray.init(address=address, **dict(ray_init_kwargs or {}))
@@ -377,6 +384,7 @@ def generate_on_ray(
             workers = min(workers, math.ceil(len(todo) / size))
             config = _worker_config(executor, store, run_seed, batch_size, gpus, common, io_threads,
                                     storage_options, install_dependencies, trust_remote_code)
+            config.update(output_format=output_format, started=started)
             ray_info.update(_run_pool(ray, config, workers, num_cpus_per_worker, gpus, todo, size, per_sample,
                                       max_in_flight_per_worker, done, progress))
     finally:
@@ -386,11 +394,11 @@ def generate_on_ray(
     if missing:  # pragma: no cover - every chunk either returned its rows or raised
         raise OutputPathError(f"Samples {missing[:5]} are missing in {store.url}; run the same call again to resume.")
 
-    store.write_bytes("manifest.csv", manifest_text(executor.specs, (done[i] for i in range(num_samples))).encode())
+    store.write_bytes("manifest.csv", manifest_text(specs, (done[i] for i in range(num_samples))).encode())
     devices = sorted({w["device"] for w in ray_info["workers"]}) or ["cpu"]
-    files = sum(1 for s in executor.specs if sample_filename(0, s) is not None) * num_samples
+    files = sum(1 for s in specs if sample_filename(0, s) is not None) * num_samples
     provenance = dict(executor.provenance(run_seed, num_samples, batch_size, ",".join(devices), kwargs, started),
-                      engine="ray", files=files, outputs=[s.__dict__ for s in executor.specs], ray=ray_info)
+                      engine="ray", files=files, outputs=[s.__dict__ for s in specs], ray=ray_info)
     store.write_bytes("provenance.json", (json.dumps(provenance, indent=2, default=str) + "\n").encode())
     return _result(store, num_samples, run_seed)
 

@@ -227,6 +227,7 @@ class Generators:
                  save_images: bool = True, is_gen_function_returned: bool = False, install_dependencies: bool = False,
                  seed: int | None = None, device: str = "auto", batch_size: int | None = None,
                  trust_remote_code: bool = False, shard: str | tuple[int, int] | None = None,
+                 output_format: str | None = None,
                  **kwargs: Any) -> list[Any] | GenerationRun | Callable[..., Any]:
         """Generate samples with a model.
 
@@ -252,6 +253,9 @@ class Generators:
                 SLURM array): generate only shard K of N of the run into the shared
                 ``output_path`` (needs ``seed``); the shards together give the same files as one
                 run, and running a shard again resumes it (see :mod:`medhub.shards`).
+            output_format: write every image, mask and volume as ``"png"`` (2D only), ``"nifti"``,
+                ``"npy"`` or ``"dicom"`` (Secondary Capture images and Segmentations; needs
+                ``pip install 'medhub[dicom]'``). None (default): PNG for 2D outputs, NIfTI for volumes.
             **kwargs: model inputs (e.g. ``condition``), and ``progress`` (bool),
                 ``package_path`` (run a local package folder) and ``cpu_streams`` (an opt-in: that
                 many package calls at once on the CPU for packages declared thread safe, each on a
@@ -268,7 +272,7 @@ class Generators:
                                  is_gen_function_returned=is_gen_function_returned,
                                  install_dependencies=install_dependencies, seed=seed, device=device,
                                  batch_size=batch_size, trust_remote_code=trust_remote_code, shard=shard,
-                                 **kwargs)
+                                 output_format=output_format, **kwargs)
 
     def get_generate_function(self, model_id: str | int, num_samples: int = 30,
                               output_path: str | os.PathLike[str] | None = None, install_dependencies: bool = False,

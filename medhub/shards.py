@@ -70,7 +70,8 @@ def shard_range(num_samples: int, k: int, n: int) -> range:
 
 def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_samples: int, output_path: Any,
                    save_images: bool, seed: int | None, device: str, batch_size: int, progress: bool | None,
-                   cpu_streams: int | None, inputs: dict[str, Any], started: datetime) -> GenerationRun:
+                   cpu_streams: int | None, inputs: dict[str, Any], started: datetime,
+                   output_format: str | None = None) -> GenerationRun:
     """Generate shard K of N of a run into a shared folder; running it again resumes it."""
     from .execution.pipeline import progress_bar
 
@@ -85,7 +86,9 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
     if not executor.specs:
         raise InvalidArgumentError(f"Sharded runs need the outputs spec of {executor.model_id} in the catalog.")
     store = LocalStore(output_path)
-    claim_run(store, executor.run_record(seed, num_samples, shards=n))
+    specs = executor.output_specs(output_format)
+    claim_run(store, executor.run_record(seed, num_samples, shards=n,
+                                         **({"output_format": output_format} if output_format else {})))
     indices = shard_range(num_samples, k, n)
     done = {i: row for i, row in load_done(store, num_samples, clean=False).items() if i in indices}
     todo = [i for i in indices if i not in done]
@@ -94,7 +97,7 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
     per_sample = executor.per_sample_inputs(inputs, num_samples)
     shard_inputs = {**inputs, **{name: v[todo] for name, v in per_sample.items()}}
     stream = executor.batches(todo, seed, device, batch_size, cpu_streams, **shard_inputs)
-    writer = SharedWriter(store, executor.specs)
+    writer = SharedWriter(store, specs, run=executor.record_base(seed, device, started))
     bar = progress_bar(len(indices), f"{executor.model_id} {k}/{n}", progress, initial=len(done))
     try:
         for batch in stream:
@@ -111,10 +114,10 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
         raise OutputPathError(f"Shard {k}/{n} is missing samples {missing[:5]}; run it again to resume.")
     folder = store.root
     part = folder / part_name(k, n)
-    write_text_atomically(part, manifest_text(executor.specs, (done[i] for i in indices)))
+    write_text_atomically(part, manifest_text(specs, (done[i] for i in indices)))
     provenance = dict(executor.provenance(seed, num_samples, batch_size, device, inputs, started, stream.streams),
                       shard=f"{k}/{n}", indices=[indices.start, indices.stop],
-                      outputs=[s.__dict__ for s in executor.specs])
+                      outputs=[s.__dict__ for s in specs])
     provenance_part = folder / part_name(k, n, "provenance", ".json")
     write_text_atomically(provenance_part, json.dumps(provenance, indent=2, default=str) + "\n")
     merged = try_merge(folder)

@@ -32,6 +32,7 @@ from ..outputs import (
     unique_run_dir,
 )
 from ..outputs.runs import signals_as_exit
+from ..outputs.specs import check_format, with_format
 from ..settings import get as get_setting
 from ..validate import check_batch_size, check_in_memory, check_num_samples
 from .deps import ensure_dependencies, requirement_name
@@ -131,10 +132,12 @@ class ModelExecutor:
         catalog_version: str | None = None,
         package_path: str | os.PathLike[str] | None = None,
         home: Path | None = None,
+        selection: dict[str, Any] | None = None,
     ) -> None:
         self.model_id = model_id
         self.execution_config = execution_config
         self.description = description or {}
+        self.selection = selection or {}
         self.catalog_version = catalog_version
         self.package_path = package_path
         self.base_dir = Path(base_dir) if base_dir else None
@@ -474,10 +477,12 @@ class ModelExecutor:
         trust_remote_code: bool = False,
         shard: Any = None,
         cpu_streams: int | None = None,
+        output_format: str | None = None,
         **kwargs: Any,
     ) -> list[Any] | GenerationRun | Callable[..., Any]:
         """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate`."""
         num_samples = check_num_samples(num_samples)
+        check_format(output_format)
         seed = check_seed(seed)
         batch_size = check_batch_size(batch_size)
         if save_images and output_path is not None and shard is None:
@@ -485,7 +490,8 @@ class ModelExecutor:
         if is_gen_function_returned:
             self.prepare(install_dependencies, trust_remote_code)
             defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, seed=seed,
-                            device=device, batch_size=batch_size, progress=progress, cpu_streams=cpu_streams, **kwargs)
+                            device=device, batch_size=batch_size, progress=progress, cpu_streams=cpu_streams,
+                            output_format=output_format, **kwargs)
 
             def generate_function(**overrides: Any) -> Any:
                 return self.generate(**{**defaults, **overrides})
@@ -501,7 +507,7 @@ class ModelExecutor:
             from ..shards import generate_shard, parse_shard
 
             return generate_shard(self, parse_shard(shard), num_samples, output_path, save_images, seed, device,
-                                  batch_size, progress, cpu_streams, kwargs, started)
+                                  batch_size, progress, cpu_streams, kwargs, started, output_format)
         run_seed = new_seed() if seed is None else seed
         stream = self.batches(range(num_samples), run_seed, device, batch_size, cpu_streams, **kwargs)
         bar = progress_bar(num_samples, self.model_id, progress)
@@ -514,7 +520,8 @@ class ModelExecutor:
 
                 output_path = unique_run_dir(medhub_home() / "outputs", self.model_id)
             with signals_as_exit():
-                writer = RunWriter(output_path, stream.specs)
+                writer = RunWriter(output_path, self.output_specs(output_format, stream.specs),
+                                   run=self.record_base(run_seed, device, started))
                 try:
                     for batch in stream:
                         writer.submit(batch.indices, batch.seeds, batch.arrays)
@@ -534,6 +541,30 @@ class ModelExecutor:
         package = self._package
         assert package is not None, "prepare() the executor first"
         return package.sha256 or tree_digest(package.folder)[0]
+
+    def output_specs(self, output_format: str | None = None,
+                     specs: Sequence[OutputSpec] | None = None) -> list[OutputSpec]:
+        """The outputs spec (``specs``, default the executor's) as a run in ``output_format`` writes
+        it (None: each output in its own format); DICOM outputs get the catalog's modality."""
+        modality = None
+        if output_format == "dicom":
+            from ..outputs.dicom import modality_of
+
+            modality = modality_of(self.selection.get("modality"))
+        return with_format(self.specs if specs is None else specs, output_format, modality)
+
+    def record_base(self, seed: int, device: str, started: datetime) -> dict[str, Any]:
+        """What every sample record of a run holds (the files' marks); the sample's own fields
+        (``sample_seed``, ``index``, ``output``) are added per file."""
+        from ..version import __version__
+
+        package = self._package
+        return {"mark": "medhub-sample/1", "synthetic": True, "medhub_version": __version__,
+                "model_id": self.model_id, "model_version": self.description.get("version"),
+                "package_digest": self.package_sha256,
+                "commit": package.folder.name if package is not None and package.source == "hub" else None,
+                "seed": int(seed), "inputs": None, "inputs_digest": None, "device": device.split(":")[0],
+                "created": started.isoformat()}
 
     def run_record(self, seed: int, num_samples: int, **extra: Any) -> dict[str, Any]:
         """What a shared run's ``run.json`` pins (model, seed, number of samples, package): a resumed

@@ -38,6 +38,7 @@ class ModelRef:
     base_dir: str | None = None
     catalog: str | None = None
     package_path: str | None = None
+    selection: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_catalog(cls, config_manager: ConfigManager, model_id: str | int,
@@ -47,7 +48,7 @@ class ModelRef:
         entry = config_manager.config_dict[full]
         return cls(full, entry["execution"], entry.get("description") or {}, config_manager.catalog_version,
                    str(config_manager.base_dir), str(config_manager.source),
-                   os.fspath(package_path) if package_path is not None else None)
+                   os.fspath(package_path) if package_path is not None else None, entry.get("selection") or {})
 
     @classmethod
     def of(cls, executor: ModelExecutor) -> ModelRef:
@@ -55,14 +56,15 @@ class ModelRef:
         return cls(executor.model_id, executor.execution_config, executor.description, executor.catalog_version,
                    None if executor.base_dir is None else str(executor.base_dir), None,
                    None if executor.package_path is None
-                   else os.path.abspath(os.path.expanduser(os.fspath(executor.package_path))))
+                   else os.path.abspath(os.path.expanduser(os.fspath(executor.package_path))), executor.selection)
 
     def build(self) -> ModelExecutor:
         """A new executor of this model (nothing is fetched or imported until it is first used)."""
         from .executor import ModelExecutor
 
         return ModelExecutor(self.model_id, self.execution, base_dir=self.base_dir, description=self.description,
-                             catalog_version=self.catalog_version, package_path=self.package_path)
+                             catalog_version=self.catalog_version, package_path=self.package_path,
+                             selection=self.selection)
 
     @property
     def interface(self) -> str:

@@ -1,4 +1,4 @@
-"""Encoders: one output of one sample -> the bytes of its file (PNG, NIfTI, NPY), and its file name."""
+"""Encoders: one output of one sample -> the bytes of its file (PNG, NIfTI, NPY, DICOM), and its file name."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import logging
 import struct
 import tempfile
 import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -125,7 +126,15 @@ def write_npy(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec) -> None:
     np.save(path, arr)
 
 
-_WRITERS = {"png": (write_png, ".png"), "nifti": (write_nifti, ".nii.gz"), "npy": (write_npy, ".npy")}
+def write_dicom(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
+                specs: Sequence[OutputSpec] = ()) -> None:
+    from .dicom import write_dicom as write  # pydicom and highdicom load only for DICOM runs
+
+    write(path, arr, spec, record, specs)
+
+
+_WRITERS = {"png": (write_png, ".png"), "nifti": (write_nifti, ".nii.gz"), "npy": (write_npy, ".npy"),
+            "dicom": (write_dicom, ".dcm")}
 
 
 def sample_filename(index: int, spec: OutputSpec) -> str | None:
@@ -134,23 +143,32 @@ def sample_filename(index: int, spec: OutputSpec) -> str | None:
     return None if fmt == "manifest" else f"{index:06d}_{spec.name}{_WRITERS[fmt][1]}"
 
 
-def write_file(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec) -> None:
-    """Write output ``spec`` of one sample to ``path`` in the spec's file format."""
+def write_file(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
+               specs: Sequence[OutputSpec] = ()) -> None:
+    """Write output ``spec`` of one sample to ``path`` in the spec's file format.
+
+    ``record`` is the sample's record and ``specs`` the run's outputs (where a DICOM mask finds the
+    image it segments); formats that store neither ignore them.
+    """
+    if spec.file_format == "dicom":
+        write_dicom(path, arr, spec, record, specs)
+        return
     _WRITERS[spec.file_format][0](path, arr, spec)  # type: ignore[operator]
 
 
-def encode(arr: np.ndarray, spec: OutputSpec) -> bytes:
+def encode(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
+           specs: Sequence[OutputSpec] = ()) -> bytes:
     """The file of output ``spec`` of one sample, as bytes: exactly what :func:`write_file` writes."""
-    if spec.file_format in ("png", "npy"):  # these writers take a file object
+    if spec.file_format in ("png", "npy", "dicom"):  # these writers take a file object
         buf = io.BytesIO()
-        write_file(buf, arr, spec)
+        write_file(buf, arr, spec, record, specs)
         return buf.getvalue()
     with tempfile.TemporaryDirectory(prefix="medhub-encode-") as tmp:  # nibabel writes to a path only
         path = Path(tmp) / f"sample{_WRITERS[spec.file_format][1]}"
-        write_file(path, arr, spec)
+        write_file(path, arr, spec, record, specs)
         return path.read_bytes()
 
 
 def file_suffix(spec: OutputSpec) -> str:
-    """The file name suffix of the spec's format (``.png``, ``.nii.gz``, ``.npy``)."""
+    """The file name suffix of the spec's format (``.png``, ``.nii.gz``, ``.npy``, ``.dcm``)."""
     return str(_WRITERS[spec.file_format][1])

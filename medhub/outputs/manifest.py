@@ -25,8 +25,8 @@ from .specs import OutputSpec, plain_value
 MANIFEST = "manifest.csv"
 _PART = re.compile(r"^manifest\.part-(\d+)-of-(\d+)\.csv$")
 
-#: One file to write: (file name, the sample's array, its spec).
-FileJob = tuple[str, np.ndarray, OutputSpec]
+#: One file to write: (file name, the sample's array, its spec, the sample's record or None).
+FileJob = tuple[str, np.ndarray, OutputSpec, "dict[str, Any] | None"]
 
 
 def manifest_columns(specs: Sequence[OutputSpec]) -> list[str]:
@@ -39,14 +39,16 @@ def manifest_columns(specs: Sequence[OutputSpec]) -> list[str]:
 
 
 def sample_rows(indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[str, np.ndarray],
-                specs: Sequence[OutputSpec]) -> list[tuple[dict[str, Any], list[FileJob]]]:
+                specs: Sequence[OutputSpec], run: Mapping[str, Any] | None = None,
+                ) -> list[tuple[dict[str, Any], list[FileJob]]]:
     """For each sample of a batch: its manifest row and the files to write for it.
 
     File outputs get their file name in the row; outputs kept in the manifest (labels) their value.
+    With ``run`` (what every record of the run holds), each file gets its sample record.
 
     Example:
         >>> spec = OutputSpec("image", "image", (2, 2), "uint8")
-        >>> [(row, [name for name, _, _ in files]) for row, files in
+        >>> [(row, [name for name, _, _, _ in files]) for row, files in
         ...  sample_rows([7], [99], {"image": np.zeros((1, 2, 2), np.uint8)}, [spec])]
         [({'index': 7, 'seed': 99, 'image': '000007_image.png'}, ['000007_image.png'])]
     """
@@ -61,11 +63,16 @@ def sample_rows(indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[st
                 row[spec.name] = plain_value(value)
             else:
                 row[spec.name] = name
-                files.append((name, value, spec))
+                files.append((name, value, spec, None if run is None else _sample_record(run, index, seed, spec.name)))
             if spec.scale:
                 row[f"{spec.name}_scale"] = spec.scale
         out.append((row, files))
     return out
+
+
+def _sample_record(run: Mapping[str, Any], index: int, seed: int, output: str) -> dict[str, Any]:
+    """The record of output ``output`` of sample ``index``: the run's fields and the sample's own."""
+    return {**run, "sample_seed": int(seed), "index": int(index), "output": output}
 
 
 class ManifestWriter:

@@ -122,8 +122,10 @@ class RunWriter:
     """
 
     def __init__(self, output_path: str | os.PathLike[str], specs: Sequence[OutputSpec], workers: int | None = None,
-                 max_pending: int | None = None, processes: int | None = None) -> None:
+                 max_pending: int | None = None, processes: int | None = None,
+                 run: Mapping[str, Any] | None = None) -> None:
         self.specs = list(specs)
+        self.run = run
         if processes is None:
             processes = configured_processes()  # a bad MEDHUB_WRITERS fails before the folder is made
         self.final, self.staging = prepare_output_dir(output_path)
@@ -144,12 +146,12 @@ class RunWriter:
             raise _write_error(self.final, exc) from None
 
     def _encode(self, jobs: list[FileJob]) -> None:
-        for name, arr, spec in jobs:
-            write_file(self.staging / name, arr, spec)
+        for name, arr, spec, record in jobs:
+            write_file(self.staging / name, arr, spec, record, self._file_specs)
 
     def submit(self, indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[str, np.ndarray]) -> None:
         """Queue one checked batch: its manifest rows now, its files on the encoder threads or processes."""
-        samples = sample_rows(indices, seeds, arrays, self.specs)
+        samples = sample_rows(indices, seeds, arrays, self.specs, self.run)
         jobs = [job for _, files in samples for job in files]
         try:
             self._rows.write(row for row, _ in samples)
@@ -159,7 +161,8 @@ class RunWriter:
                 self._processes = WriterPool(self.staging, self._file_specs, self._auto)  # a large run: worth it
             if self._processes is not None:
                 for k, spec in enumerate(self._file_specs):
-                    self._processes.add(spec, [files[k][0] for _, files in samples], np.asarray(arrays[spec.name]))
+                    self._processes.add(spec, [files[k][0] for _, files in samples], np.asarray(arrays[spec.name]),
+                                        [files[k][3] for _, files in samples])
                 return
             chunk = max(1, -(-len(jobs) // self.workers))
             for k in range(0, len(jobs), chunk):

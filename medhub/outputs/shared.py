@@ -97,9 +97,11 @@ class SharedWriter:
     """
 
     def __init__(self, store: Store, specs: Sequence[OutputSpec], threads: int | None = None,
-                 max_pending: int = 4) -> None:
+                 max_pending: int = 4, run: dict[str, Any] | None = None) -> None:
         self.store = store
         self.specs = list(specs)
+        self.run = run
+        self._file_specs = [s for s in self.specs if s.file_format != "manifest"]
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
         self.max_pending = max_pending
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="medhub-shared")
@@ -108,8 +110,8 @@ class SharedWriter:
 
     def _write(self, row: dict[str, Any], files: list[FileJob]) -> dict[str, Any]:
         entry: dict[str, Any] = {"row": row, "sha256": {}, "size": {}}
-        for name, arr, spec in files:
-            data = encode(arr, spec)
+        for name, arr, spec, record in files:
+            data = encode(arr, spec, record, self._file_specs)
             self.store.write_bytes(name, data)
             entry["sha256"][spec.name] = hashlib.sha256(data).hexdigest()
             entry["size"][spec.name] = len(data)
@@ -120,7 +122,7 @@ class SharedWriter:
         while len(self._pending) >= self.max_pending:
             self._settle()
         futures = [self._pool.submit(self._write, row, files)
-                   for row, files in sample_rows(indices, seeds, arrays, self.specs)]
+                   for row, files in sample_rows(indices, seeds, arrays, self.specs, self.run)]
         self._pending.append((futures, int(indices[0]) if len(indices) else 0))
 
     def _settle(self) -> None:

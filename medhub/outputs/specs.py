@@ -11,12 +11,15 @@ Batches are dicts of batch-first numpy arrays keyed by output name.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ..errors import OutputSpecError
+from ..errors import InvalidArgumentError, OutputSpecError
+
+#: The file formats medhub writes (``output_format`` of a run; ``format`` of an output).
+FILE_FORMATS = ("png", "nifti", "npy", "dicom")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class OutputSpec:
     format: str | None = None
     spacing: tuple[float, ...] | None = None
     scale: int | None = None
+    modality: str | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OutputSpec:
@@ -47,6 +51,7 @@ class OutputSpec:
             format=d.get("format"),
             spacing=tuple(d["spacing"]) if d.get("spacing") is not None else None,
             scale=d.get("scale"),
+            modality=d.get("modality"),
         )
 
     @property
@@ -56,11 +61,16 @@ class OutputSpec:
             return self.format
         if self.kind == "label":
             return "manifest"
+        return "png" if self.is_2d else "nifti"
+
+    @property
+    def is_2d(self) -> bool:
+        """Whether one sample of this output is a 2D image: (H, W), or (H, W, C) / (C, H, W) with C
+        its ``channels`` (1, 3 or 4)."""
         if self.kind == "volume":
-            return "nifti"
+            return False
         three = len(self.shape) == 3 and self.channels in (1, 3, 4)
-        two_d = len(self.shape) == 2 or (three and self.channels in (self.shape[0], self.shape[-1]))
-        return "png" if two_d else "nifti"
+        return len(self.shape) == 2 or (three and self.channels in (self.shape[0], self.shape[-1]))
 
     @property
     def nbytes(self) -> int:
@@ -80,6 +90,40 @@ class OutputSpec:
 
 def parse_specs(outputs: Sequence[Mapping[str, Any]] | None) -> list[OutputSpec]:
     return [OutputSpec.from_dict(o) for o in outputs or []]
+
+
+def check_format(output_format: str | None) -> str | None:
+    """``output_format`` if medhub writes it (or None); else an :class:`InvalidArgumentError`."""
+    if output_format is not None and output_format not in FILE_FORMATS:
+        raise InvalidArgumentError(f"Unknown output format {output_format!r}; medhub writes {', '.join(FILE_FORMATS)}.")
+    return output_format
+
+
+def with_format(specs: Sequence[OutputSpec], output_format: str | None,
+                modality: str | None = None) -> list[OutputSpec]:
+    """The specs of a run written in ``output_format`` (None: each output's own format).
+
+    Every file output (images, masks, volumes; labels stay in the manifest) gets ``format``;
+    ``modality`` (for DICOM) fills the outputs that name none. Raises
+    :class:`InvalidArgumentError` for an unknown format, or PNG asked for an output that is not 2D.
+
+    Example:
+        >>> image = OutputSpec("image", "image", (8, 8), "uint8")
+        >>> [s.file_format for s in with_format([image], "dicom", "MR")], with_format([image], "dicom", "MR")[0].modality
+        (['dicom'], 'MR')
+    """
+    if check_format(output_format) is None:
+        return list(specs)
+    out = []
+    for spec in specs:
+        if spec.file_format == "manifest":
+            out.append(spec)
+            continue
+        if output_format == "png" and not spec.is_2d:
+            raise InvalidArgumentError(f"Output {spec.name!r} of shape {spec.shape} is not a 2D image, which PNG needs; "
+                                       "choose nifti, npy or dicom.")
+        out.append(replace(spec, format=output_format, modality=spec.modality or modality))
+    return out
 
 
 def infer_specs(batch: Mapping[str, np.ndarray]) -> list[OutputSpec]:

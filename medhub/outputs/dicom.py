@@ -1,0 +1,460 @@
+"""DICOM output: one sample's image, volume or mask -> the bytes of a DICOM file, and its record back.
+
+Needs ``pip install 'medhub[dicom]'`` (pydicom, and highdicom for the segmentations); both are
+imported inside the functions. What is written (see ``docs/generation.md``, "DICOM output"):
+
+* a 2D image: one **Secondary Capture Image** instance (grey 8 or 16 bit, or RGB);
+* a volume: one **Multi-frame Grayscale Byte / Word Secondary Capture** instance, one frame per
+  axial slice, with pixel spacing, slice positions and orientation when the outputs spec gives
+  ``spacing`` (voxel axes taken as the NIfTI output takes them: x right, y anterior, z superior);
+* a mask: a **Segmentation** (binary, one segment per label value) that references the image of
+  the same sample (the first image or volume output of the same shape); a mask with no such image
+  is written as a Secondary Capture image instead.
+
+Secondary Capture, not the MR or CT IODs: a generated image has no acquisition (no echo time, no
+kVp), so the modality's own IOD could not be filled honestly. Values other than 8 and 16 bit
+unsigned are stored as 16 bit with a rescale slope and intercept that give them back (signed
+integers of a CT output are taken as Hounsfield units, ``RescaleType`` HU).
+
+Every instance is marked: patient ``SYNTHETIC^MEDHUB`` / ``SYN-<model>``, Synthetic Data
+(0008,001C) YES, Conversion Type SYN, Image Type DERIVED\\SECONDARY, Burned In Annotation NO,
+Manufacturer ``medhub``, and the sample record as JSON in the private element (0071,1001) of the
+private creator ``medhub`` (:func:`read_record`). UIDs are ``2.25.`` UIDs derived from the record:
+the study from (model, version, seed), a series from the run and the output, an instance from the
+run, the output and the sample index, so the same sample gets the same UIDs when made again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..errors import DependencyError, InvalidArgumentError, OutputSpecError
+from .specs import OutputSpec
+
+logger = logging.getLogger("medhub.outputs")
+
+SC_IMAGE = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture Image Storage
+SC_MULTIFRAME_BYTE = "1.2.840.10008.5.1.4.1.1.7.2"
+SC_MULTIFRAME_WORD = "1.2.840.10008.5.1.4.1.1.7.3"
+PRIVATE_GROUP = 0x0071
+PRIVATE_CREATOR = "medhub"
+RECORD_ELEMENT = 0x01  # (0071,1001) UT: the sample record, JSON
+RECORD_MARK = "medhub-sample/"
+PATIENT_NAME = "SYNTHETIC^MEDHUB"
+DICOM_REQUIREMENTS = ["pydicom>=3.0", "highdicom>=0.22"]
+
+#: Catalog modality words (``selection.modality``, lower case) -> DICOM Modality (0008,0060).
+MODALITIES = {
+    **dict.fromkeys(["mri", "mr", "magnetic resonance imaging", "brain mri", "cranial mri", "dce-mri",
+                     "t1-weighted mri", "t1", "t2", "t1c", "flair", "t1-weighted"], "MR"),
+    **dict.fromkeys(["ct", "computed tomography", "head ct"], "CT"),
+    **dict.fromkeys(["mmg", "mammography", "mammogram", "x-ray mammography", "digital mammography",
+                     "full-field digital mmg", "full-field mammography", "digital mmg", "full-field mmg"], "MG"),
+    **dict.fromkeys(["x-ray", "xray", "cxr", "radiography", "chest x-ray"], "DX"),
+    **dict.fromkeys(["endoscopy", "gastrointestinal endoscopy"], "ES"),
+    **dict.fromkeys(["fundus photography", "colour fundus photograph", "color fundus photograph", "cfp"], "OP"),
+    **dict.fromkeys(["pet", "positron emission tomography"], "PT"),
+    **dict.fromkeys(["ultrasound", "us"], "US"),
+}
+
+
+def modality_of(words: Iterable[str] | None) -> str:
+    """The DICOM Modality of a catalog entry's ``selection.modality`` words: the one modality they
+    name (``MRI`` -> ``MR``, ``Mammography`` -> ``MG``...), or ``OT`` (other) when they name none
+    or several (a model translating MRI to CT).
+
+    Example:
+        >>> modality_of(["MRI", "T1", "magnetic resonance imaging"]), modality_of(["MRI", "CT"]), modality_of([])
+        ('MR', 'OT', 'OT')
+    """
+    found = {MODALITIES[w.strip().lower()] for w in words or [] if w.strip().lower() in MODALITIES}
+    return found.pop() if len(found) == 1 else "OT"
+
+
+def derived_uid(*parts: Any) -> str:
+    """A UID under the ``2.25.`` root (a UUID-derived UID, no registration needed) that is a pure
+    function of ``parts``: the decimal value of the first 128 bits of their sha256 (at most 44
+    characters).
+
+    Example:
+        >>> u = derived_uid("00101_DCGAN_BRAIN_MRI_T1", "2.0", 0, 7)
+        >>> u.startswith("2.25.") and len(u) <= 64 and u == derived_uid("00101_DCGAN_BRAIN_MRI_T1", "2.0", 0, 7)
+        True
+    """
+    digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).digest()
+    return f"2.25.{int.from_bytes(digest[:16], 'big')}"
+
+
+def import_pydicom() -> Any:
+    """``import pydicom``, or a :class:`DependencyError` with the pip command."""
+    try:
+        import pydicom
+    except ImportError as exc:
+        raise DependencyError("DICOM output needs pydicom and highdicom, which are not installed: pip install "
+                              "'medhub[dicom]'.", DICOM_REQUIREMENTS) from exc
+    return pydicom
+
+
+# ---------------------------------------------------------------------------- identity of a sample
+def _run_key(record: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    if not record:
+        return ("unmarked",)
+    return (record.get("model_id"), record.get("model_version"), record.get("seed"))
+
+
+def study_uid(record: Mapping[str, Any] | None) -> str:
+    """The Study Instance UID of a run: one study per (model, version, seed)."""
+    return derived_uid("study", *_run_key(record))
+
+
+def series_uid(record: Mapping[str, Any] | None, output: str) -> str:
+    """The Series Instance UID of one output of a run (an image series, a segmentation series)."""
+    return derived_uid("series", *_run_key(record), output)
+
+
+def instance_uid(record: Mapping[str, Any] | None, output: str, fallback: bytes = b"") -> str:
+    """The SOP Instance UID of output ``output`` of the sample the record names (without a record:
+    of the bytes ``fallback``)."""
+    if not record:
+        return derived_uid("instance", hashlib.sha256(fallback).hexdigest(), output)
+    return derived_uid("instance", *_run_key(record), record.get("index"), output)
+
+
+# ---------------------------------------------------------------------------- pixels
+def _stored_values(arr: np.ndarray, spec: OutputSpec) -> tuple[np.ndarray, float, float]:
+    """(stored array of uint8 or uint16, rescale slope, intercept): ``stored * slope + intercept``
+    gives back the values (floats to within 1/65535 of their range)."""
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8), 1.0, 0.0
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr, 1.0, 0.0
+    if arr.dtype.kind in "iu":
+        lo = int(spec.range[0]) if spec.range else int(arr.min(initial=0))
+        if int(arr.max(initial=lo)) - lo <= 65535 and int(arr.min(initial=lo)) >= lo:
+            return (arr.astype(np.int64) - lo).astype(np.uint16), 1.0, float(lo)
+    lo, hi = spec.range if spec.range else (float(np.nanmin(arr)), float(np.nanmax(arr)))
+    # slope and intercept as the file holds them (a DS has at most 16 characters), and the stored
+    # values computed with exactly those
+    slope = float(_ds(max(float(hi) - float(lo), 1e-12) / 65535))
+    intercept = float(_ds(lo))
+    stored = np.clip(np.round((arr.astype(np.float64) - intercept) / slope), 0, 65535).astype(np.uint16)
+    return stored, slope, intercept
+
+
+def _ds(value: float) -> str:
+    """A decimal string (DS) of ``value``: at most 16 characters, as DICOM allows."""
+    from pydicom.valuerep import format_number_as_ds
+
+    return str(format_number_as_ds(float(value)))
+
+
+def _channels_last(arr: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    if arr.ndim == 3 and spec.is_2d and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim == 3 and spec.is_2d and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    return arr
+
+
+def _set_pixels(ds: Any, stored: np.ndarray, rgb: bool = False, pixels: bool = True) -> None:
+    """The Image Pixel module of ``stored`` (frames first for a volume); ``pixels=False``: the
+    attributes without the pixel data."""
+    ds.SamplesPerPixel = 3 if rgb else 1
+    ds.PhotometricInterpretation = "RGB" if rgb else "MONOCHROME2"
+    if rgb:
+        ds.PlanarConfiguration = 0
+    ds.Rows, ds.Columns = int(stored.shape[-2 - rgb]), int(stored.shape[-1 - rgb])
+    ds.BitsAllocated = ds.BitsStored = 8 * stored.dtype.itemsize
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 0
+    if pixels:
+        ds.PixelData = np.ascontiguousarray(stored).astype(stored.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+# ---------------------------------------------------------------------------- the datasets
+def _dicom_datetime(record: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """(DA, TM) of the record's creation time, or None."""
+    created = (record or {}).get("created")
+    if not created:
+        return None
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(str(created))
+    except ValueError:
+        return None
+    return moment.strftime("%Y%m%d"), moment.strftime("%H%M%S")
+
+
+def _base_dataset(spec: OutputSpec, record: Mapping[str, Any] | None, sop_class: str, sop_instance: str,
+                  series_number: int) -> Any:
+    """The dataset of one instance with everything but its pixels: patient, study, series,
+    equipment, the synthetic marks and the record."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from ..version import __version__
+
+    record = record or {}
+    model_id = str(record.get("model_id") or "unknown")
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_instance
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_instance
+    when = _dicom_datetime(record)
+    if when:
+        ds.InstanceCreationDate, ds.InstanceCreationTime = when
+        ds.ContentDate, ds.ContentTime = when
+    # patient: plainly synthetic, no realistic identity (type 2 attributes present, empty)
+    ds.PatientName = PATIENT_NAME
+    ds.PatientID = f"SYN-{model_id}"[:64]
+    ds.PatientBirthDate = ds.PatientSex = ""
+    # study and series: one study per run, one series per output
+    ds.StudyInstanceUID = study_uid(record)
+    ds.StudyDate = ds.StudyTime = ds.ReferringPhysicianName = ds.AccessionNumber = ""
+    ds.StudyID = "SYNTHETIC"
+    ds.StudyDescription = f"SYNTHETIC {model_id} seed {record.get('seed', '')}"[:64]
+    ds.SeriesInstanceUID = series_uid(record, spec.name)
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = f"SYNTHETIC {spec.name} of {model_id}"[:64]
+    ds.Modality = spec.modality or "OT"
+    ds.Laterality = ""  # unknown (type 2C): a generated image is of no patient's side
+    ds.InstanceNumber = int(record.get("index", 0)) + 1
+    # equipment: medhub made it, with this model
+    ds.Manufacturer = "medhub"
+    ds.SoftwareVersions = str(record.get("medhub_version") or __version__)
+    ds.ConversionType = "SYN"  # Secondary Capture: synthetic image
+    ds.SecondaryCaptureDeviceManufacturer = "medhub"
+    ds.SecondaryCaptureDeviceManufacturerModelName = model_id[:64]
+    ds.SecondaryCaptureDeviceSoftwareVersions = str(record.get("model_version") or "")[:64]
+    # the marks
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.BurnedInAnnotation = "NO"
+    ds.SyntheticData = "YES"
+    ds.PatientOrientation = ""
+    ds.ImageComments = (f"Synthetic image generated by medhub model {model_id} (version {record.get('model_version')}, "
+                        f"seed {record.get('seed')}, sample {record.get('index')}); not an image of a patient.")
+    if record:
+        block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
+        block.add_new(RECORD_ELEMENT, "UT", json.dumps(dict(record), sort_keys=True, default=str))
+    return ds
+
+
+def _image_dataset(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None, series_number: int,
+                   pixels: bool = True) -> Any:
+    """The Secondary Capture instance of an image (2D) or a volume (multi-frame); ``pixels=False``
+    leaves the pixel data out (the header a segmentation references)."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    arr = _channels_last(np.asarray(arr), spec)
+    rgb = arr.ndim == 3 and spec.is_2d
+    if rgb and (arr.shape[-1] != 3 or arr.dtype != np.uint8):
+        raise OutputSpecError(f"Output {spec.name!r}: DICOM holds colour images as 8-bit RGB, not {arr.shape[-1]} "
+                              f"channels of {arr.dtype}; choose png, nifti or npy.")
+    if arr.ndim not in (2, 3) or arr.dtype.kind not in "biuf":
+        raise OutputSpecError(f"Output {spec.name!r} of shape {arr.shape} is neither a 2D image nor a 3D volume; "
+                              "DICOM output cannot hold it. Choose nifti or npy.")
+    volume = arr.ndim == 3 and not rgb
+    stored, slope, intercept = _stored_values(arr, spec)
+    if volume:
+        sop_class = SC_MULTIFRAME_BYTE if stored.dtype == np.uint8 else SC_MULTIFRAME_WORD
+    else:
+        sop_class = SC_IMAGE
+    ds = _base_dataset(spec, record, sop_class, instance_uid(record, spec.name, stored.tobytes()), series_number)
+    rescale_type = "HU" if spec.modality == "CT" and arr.dtype.kind == "i" else "US"
+    if volume:
+        frames = stored[::-1, ::-1, :].transpose(2, 1, 0)  # (x, y, z) -> axial frames, anterior up, right on the left
+        ds.NumberOfFrames = frames.shape[0]
+        ds.FrameIncrementPointer = 0x00182005  # Slice Location Vector
+        ds.PresentationLUTShape = "IDENTITY"
+        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = _ds(intercept), _ds(slope), rescale_type
+        spacing = [float(s) for s in (spec.spacing or ())][:3]
+        ds.SliceLocationVector = [_ds(k * (spacing[2] if len(spacing) == 3 else 1.0)) for k in range(frames.shape[0])]
+        if len(spacing) == 3:
+            sx, sy, sz = spacing
+            nx, ny = stored.shape[0], stored.shape[1]
+            ds.FrameOfReferenceUID = derived_uid("frame-of-reference", *_run_key(record), (record or {}).get("index"))
+            ds.PositionReferenceIndicator = ""
+            shared = Dataset()
+            measures = Dataset()
+            measures.PixelSpacing = [_ds(sy), _ds(sx)]
+            measures.SliceThickness = measures.SpacingBetweenSlices = _ds(sz)
+            orientation = Dataset()
+            orientation.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+            shared.PixelMeasuresSequence = DicomSequence([measures])
+            shared.PlaneOrientationSequence = DicomSequence([orientation])
+            ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
+            per_frame = []
+            for k in range(frames.shape[0]):
+                position = Dataset()
+                position.ImagePositionPatient = [_ds(-(nx - 1) * sx), _ds(-(ny - 1) * sy), _ds(k * sz)]
+                item = Dataset()
+                item.PlanePositionSequence = DicomSequence([position])
+                per_frame.append(item)
+            ds.PerFrameFunctionalGroupsSequence = DicomSequence(per_frame)
+        stored = frames
+    else:
+        if spec.spacing and len(spec.spacing) >= 2:
+            ds.PixelSpacing = [_ds(spec.spacing[1]), _ds(spec.spacing[0])]
+        if (slope, intercept) != (1.0, 0.0):
+            ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = _ds(intercept), _ds(slope), rescale_type
+    _set_pixels(ds, stored, rgb, pixels)
+    return ds
+
+
+def source_of(spec: OutputSpec, specs: Sequence[OutputSpec]) -> OutputSpec | None:
+    """The output a mask segments: the first image or volume output of the same shape."""
+    for other in specs:
+        if other.kind in ("image", "volume") and other.shape == spec.shape and other.name != spec.name:
+            return other
+    return None
+
+
+def _segmentation(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None, source: OutputSpec,
+                  series_number: int, source_series: int) -> Any:
+    """The Segmentation of mask ``arr`` over the image ``source`` of the same sample (one binary
+    segment per label value other than 0)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    record = record or {}
+    arr = np.asarray(arr)
+    header = _image_dataset(np.zeros(source.shape, np.dtype(source.dtype)), source,
+                            dict(record, output=source.name), source_series, pixels=False)
+    volume = arr.ndim == 3
+    frames = arr[::-1, ::-1, :].transpose(2, 1, 0) if volume else arr[None]
+    values = [v for v in (spec.values or np.unique(frames).tolist()) if v not in (0, False)] or [1]
+    labels = np.stack([frames == v for v in values], axis=-1)
+    tissue = hd.sr.CodedConcept("85756007", "SCT", "Tissue")
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=str(record.get("model_id") or "medhub")[:64], version=str(record.get("model_version") or "unknown"),
+        family=codes.cid7162.ArtificialIntelligence)
+    segments = [hd.seg.SegmentDescription(
+        segment_number=k + 1, segment_label=f"{spec.name} = {v}"[:64], segmented_property_category=tissue,
+        segmented_property_type=tissue, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=algorithm) for k, v in enumerate(values)]
+    model_id = str(record.get("model_id") or "unknown")
+    seg = hd.seg.Segmentation(
+        source_images=[header], pixel_array=labels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=segments, series_instance_uid=series_uid(record, spec.name), series_number=series_number,
+        sop_instance_uid=instance_uid(record, spec.name, frames.tobytes()), instance_number=int(record.get("index", 0)) + 1,
+        manufacturer="medhub", manufacturer_model_name=model_id[:64],
+        software_versions=str(record.get("medhub_version") or header.SoftwareVersions),
+        device_serial_number="none", series_description=f"SYNTHETIC {spec.name} of {model_id}"[:64],
+        omit_empty_frames=False)
+    # the same bytes when the sample is made again: no clock, no random UID
+    when = _dicom_datetime(record)
+    for keyword in ("InstanceCreationDate", "InstanceCreationTime", "ContentDate", "ContentTime", "SeriesDate",
+                    "SeriesTime"):
+        if keyword in seg:
+            setattr(seg, keyword, when[keyword.endswith("Time")] if when else "")
+    for item in seg.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            del item.ContributionDateTime
+    organization = derived_uid("dimensions", *_run_key(record), spec.name)
+    for item in [*seg.get("DimensionOrganizationSequence", []), *seg.get("DimensionIndexSequence", [])]:
+        item.DimensionOrganizationUID = organization
+    if "PatientOrientation" not in seg:
+        seg.PatientOrientation = ""
+    seg.SyntheticData = "YES"
+    seg.BurnedInAnnotation = "NO"
+    seg.ImageComments = header.ImageComments.replace("Synthetic image", "Segmentation of a synthetic image")
+    if record:
+        block = seg.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
+        block.add_new(RECORD_ELEMENT, "UT", json.dumps(dict(record), sort_keys=True, default=str))
+    return seg
+
+
+# ---------------------------------------------------------------------------- files
+def encode_dicom(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
+                 specs: Sequence[OutputSpec] = ()) -> bytes:
+    """The DICOM file of output ``spec`` of one sample.
+
+    Args:
+        arr: the sample's array (2D image, ``(H, W, 3)`` RGB, 3D volume ``(x, y, z)`` or a mask).
+        spec: its output spec (``modality``, ``spacing``, ``range`` and ``values`` are used).
+        record: the sample record (model, version, seed, index...): the UIDs derive from it, and
+            it is stored in the file (:func:`read_record`). None writes no record.
+        specs: the run's outputs, where a mask finds the image it segments.
+
+    Returns:
+        The bytes of the file (Explicit VR Little Endian).
+
+    Example:
+        >>> import pydicom
+        >>> spec = OutputSpec("image", "image", (4, 4), "uint8", modality="MR")
+        >>> record = {"mark": "medhub-sample/1", "model_id": "00101", "model_version": "2.0", "seed": 0, "index": 3}
+        >>> ds = pydicom.dcmread(io.BytesIO(encode_dicom(np.arange(16, dtype=np.uint8).reshape(4, 4), spec, record)))
+        >>> ds.Modality, ds.SyntheticData, int(ds.pixel_array[3, 3]), read_record(encode_dicom(ds.pixel_array, spec, record))["index"]
+        ('MR', 'YES', 15, 3)
+    """
+    import_pydicom()
+    series = {s.name: k + 1 for k, s in enumerate(specs or [spec])}
+    number = series.get(spec.name, 1)
+    source = source_of(spec, specs) if spec.kind == "mask" else None
+    if source is not None and len(source.shape) == 3 and not source.is_2d and not source.spacing:
+        logger.warning("Mask %r: its volume %r has no spacing in the outputs spec, which a DICOM Segmentation needs; "
+                       "written as a Secondary Capture image instead.", spec.name, source.name)
+        source = None
+    if source is not None:
+        ds = _segmentation(arr, spec, record, source, number, series.get(source.name, 1))
+    else:
+        ds = _image_dataset(arr, spec, record, number)
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def write_dicom(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
+                specs: Sequence[OutputSpec] = ()) -> None:
+    """Write :func:`encode_dicom` 's file to a path or a binary file object."""
+    data = encode_dicom(arr, spec, record, specs)
+    if hasattr(path, "write"):
+        path.write(data)  # type: ignore[union-attr]
+        return
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+def read_record(source: str | os.PathLike[str] | bytes) -> dict[str, Any] | None:
+    """The medhub sample record stored in a DICOM file (a path or its bytes), or None for a file
+    that holds none (a DICOM file medhub did not write, or not a DICOM file at all).
+
+    Raises :class:`InvalidArgumentError` for a path that cannot be read.
+
+    Example:
+        >>> read_record(b"not a DICOM file") is None
+        True
+    """
+    pydicom = import_pydicom()
+    from pydicom.errors import InvalidDicomError
+
+    if isinstance(source, (bytes, bytearray)):
+        fh: Any = io.BytesIO(source)
+    else:
+        try:
+            fh = open(source, "rb")
+        except OSError as exc:
+            raise InvalidArgumentError(f"Cannot read {os.fspath(source)}: {exc.strerror or exc}.") from None
+    try:
+        with fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True)
+        block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)
+        record = json.loads(block[RECORD_ELEMENT].value)
+    except (InvalidDicomError, KeyError, ValueError, TypeError, EOFError, OSError):
+        return None
+    if not isinstance(record, dict) or not str(record.get("mark", "")).startswith(RECORD_MARK):
+        return None
+    return record
