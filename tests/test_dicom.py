@@ -237,3 +237,23 @@ def test_dcm2pnm_renders_the_pixels_of_the_png(tmp_path, runs, model):
     rendered = tmp_path / "rendered.pgm"
     subprocess.run(["dcm2pnm", str(runs[model] / "000000_image.dcm"), str(rendered)], check=True, timeout=60)
     np.testing.assert_array_equal(np.asarray(Image.open(rendered)), np.asarray(Image.open(png / "000000_image.png")))
+
+
+@pytest.mark.slow  # starting writer processes that import pydicom and highdicom takes seconds
+def test_writer_processes_write_the_same_dicom_bytes_as_threads(tmp_path):
+    from medhub.outputs import RunWriter
+
+    image = OutputSpec("image", "image", (16, 16), "uint8", format="dicom", modality="MR")
+    mask = OutputSpec("mask", "mask", (16, 16), "uint8", values=(0, 1, 2), format="dicom", modality="MR")
+    rng = np.random.default_rng(2)
+    arrays = {"image": rng.integers(0, 256, (4, 16, 16)).astype(np.uint8),
+              "mask": rng.integers(0, 3, (4, 16, 16)).astype(np.uint8)}
+    run = {k: v for k, v in record().items() if k not in ("sample_seed", "index", "output")}
+    files = {}
+    for processes in (0, 2):
+        writer = RunWriter(tmp_path / f"out{processes}", [image, mask], processes=processes, run=run)
+        writer.submit(range(4), range(10, 14), arrays)
+        writer.finish({"seed": 0})
+        files[processes] = {p.name: p.read_bytes() for p in (tmp_path / f"out{processes}").glob("*.dcm")}
+    assert len(files[0]) == 8 and files[0] == files[2]
+    assert read_record(files[2]["000003_mask.dcm"])["sample_seed"] == 13
