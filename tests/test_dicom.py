@@ -89,6 +89,29 @@ def test_shards_write_the_instances_of_one_run(tmp_path):
         np.testing.assert_array_equal(a.pixel_array, b.pixel_array)
 
 
+def test_ray_workers_write_the_instances_of_one_run(tmp_path):
+    """The Ray worker's writing path, in-process: the same instances as a single-process run."""
+    from medhub.distributed import ChunkWorker
+    from medhub.execution.ref import ModelRef
+    from medhub.outputs.shared import claim_run
+    from medhub.outputs.store import open_store
+
+    executor = Generators().get_model_executor(101)
+    executor.prepare()
+    store = open_store(str(tmp_path / "ray"))
+    claim_run(store, executor.run_record(0, 2, engine="ray", output_format="dicom"))
+    config = {"model": ModelRef.of(executor).__dict__, "install_dependencies": False, "trust_remote_code": False,
+              "device": "cpu", "output": store.url, "storage_options": {}, "seed": 0, "batch_size": 2, "kwargs": {},
+              "io_threads": 2, "output_format": "dicom"}
+    rows = ChunkWorker(config).run([1, 0])
+    assert sorted(r["image"] for r in rows) == ["000000_image.dcm", "000001_image.dcm"]
+    single = generate(tmp_path, 101, n=2, name="single")
+    for i in range(2):
+        a, b = (pydicom.dcmread(folder / f"00000{i}_image.dcm") for folder in (single, tmp_path / "ray"))
+        assert (a.SOPInstanceUID, a.StudyInstanceUID) == (b.SOPInstanceUID, b.StudyInstanceUID)
+        np.testing.assert_array_equal(a.pixel_array, b.pixel_array)
+
+
 def test_mask_is_a_segmentation_of_its_image(tmp_path):
     out = generate(tmp_path, 104, n=1)
     expected = Generators().generate(104, num_samples=1, save_images=False, seed=0, device="cpu")

@@ -137,9 +137,12 @@ def _stored_values(arr: np.ndarray, spec: OutputSpec) -> tuple[np.ndarray, float
         return arr.astype(np.uint8), 1.0, 0.0
     if arr.dtype in (np.uint8, np.uint16):
         return arr, 1.0, 0.0
-    if arr.dtype.kind in "iu":
-        lo = int(spec.range[0]) if spec.range else int(arr.min(initial=0))
-        if int(arr.max(initial=lo)) - lo <= 65535 and int(arr.min(initial=lo)) >= lo:
+    if arr.dtype.kind in "iu":  # e.g. int16 HU: shifted into 16-bit unsigned, the intercept shifts back
+        if spec.range:
+            lo = int(spec.range[0])
+        else:  # the type's minimum where it fits (the same intercept in every file), else the file's
+            lo = int(np.iinfo(arr.dtype).min) if arr.dtype.itemsize <= 2 else int(arr.min(initial=0))
+        if not arr.size or (int(arr.min()) >= lo and int(arr.max()) - lo <= 65535):
             return (arr.astype(np.int64) - lo).astype(np.uint16), 1.0, float(lo)
     lo, hi = spec.range if spec.range else (float(np.nanmin(arr)), float(np.nanmax(arr)))
     # slope and intercept as the file holds them (a DS has at most 16 characters), and the stored
@@ -255,9 +258,6 @@ def _image_dataset(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] 
                    pixels: bool = True) -> Any:
     """The Secondary Capture instance of an image (2D) or a volume (multi-frame); ``pixels=False``
     leaves the pixel data out (the header a segmentation references)."""
-    from pydicom.dataset import Dataset
-    from pydicom.sequence import Sequence as DicomSequence
-
     arr = _channels_last(np.asarray(arr), spec)
     rgb = arr.ndim == 3 and spec.is_2d
     if rgb and (arr.shape[-1] != 3 or arr.dtype != np.uint8):
@@ -283,27 +283,7 @@ def _image_dataset(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] 
         spacing = [float(s) for s in (spec.spacing or ())][:3]
         ds.SliceLocationVector = [_ds(k * (spacing[2] if len(spacing) == 3 else 1.0)) for k in range(frames.shape[0])]
         if len(spacing) == 3:
-            sx, sy, sz = spacing
-            nx, ny = stored.shape[0], stored.shape[1]
-            ds.FrameOfReferenceUID = derived_uid("frame-of-reference", *_run_key(record), (record or {}).get("index"))
-            ds.PositionReferenceIndicator = ""
-            shared = Dataset()
-            measures = Dataset()
-            measures.PixelSpacing = [_ds(sy), _ds(sx)]
-            measures.SliceThickness = measures.SpacingBetweenSlices = _ds(sz)
-            orientation = Dataset()
-            orientation.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-            shared.PixelMeasuresSequence = DicomSequence([measures])
-            shared.PlaneOrientationSequence = DicomSequence([orientation])
-            ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
-            per_frame = []
-            for k in range(frames.shape[0]):
-                position = Dataset()
-                position.ImagePositionPatient = [_ds(-(nx - 1) * sx), _ds(-(ny - 1) * sy), _ds(k * sz)]
-                item = Dataset()
-                item.PlanePositionSequence = DicomSequence([position])
-                per_frame.append(item)
-            ds.PerFrameFunctionalGroupsSequence = DicomSequence(per_frame)
+            _set_geometry(ds, stored.shape, spacing, record)
         stored = frames
     else:
         if spec.spacing and len(spec.spacing) >= 2:
@@ -312,6 +292,35 @@ def _image_dataset(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] 
             ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = _ds(intercept), _ds(slope), rescale_type
     _set_pixels(ds, stored, rgb, pixels)
     return ds
+
+
+def _set_geometry(ds: Any, shape: tuple[int, ...], spacing: Sequence[float], record: Mapping[str, Any] | None) -> None:
+    """Frame of reference, pixel measures and the position and orientation of each axial frame of a
+    volume of ``shape`` (x, y, z) voxels of ``spacing`` mm, its voxel axes taken as the NIfTI output
+    takes them (x right, y anterior, z superior); frame k's first pixel is voxel (nx-1, ny-1, k)."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    (sx, sy, sz), (nx, ny, nz) = spacing, shape
+    ds.FrameOfReferenceUID = derived_uid("frame-of-reference", *_run_key(record), (record or {}).get("index"))
+    ds.PositionReferenceIndicator = ""
+    measures = Dataset()
+    measures.PixelSpacing = [_ds(sy), _ds(sx)]
+    measures.SliceThickness = measures.SpacingBetweenSlices = _ds(sz)
+    orientation = Dataset()
+    orientation.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]  # rows to the patient's left, columns posterior (LPS)
+    shared = Dataset()
+    shared.PixelMeasuresSequence = DicomSequence([measures])
+    shared.PlaneOrientationSequence = DicomSequence([orientation])
+    ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
+    frames = []
+    for k in range(nz):
+        position = Dataset()
+        position.ImagePositionPatient = [_ds(-(nx - 1) * sx), _ds(-(ny - 1) * sy), _ds(k * sz)]
+        frame = Dataset()
+        frame.PlanePositionSequence = DicomSequence([position])
+        frames.append(frame)
+    ds.PerFrameFunctionalGroupsSequence = DicomSequence(frames)
 
 
 def source_of(spec: OutputSpec, specs: Sequence[OutputSpec]) -> OutputSpec | None:
