@@ -208,10 +208,16 @@ def test_bad_format_gets_one_line(tmp_path, capsys):
     assert "invalid choice: 'tiff'" in capsys.readouterr().err
 
 
-def test_without_pydicom_the_error_names_the_extra(monkeypatch):
+def test_without_pydicom_the_error_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pydicom", None)
     with pytest.raises(DependencyError, match=r"pip install 'medhub\[dicom\]'"):
         import_pydicom()
+    monkeypatch.setitem(sys.modules, "pydicom", pydicom)
+    monkeypatch.setitem(sys.modules, "highdicom", None)  # a mask needs highdicom too
+    with pytest.raises(DependencyError, match=r"highdicom cannot be imported.*pip install 'medhub\[dicom\]'"):
+        Generators().generate(104, num_samples=1, output_path=tmp_path / "x", seed=0, device="cpu", progress=False,
+                              output_format="dicom")
+    assert not (tmp_path / "x").exists()
 
 
 def test_cli_format_dicom(tmp_path, capsys):

@@ -41,7 +41,7 @@ def spec_to_dict(spec: Any) -> dict[str, Any]:
         {'name': 'image', 'kind': 'image', 'shape': [64, 64], 'dtype': 'uint8'}
     """
     out: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "shape": list(spec.shape), "dtype": spec.dtype}
-    for key in ("channels", "range", "values", "format", "spacing"):
+    for key in ("channels", "range", "values", "format", "spacing", "modality"):
         value = getattr(spec, key)
         if value is not None:
             out[key] = list(value) if isinstance(value, tuple) else value

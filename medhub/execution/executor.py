@@ -546,12 +546,12 @@ class ModelExecutor:
                      specs: Sequence[OutputSpec] | None = None) -> list[OutputSpec]:
         """The outputs spec (``specs``, default the executor's) as a run in ``output_format`` writes
         it (None: each output in its own format); DICOM outputs get the catalog's modality."""
-        modality = None
+        specs = self.specs if specs is None else specs
         if output_format == "dicom":
-            from ..outputs.dicom import modality_of
+            from ..outputs.dicom import dicom_specs
 
-            modality = modality_of(self.selection.get("modality"))
-        return with_format(self.specs if specs is None else specs, output_format, modality)
+            return dicom_specs(specs, self.selection.get("modality"))
+        return with_format(specs, output_format)
 
     def record_base(self, seed: int, device: str, started: datetime) -> dict[str, Any]:
         """What every sample record of a run holds (the files' marks); the sample's own fields

@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..errors import DependencyError, InvalidArgumentError, OutputSpecError
-from .specs import OutputSpec
+from .specs import OutputSpec, with_format
 
 logger = logging.getLogger("medhub.outputs")
 
@@ -80,6 +80,16 @@ def modality_of(words: Iterable[str] | None) -> str:
     return found.pop() if len(found) == 1 else "OT"
 
 
+def dicom_specs(specs: Sequence[OutputSpec], catalog_modality: Iterable[str] | None = None) -> list[OutputSpec]:
+    """The specs of a DICOM run (every image, mask and volume as DICOM, with the modality of the
+    catalog's ``selection.modality`` words where an output names none), once pydicom (and
+    highdicom, for masks) are found to be importable: a missing one fails before any work."""
+    import_pydicom()
+    if any(s.kind == "mask" for s in specs):
+        import_pydicom("highdicom")
+    return with_format(specs, "dicom", modality_of(catalog_modality))
+
+
 def derived_uid(*parts: Any) -> str:
     """A UID under the ``2.25.`` root (a UUID-derived UID, no registration needed) that is a pure
     function of ``parts``: the decimal value of the first 128 bits of their sha256 (at most 44
@@ -94,14 +104,15 @@ def derived_uid(*parts: Any) -> str:
     return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 
-def import_pydicom() -> Any:
-    """``import pydicom``, or a :class:`DependencyError` with the pip command."""
+def import_pydicom(name: str = "pydicom") -> Any:
+    """``import pydicom`` (or ``name``: ``highdicom``), or a :class:`DependencyError` with the pip command."""
+    import importlib
+
     try:
-        import pydicom
+        return importlib.import_module(name)
     except ImportError as exc:
-        raise DependencyError("DICOM output needs pydicom and highdicom, which are not installed: pip install "
-                              "'medhub[dicom]'.", DICOM_REQUIREMENTS) from exc
-    return pydicom
+        raise DependencyError(f"DICOM output needs pydicom and highdicom ({name} cannot be imported: {exc}): "
+                              "pip install 'medhub[dicom]'.", DICOM_REQUIREMENTS) from None
 
 
 # ---------------------------------------------------------------------------- identity of a sample
@@ -335,7 +346,7 @@ def _segmentation(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] |
                   series_number: int, source_series: int) -> Any:
     """The Segmentation of mask ``arr`` over the image ``source`` of the same sample (one binary
     segment per label value other than 0)."""
-    import highdicom as hd
+    hd = import_pydicom("highdicom")
     from pydicom.sr.codedict import codes
 
     record = record or {}
