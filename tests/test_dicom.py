@@ -182,6 +182,14 @@ def test_float_volume_is_word_sc_and_rgb_image_is_rgb():
     np.testing.assert_array_equal(ds.pixel_array, arr)
 
 
+def test_mask_without_an_image_is_a_secondary_capture_image():
+    mask = OutputSpec("mask", "mask", (8, 8), "uint8", values=(0, 1), format="dicom")
+    arr = np.eye(8, dtype=np.uint8)
+    ds = pydicom.dcmread(io.BytesIO(encode_dicom(arr, mask, record("mask"), [mask])))
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and ds.SyntheticData == "YES"
+    np.testing.assert_array_equal(ds.pixel_array, arr)
+
+
 def test_modality_from_the_catalog():
     assert modality_of(["MRI", "T1"]) == "MR" and modality_of(["CT", "head CT"]) == "CT"
     assert modality_of(["MMG", "Mammography", "x-ray mammography"]) == "MG" and modality_of(["x-ray", "CXR"]) == "DX"
