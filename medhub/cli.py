@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_ids", nargs="+", metavar="MODEL_ID")
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--force", action="store_true", help="fetch again what is cached (after medhub refused a changed "
+                                                         "package or Hub snapshot)")
 
     p = sub.add_parser("cache", parents=[common], help="inspect and clean the package cache (MEDHUB_HOME)")
     cache_sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
@@ -297,7 +299,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK if result.status != "failed" else EXIT_ERROR
     if args.command == "prefetch":
         done = g.prefetch(args.model_ids, trust_remote_code=args.trust_remote_code,
-                          progress=False if args.no_progress else None)
+                          progress=False if args.no_progress else None, force=args.force)
         _emit(args, done, "\n".join(f"{m}: {path}" for m, path in done.items()))
         return EXIT_OK
     if args.command == "cache":
@@ -401,15 +403,19 @@ def _fid(args: argparse.Namespace) -> int:
 
 def _cache(args: argparse.Namespace, g: Any) -> int:
     from .execution.cache import PackageCache
+    from .execution.hub import HubSource
 
     cache = PackageCache()
     if args.cache_command == "ls":
         rows = cache.list()
-        text = "\n".join(f"{r['model_id']:<40} {r['sha256'][:16]}  {r['size'] or 0:>12,} B  {r['path']}" for r in rows)
-        _emit(args, rows, (text + "\n" if rows else "") + f"{len(rows)} cached package(s) in {cache.root}")
+        snapshots = HubSource().list()
+        text = "\n".join(f"{r['model_id']:<40} {r['sha256'][:16]}  {r['size'] or 0:>12,} B  {r['path']}"
+                         for r in rows + snapshots)
+        _emit(args, rows + snapshots, (text + "\n" if rows or snapshots else "") +
+              f"{len(rows)} cached package(s) in {cache.root}, {len(snapshots)} Hugging Face Hub snapshot(s)")
         return EXIT_OK
     if args.cache_command == "verify":
-        problems = cache.verify()
+        problems = cache.verify() + HubSource().verify()
         _emit(args, {"ok": not problems, "problems": problems}, "\n".join(problems) or "cache ok")
         return EXIT_OK if not problems else EXIT_ERROR
     if args.cache_command == "rm":
@@ -417,8 +423,6 @@ def _cache(args: argparse.Namespace, g: Any) -> int:
         model_id = g.config_manager.resolve_model_id(args.model_id) if known else args.model_id
         execution = g.config_manager.config_dict[model_id]["execution"] if known else None
         removed = [str(p) for p in cache.remove(model_id, execution)]
-        from .execution.hub import HubSource
-
         removed += [str(p) for p in HubSource().forget(model_id)]  # records of Hub snapshots (not HF's cache)
         _emit(args, removed, "\n".join(f"removed {p}" for p in removed) or f"nothing cached for {model_id}")
         return EXIT_OK

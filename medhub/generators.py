@@ -292,16 +292,20 @@ class Generators:
                                **kwargs)
 
     def prefetch(self, model_ids: list[str | int] | str | int, trust_remote_code: bool = False,
-                 progress: bool | None = None) -> dict[str, str]:
+                 progress: bool | None = None, force: bool = False) -> dict[str, str]:
         """Download, verify and extract remote packages now, for later offline use.
 
         Returns ``{model_id: package folder}``; shipped packages are listed where they are.
+        ``force`` fetches remote packages and Hub snapshots again (what to do after medhub refused a
+        cached copy that was changed): the package is extracted again from its verified archive, a
+        Hub snapshot downloaded again and checked against the Hub's listing of the commit.
 
         Example:
             >>> Generators().prefetch([101])  # doctest: +ELLIPSIS
             {'00101_DCGAN_BRAIN_MRI_T1': '.../00101_DCGAN_BRAIN_MRI_T1'}
         """
         from .execution.cache import PackageCache
+        from .execution.hub import HubSource, is_hub_link
         from .execution.resolve import is_remote_link
 
         ids = [model_ids] if isinstance(model_ids, (str, int)) else list(model_ids)
@@ -311,9 +315,13 @@ class Generators:
             model_id = self.config_manager.resolve_model_id(given)
             execution = self.config_manager.config_dict[model_id]["execution"]
             if is_remote_link(execution["package_link"]):
+                if force:
+                    cache.discard_extracted(model_id)
                 out[model_id] = str(cache.fetch(model_id, execution, trust_remote_code=trust_remote_code,
                                                 progress=progress))
             else:  # shipped and local folders; Hub snapshots (hf://), which the executor fetches
+                if force and is_hub_link(execution["package_link"]):
+                    HubSource().fetch(model_id, execution, trust_remote_code=trust_remote_code, force=True)
                 executor = self.get_model_executor(model_id)
                 executor.prepare(trust_remote_code=trust_remote_code)
                 out[model_id] = str(executor.package_folder)

@@ -9,6 +9,7 @@ DataLoader.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -513,3 +514,182 @@ def test_catalog_schema_and_links_of_hub_entries(tmp_path):
     for link in ("hf://a", "hf://a/b/c", "hf://../b"):
         with pytest.raises(PackageError, match="must be hf://<owner>/<repo>"):
             HubLink.of({"package_link": link}, "00290_X")
+
+
+# ---------------------------------------------------------------------------------------------- issue 31: trust at the edges
+def snapshot(tmp_path: Path, repo: str, commit: str) -> Path:
+    """Where Hugging Face's cache (the ``hub`` fixture's HF_HOME) keeps ``repo`` at ``commit``."""
+    return tmp_path / "hf_home" / "hub" / f"models--{repo.replace('/', '--')}" / "snapshots" / commit
+
+
+def _rewrite_same_length(path: Path, new: bytes) -> None:
+    """Rewrite ``path`` (through Hugging Face's link to its blob) to ``new`` padded to the same length,
+    then put its times back with os.utime, as an attacker covering their tracks would."""
+    st = path.stat()
+    assert len(new) <= st.st_size
+    path.write_bytes(new + b" " * (st.st_size - len(new)))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+def test_31_1_bundle_config_rewritten_to_the_same_length_is_refused_and_repaired(hub, bundle2d, tmp_path, capsys):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
+                                                                   num_inference_steps=2)})
+    args = ["--config", str(cat), "-n", "1", "--seed", "0", "--arg", "num_inference_steps=2"]
+    assert cli_main(["generate", "00291", *args, "-o", str(tmp_path / "first")]) == 0
+    config = snapshot(tmp_path, BUNDLE_REPO, commit) / "configs" / "inference.json"
+    marker = tmp_path / "pwned"
+    doc = json.loads(config.read_bytes())
+    doc["contrast"] = f"$__import__('os').system('touch {marker}') + 1.0"  # runs, and still returns 1.0
+    _rewrite_same_length(config, json.dumps(doc, separators=(",", ":")).encode())
+    capsys.readouterr()
+    assert cli_main(["generate", "00291", *args, "-o", str(tmp_path / "second")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "configs/inference.json" in err and "changed" in err, err
+    assert "`medhub prefetch 00291_TINY_BUNDLE --force`" in err
+    assert not marker.exists() and not (tmp_path / "second").exists()
+    # the fix the message gives repairs the snapshot
+    assert cli_main(["prefetch", "00291", "--force", "--config", str(cat)]) == 0
+    assert b"pwned" not in config.read_bytes()
+    assert cli_main(["generate", "00291", *args, "-o", str(tmp_path / "third")]) == 0 and not marker.exists()
+    assert (tmp_path / "first" / "000000_image.png").read_bytes() == (tmp_path / "third" / "000000_image.png").read_bytes()
+
+
+def test_31_1_diffusers_unet_config_rewritten_to_the_same_length_is_refused(hub, ddpm_files, tmp_path):
+    commit = hub.add(DDPM_REPO, ddpm_files)
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": hub_entry(DDPM_REPO, commit, "diffusers", [IMG16],
+                                                                 num_inference_steps=2)})
+    Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    config = snapshot(tmp_path, DDPM_REPO, commit) / "unet" / "config.json"
+    text = config.read_bytes()
+    assert b'"silu"' in text
+    _rewrite_same_length(config, text.replace(b'"silu"', b'"relu"'))
+    with pytest.raises(IntegrityError, match=r"unet/config\.json in .* changed since medhub verified it"):
+        Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+
+
+def test_31_1_bundle_weights_load_as_data_only(hub, bundle2d, tmp_path):
+    files = dict(bundle2d)  # a config asking torch.load for a full unpickle gets weights_only=True all the same
+    doc = json.loads(files["configs/inference.json"])
+    doc["load"] = "$@network_def.load_state_dict(torch.load(@load_path, weights_only=False))"
+    files["configs/inference.json"] = json.dumps(doc).encode()
+    seen = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        seen.append(os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD"))
+        return real_load(*args, **kwargs)
+
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, hub.add(BUNDLE_REPO, files),
+                                                                   "monai-bundle", [IMG16], num_inference_steps=2)})
+    torch.load = spy
+    try:
+        Generators(config_file=str(cat)).generate("00291", num_samples=1, save_images=False, seed=0)
+    finally:
+        torch.load = real_load
+    assert seen == ["1"] and "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
+
+
+def test_31_2_catalog_pins_are_checked_against_the_record_on_every_run(hub, ddpm_files, tmp_path):
+    commit = hub.add(DDPM_REPO, ddpm_files)
+    entry = hub_entry(DDPM_REPO, commit, "diffusers", [IMG16], num_inference_steps=2)
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": entry})
+    Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    entry["execution"]["sha256"] = "0" * 64  # a record exists now: the pin must still hold
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": entry})
+    with pytest.raises(IntegrityError, match="do not match the sha256 pinned in the catalog"):
+        Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    # the right tree digest runs; weights changed together with a consistently rewritten record do not
+    record_path = HubSource().record_path("00290_TINY_DDPM", commit)
+    record = json.loads(record_path.read_text())
+    entry["execution"]["sha256"] = record["tree_sha256"]
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": entry})
+    Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    weights = snapshot(tmp_path, DDPM_REPO, commit) / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.unlink()
+    weights.write_bytes(bytes(data))
+    st = weights.stat()
+    record["files"]["unet/diffusion_pytorch_model.safetensors"] = [hashlib.sha256(data).hexdigest(), st.st_size,
+                                                                    st.st_mtime_ns]
+    from medhub.execution.tree import FileRecord, manifest_digest
+
+    record["tree_sha256"] = manifest_digest({r: FileRecord(*e) for r, e in record["files"].items()})[0]
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(IntegrityError, match="do not match the sha256 pinned in the catalog"):
+        Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    # a record of another commit, or of another repository, is not the pinned one
+    record["commit"] = "e" * 40
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(IntegrityError, match="but the catalog names"):
+        Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+
+
+def test_31_8_hf_hub_offline_set_before_import_gives_the_offline_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MEDHUB_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), MEDHUB_HOME=str(tmp_path / "home"),
+               HF_ENDPOINT="http://127.0.0.1:9")  # were a request made, it would fail at once, on this machine
+    code = "import sys; from medhub.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "generate", "205", "-n", "1", "-o", str(tmp_path / "o")],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).parents[1])
+    err = done.stderr.strip()
+    assert done.returncode != 0 and len(err.splitlines()) == 1, err
+    assert "offline mode is on" in err and "run `medhub prefetch 00205_DDPM_CHEST_XRAY_COVID_HF`" in err, err
+
+
+def test_31_9_a_copied_cache_works_offline_at_another_path(hub, bundle2d, tmp_path):
+    import shutil
+
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
+                                                                   num_inference_steps=2)})
+    expected = Generators(config_file=str(cat)).generate("00291", num_samples=2, save_images=False, seed=5)
+    # an air-gapped site copies HF_HOME and MEDHUB_HOME together, to other paths
+    site = tmp_path / "air-gapped"
+    shutil.copytree(tmp_path / "hf_home", site / "hf", symlinks=True)
+    shutil.copytree(os.environ["MEDHUB_HOME"], site / "medhub", symlinks=True)
+    shutil.rmtree(tmp_path / "hf_home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MEDHUB_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(site / "hf"), MEDHUB_HOME=str(site / "medhub"),
+               HF_ENDPOINT="http://127.0.0.1:9")
+    script = ("import sys, numpy as np; from medhub import Generators; "
+              f"out = Generators(config_file={str(cat)!r}).generate('00291', num_samples=2, save_images=False, seed=5); "
+              "np.save(sys.argv[1], np.stack(out))")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "copied.npy")], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.load(tmp_path / "copied.npy"), np.stack(expected))
+
+
+def test_31_10_cache_ls_and_verify_see_hub_snapshots(hub, bundle2d, tmp_path, capsys):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16])})
+    Generators(config_file=str(cat)).prefetch(["00291"])
+    assert cli_main(["cache", "ls"]) == 0
+    out = capsys.readouterr().out
+    assert "00291_TINY_BUNDLE" in out and str(snapshot(tmp_path, BUNDLE_REPO, commit)) in out, out
+    assert "1 Hugging Face Hub snapshot(s)" in out
+    assert cli_main(["cache", "verify"]) == 0 and "cache ok" in capsys.readouterr().out
+
+
+def test_31_10_cache_verify_reports_a_tampered_snapshot_and_force_repairs_it(hub, ddpm_files, tmp_path, capsys):
+    commit = hub.add(DDPM_REPO, ddpm_files)
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": hub_entry(DDPM_REPO, commit, "diffusers", [IMG16],
+                                                                 num_inference_steps=2)})
+    Generators(config_file=str(cat)).prefetch(["00290"])
+    weights = snapshot(tmp_path, DDPM_REPO, commit) / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    _rewrite_same_length(weights, bytes(data))  # through the link: the blob itself changes
+    capsys.readouterr()
+    assert cli_main(["cache", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert "hub snapshot 00290_TINY_DDPM" in out and "diffusion_pytorch_model.safetensors changed" in out
+    assert "`medhub prefetch 00290_TINY_DDPM --force`" in out
+    with pytest.raises(IntegrityError, match="changed since medhub verified it"):  # its ctime moved: hashed again
+        HubSource().check("00290_TINY_DDPM", json.loads(HubSource().record_path("00290_TINY_DDPM", commit).read_text()))
+    assert cli_main(["prefetch", "00290", "--force", "--config", str(cat)]) == 0
+    assert cli_main(["cache", "verify"]) == 0
+    Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)

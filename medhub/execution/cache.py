@@ -9,9 +9,11 @@ Layout::
     $MEDHUB_HOME/trust.json                          sha256 seen for packages the user trusted
 
 ``.medhub-package.json`` records the sha256, size and mtime of every extracted file. Each use of a
-cached package checks it against that record (:meth:`PackageCache.check`): Python files are hashed
-every time, other files again only when their size or mtime changed, so a package edited in the
-cache is refused before anything of it is imported.
+cached package checks, before anything of it is imported (:meth:`PackageCache.check`), that the
+record is of the archive the catalog pins (or the user trusted), that the record matches that kept
+archive's members (the archive hashed again, once per process while it is unchanged: a record
+rewritten together with the files is refused), and that the files are the recorded ones: every file
+but weights hashed on every use, weights once per process (see :mod:`medhub.execution.tree`).
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, PackageNotAvailableError, UntrustedPackageError
-from .archive import Limits, safe_extract
+from .archive import Limits, member_digests, safe_extract
 from .fetch import download, validators_of
 from .tree import (
     FileRecord,
     file_sha256,
     first_difference,
+    identity,
     manifest_digest,
     package_files,
     package_root,
@@ -49,6 +52,9 @@ META = ".medhub-package.json"
 #: work (then nothing tells whether a process still uses them).
 STALE_S = 3600.0
 _TMP = ".tmp-"
+#: Kept archives checked in this process: identity of the file -> (its sha256, its members' sha256).
+#: Only memory of this process, which no one else can write, lets a later check skip the work.
+_ARCHIVES: dict[tuple[int, ...], tuple[str, dict[str, str]]] = {}
 
 
 def trust_from_env() -> bool:
@@ -170,7 +176,8 @@ class PackageCache:
             _write_json(self.trust_file, records)
 
     # ------------------------------------------------------------------ lookup
-    def _expected_sha(self, model_id: str, execution: dict[str, Any]) -> str | None:
+    def expected_sha(self, model_id: str, execution: dict[str, Any]) -> str | None:
+        """The archive sha256 a package must have: the catalog's pin, else the one the user trusted."""
         if execution.get("sha256"):
             return execution["sha256"]
         record = self.trusted().get(model_id)
@@ -178,20 +185,21 @@ class PackageCache:
 
     def find(self, model_id: str, execution: dict[str, Any]) -> Path | None:
         """The extracted package for this catalog entry, if it is in the cache (not checked: see :meth:`check`)."""
-        sha = self._expected_sha(model_id, execution)
+        sha = self.expected_sha(model_id, execution)
         if sha is None:
             return None
         folder = self.package_dir(model_id, sha)
         return folder if (folder / META).is_file() else None
 
-    def check(self, model_id: str, folder: Path) -> tuple[str, dict[str, FileRecord]]:
-        """Check an extracted package against the record made when it was extracted.
+    def check(self, model_id: str, folder: Path, expected: str | None = None) -> tuple[str, dict[str, FileRecord]]:
+        """Check an extracted package against the record made when it was extracted, and the record
+        against the kept archive whose sha256 is ``expected`` (the catalog's pin, or the trusted one).
 
         Returns the archive's sha256 and the record of every file; raises :class:`IntegrityError`
-        naming the first file added, removed or changed. Python files are hashed on every call;
-        other files only when their size or mtime differs from the record.
+        naming the first difference. Every file but weights is hashed on every call; weights as
+        :func:`~medhub.execution.tree.current_sha256` says.
         """
-        fix = f"Run `medhub cache rm {model_id}` and fetch it again."
+        fix = f"Run `medhub prefetch {model_id} --force` to fetch it again (or `medhub cache rm {model_id}`)."
         try:
             meta = json.loads((folder / META).read_text())
             recorded = {rel: FileRecord(*entry) for rel, entry in meta["files"].items()}
@@ -202,6 +210,10 @@ class PackageCache:
             raise IntegrityError(f"Cached package {model_id} at {folder} has no readable record {META}. {fix}") from None
         if manifest_digest(recorded)[0] != meta.get("tree_sha256") or not archive_sha.startswith(folder.name):
             raise IntegrityError(f"Cached package {model_id} at {folder}: its record {META} was altered. {fix}")
+        if expected is not None and archive_sha != expected:
+            raise IntegrityError(f"Cached package {model_id} at {folder} was extracted from the archive {archive_sha}, "
+                                 f"not the one the catalog pins ({expected}); refusing to import it. {fix}")
+        self._match_archive(model_id, folder, meta, recorded, fix)
         present = {path.relative_to(folder).as_posix(): path for path in package_files(folder)}
         present.pop(META, None)
         found = first_difference(present, recorded)
@@ -211,12 +223,35 @@ class PackageCache:
                                  f"refusing to import it. {fix}")
         return archive_sha, recorded
 
+    def _match_archive(self, model_id: str, folder: Path, meta: dict[str, Any], recorded: dict[str, FileRecord],
+                       fix: str) -> None:
+        """The record's files against the members of the kept archive it names, whose sha256 is checked too."""
+        sha = str(meta["archive_sha256"])
+        archive = self.archives / str(meta.get("archive") or "")
+        if not meta.get("archive") or not archive.is_file():
+            raise IntegrityError(f"Cached package {model_id} at {folder}: its archive {archive.name or sha} is gone "
+                                 f"from {self.archives}, so the extracted files cannot be checked. {fix}")
+        known = _ARCHIVES.get(identity(archive.stat()))
+        if known is None or known[0] != sha:
+            before = identity(archive.stat())
+            if file_sha256(archive) != sha:
+                raise IntegrityError(f"Cached archive {archive} of {model_id} does not match its sha256. {fix}")
+            known = (sha, member_digests(archive, self.limits))
+            if identity(archive.stat()) == before:
+                _ARCHIVES[before] = known
+        if {rel: r.sha256 for rel, r in recorded.items()} != known[1]:
+            rel = next((r for r in sorted(known[1].keys() | recorded.keys())
+                        if r not in recorded or r not in known[1] or recorded[r].sha256 != known[1][r]), "?")
+            raise IntegrityError(f"Cached package {model_id} at {folder}: its record {META} does not match the archive "
+                                 f"it was extracted from ({rel}); refusing to import it. {fix}")
+
     def _upgrade(self, model_id: str, folder: Path, fix: str) -> tuple[str, dict[str, FileRecord]]:
         meta = json.loads((folder / META).read_text())
         manifest = tree_manifest(folder, exclude=frozenset({META}))
         if manifest_digest(manifest)[0] != meta.get("tree_sha256"):
             raise IntegrityError(f"Cached package {model_id} at {folder}: files changed since extraction. {fix}")
         meta["files"] = {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()}
+        self._match_archive(model_id, folder, meta, manifest, fix)
         _write_json(folder / META, meta)
         return meta["archive_sha256"], manifest
 
@@ -329,10 +364,24 @@ class PackageCache:
             if meta.get("broken"):
                 problems.append(f"package {folder}: unreadable {META}")
                 continue
-            manifest = tree_manifest(folder, exclude=frozenset({META}))
+            manifest = tree_manifest(folder, exclude=frozenset({META}), fresh=True)
             if manifest_digest(manifest)[0] != meta.get("tree_sha256"):
                 problems.append(f"package {meta['model_id']} ({folder}): files changed since extraction")
+                continue
+            try:
+                self._match_archive(str(meta.get("model_id")), folder, meta, manifest, "")
+            except (IntegrityError, KeyError) as exc:
+                problems.append(f"package {meta.get('model_id')} ({folder}): {str(exc).strip() or 'no archive'}")
         return problems
+
+    def discard_extracted(self, model_id: str) -> list[Path]:
+        """Remove a model's extracted packages (not its archives or trust record), so that the next
+        fetch extracts them again from the verified archive."""
+        folder = self.packages / model_id
+        if not folder.is_dir():
+            return []
+        shutil.rmtree(folder, ignore_errors=True)
+        return [folder]
 
     def remove(self, model_id: str, execution: dict[str, Any] | None = None) -> list[Path]:
         """Remove a model's extracted packages, their archives, its partial downloads (when its

@@ -121,7 +121,7 @@ class PackageResolver:
 
         cache = PackageCache(self.home)
         root = cache.fetch(model_id, execution, trust_remote_code=trust_remote_code)
-        sha, manifest = cache.check(model_id, root)
+        sha, manifest = cache.check(model_id, root, cache.expected_sha(model_id, execution))
         folder = package_root(root, model_id, execution)
         prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
         files = {rel[len(prefix):]: r.sha256 for rel, r in manifest.items() if rel.startswith(prefix)}

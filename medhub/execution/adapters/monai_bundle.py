@@ -8,7 +8,8 @@ config, ``models/``, optional ``scripts/``), run as a ``medhub/1`` package.
   the verified folder, ``device`` to medhub's device, catalog ``overrides`` applied) and builds the
   networks, scheduler and sampler the bundle defines (every item the sampling expression refers to,
   except the noise). A bundle's ``scripts`` package is imported through medhub's verifying loader
-  under a private name (never put on ``sys.path``).
+  under a private name (never put on ``sys.path``). Every ``torch.load`` while the bundle is built
+  or sampled loads weights only (``weights_only=True``, whatever the config says).
 * ``sample`` runs the bundle's sampling expression (its ``sample`` item, or the catalog's
   ``execution.adapter.sample``) once per sample, with the noise item replaced by noise drawn from a
   CPU generator seeded with the sample's seed and torch's global generator seeded with it too (for
@@ -47,7 +48,7 @@ from ...outputs import parse_specs
 from ..deps import ensure_dependencies
 from ..loader import import_package
 from ..tree import check_relative
-from .convert import require, to_outputs
+from .convert import require, to_outputs, weights_only_loads
 
 #: What a MONAI bundle needs from its repository: configs, weights (not TorchScript or TensorRT), scripts.
 BUNDLE_PATTERNS = ("configs/*", "models/*.pt", "models/*.pth", "models/*.safetensors", "scripts/*.py",
@@ -202,6 +203,10 @@ class MonaiBundleAdapter:
     def load(self, weights_path: str, device: str) -> BundleModel:
         """Build the bundle's networks and sampler on ``device`` (``weights_path`` is unused)."""
         require("torch", self.model_id, "a MONAI bundle")
+        with weights_only_loads():
+            return self._load(device)
+
+    def _load(self, device: str) -> BundleModel:
         parser = self.parser(device)
         expression = self.settings.get("sample") or parser.get("sample")
         if not isinstance(expression, str) or not expression.startswith("$"):
@@ -252,7 +257,7 @@ class MonaiBundleAdapter:
                 noise = torch.rand(model.noise_shape, generator=generator)
             else:
                 noise = torch.randn(model.noise_shape, generator=generator)
-            with torch.random.fork_rng(devices=devices):
+            with torch.random.fork_rng(devices=devices), weights_only_loads():
                 torch.manual_seed(int(seed) % 2**63)
                 result = self.evaluate(model, {**values, model.noise_id: noise[None].to(model.device)})
             if isinstance(result, (tuple, list)):
