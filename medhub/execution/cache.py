@@ -312,7 +312,7 @@ class PackageCache:
         tmp = target.parent / f"{_TMP}{key}-{uuid.uuid4().hex[:8]}"
         downloaded = archive.parent == self.downloads
         try:
-            safe_extract(archive, tmp, limits)
+            safe_extract(archive, tmp, limits, label=f"The package of {model_id} ({url})")
             package_root(tmp, model_id, execution)  # a package is in there
             manifest = tree_manifest(tmp)
             tree, total = manifest_digest(manifest)
