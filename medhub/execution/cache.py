@@ -224,14 +224,15 @@ class PackageCache:
         return archive_sha, recorded
 
     def _match_archive(self, model_id: str, folder: Path, meta: dict[str, Any], recorded: dict[str, FileRecord],
-                       fix: str) -> None:
-        """The record's files against the members of the kept archive it names, whose sha256 is checked too."""
+                       fix: str, fresh: bool = False) -> None:
+        """The record's files against the members of the kept archive it names, whose sha256 is checked too
+        (``fresh``: read again even if this process checked the unchanged archive before)."""
         sha = str(meta["archive_sha256"])
         archive = self.archives / str(meta.get("archive") or "")
         if not meta.get("archive") or not archive.is_file():
             raise IntegrityError(f"Cached package {model_id} at {folder}: its archive {archive.name or sha} is gone "
                                  f"from {self.archives}, so the extracted files cannot be checked. {fix}")
-        known = _ARCHIVES.get(identity(archive.stat()))
+        known = None if fresh else _ARCHIVES.get(identity(archive.stat()))
         if known is None or known[0] != sha:
             before = identity(archive.stat())
             if file_sha256(archive) != sha:
@@ -369,7 +370,7 @@ class PackageCache:
                 problems.append(f"package {meta['model_id']} ({folder}): files changed since extraction")
                 continue
             try:
-                self._match_archive(str(meta.get("model_id")), folder, meta, manifest, "")
+                self._match_archive(str(meta.get("model_id")), folder, meta, manifest, "", fresh=True)
             except (IntegrityError, KeyError) as exc:
                 problems.append(f"package {meta.get('model_id')} ({folder}): {str(exc).strip() or 'no archive'}")
         return problems
