@@ -693,3 +693,15 @@ def test_31_10_cache_verify_reports_a_tampered_snapshot_and_force_repairs_it(hub
     assert cli_main(["prefetch", "00290", "--force", "--config", str(cat)]) == 0
     assert cli_main(["cache", "verify"]) == 0
     Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+
+
+def test_31_1_a_config_changed_after_verification_is_refused_as_it_is_read(hub, bundle2d, tmp_path):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
+                                                                   num_inference_steps=2)})
+    g = Generators(config_file=str(cat))
+    g.get_model_executor("00291").prepare()  # verified; the bundle is loaded later, at the first generate
+    config = snapshot(tmp_path, BUNDLE_REPO, commit) / "configs" / "inference.json"
+    _rewrite_same_length(config, config.read_bytes().replace(b'"contrast": 1.0', b'"contrast": 9.0'))
+    with pytest.raises(IntegrityError, match=r"configs/inference\.json is not the file medhub verified"):
+        g.generate("00291", num_samples=1, save_images=False, seed=0)

@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -43,7 +44,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from ...errors import DependencyError, InvalidArgumentError, PackageError
+from ...errors import DependencyError, IntegrityError, InvalidArgumentError, PackageError
 from ...outputs import parse_specs
 from ..deps import ensure_dependencies
 from ..loader import import_package
@@ -163,10 +164,32 @@ class MonaiBundleAdapter:
                                    "its inference config).")
         return paths
 
+    def read_configs(self) -> dict[str, Any]:
+        """The inference configs merged in order (as ``ConfigParser.load_config_files``), each checked, as
+        it is read, against the sha256 of the verified snapshot: a config is code (``$`` expressions)."""
+        bundle = require("monai.bundle", self.model_id, "a MONAI bundle")
+        merged = bundle.ConfigParser(config={})
+        for path in self.config_files():
+            data = path.read_bytes()
+            rel = path.relative_to(self.folder).as_posix()
+            if self.files is not None and self.files.get(rel) != hashlib.sha256(data).hexdigest():
+                raise IntegrityError(f"Model {self.model_id}: {rel} is not the file medhub verified in {self.folder}; "
+                                     f"refusing to run it. Run `medhub prefetch {self.model_id} --force`.")
+            yaml = require("yaml", self.model_id, "a MONAI bundle with YAML configs") if path.suffix != ".json" else None
+            try:
+                doc = json.loads(data) if yaml is None else yaml.safe_load(data)
+            except (ValueError, getattr(yaml, "YAMLError", ValueError)) as exc:
+                raise PackageError(f"Model {self.model_id}: {rel} of the bundle cannot be read "
+                                   f"({' '.join(str(exc).split())[:200]}).") from None
+            if not isinstance(doc, dict):
+                raise PackageError(f"Model {self.model_id}: {rel} of the bundle is not a mapping of items.")
+            for key, value in doc.items():
+                merged[key] = value
+        return merged.get()
+
     def input_names(self) -> list[str]:
         """The inputs the bundle takes: the items of its inference config, and ``num_inference_steps``."""
-        bundle = require("monai.bundle", self.model_id, "a MONAI bundle")
-        config = bundle.ConfigParser.load_config_files([str(p) for p in self.config_files()])
+        config = self.read_configs()
         noise = str(self.settings.get("noise", "noise"))
         return sorted({k for k in config if not k.startswith("_") and k != noise} | {"num_inference_steps"})
 
@@ -182,7 +205,7 @@ class MonaiBundleAdapter:
 
     def parser(self, device: str) -> Any:
         bundle = require("monai.bundle", self.model_id, "a MONAI bundle")
-        config = bundle.ConfigParser.load_config_files([str(p) for p in self.config_files()])
+        config = self.read_configs()
         scripts = self.scripts_module()
         globals_: dict[str, Any] = {}
         if scripts is not None:
