@@ -13,6 +13,7 @@ from .selection import ModelSelector, Ranking, SearchResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from .execution import ModelExecutor
+    from .golden import GoldenCheck
     from .outputs import GenerationRun
 
 logger = logging.getLogger("medhub.generators")
@@ -269,6 +270,13 @@ class Generators:
                                  install_dependencies=install_dependencies, seed=seed, device=device,
                                  batch_size=batch_size, trust_remote_code=trust_remote_code, shard=shard,
                                  **kwargs)
+
+    def verify_model(self, model_id: str | int) -> GoldenCheck:
+        """Regenerate the model's golden samples (catalog ``execution.golden``) on the CPU and compare
+        their sha256; ``.equal`` says whether they are bit-identical. See :mod:`medhub.golden`."""
+        from .golden import check_golden
+
+        return check_golden(self, model_id)
 
     def get_generate_function(self, model_id: str | int, num_samples: int = 30,
                               output_path: str | os.PathLike[str] | None = None, install_dependencies: bool = False,

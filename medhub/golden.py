@@ -4,7 +4,7 @@ A shipped model's catalog entry holds ``execution.golden``::
 
     {"seed": 0, "num_samples": 8, "args": {...}, "sha256": "..."}
 
-``sha256`` is :func:`samples_digest` of ``generate(model_id, num_samples, seed=seed,
+````sha256`` is :func:`samples_digest` of ``generate(model_id, num_samples, seed=seed,
 save_images=False, device="cpu", **args)``: the samples' raw array bytes, in order (for a sample
 that is a tuple, each of its arrays in order). The package's sha256 pins its code and weights;
 the golden digest pins what they draw with the medhub installed (:mod:`medhub.noise`,
@@ -26,13 +26,14 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from .errors import CatalogError
+from .errors import InvalidArgumentError
 
 #: Seed and number of samples of a golden entry (the defaults of :func:`golden_entry`).
 GOLDEN_SEED = 0
@@ -62,23 +63,30 @@ def _to_numpy(part: Any) -> np.ndarray:
     return np.asarray(part)
 
 
-def golden_entry(generators: Any, model_id: str | int, args: Mapping[str, Any] | None = None,
-                 seed: int = GOLDEN_SEED, num_samples: int = GOLDEN_SAMPLES) -> dict[str, Any]:
+def golden_entry(generate: Callable[..., Any], args: Mapping[str, Any] | None = None, seed: int = GOLDEN_SEED,
+                 num_samples: int = GOLDEN_SAMPLES) -> dict[str, Any]:
     """The ``execution.golden`` object of a model: its samples generated on the CPU and their digest.
 
     Args:
-        generators: a :class:`~medhub.Generators` whose catalog holds ``model_id``.
-        model_id: the model (full id or number).
+        generate: a model's generate function, e.g. ``functools.partial(Generators().generate, 101)``
+            or a :class:`~medhub.execution.ModelExecutor`'s ``generate``; it is called with
+            ``num_samples``, ``seed``, ``save_images=False``, ``device="cpu"``, ``progress=False`` and ``args``.
         args: model inputs of the golden run (JSON values), e.g. ``{"condition": "T1"}``.
         seed: run seed.
         num_samples: how many samples.
 
     Returns:
         ``{"seed", "num_samples", "args", "sha256"}``, ready for the catalog entry.
+
+    Example:
+        >>> from functools import partial
+        >>> from medhub import Generators
+        >>> entry = golden_entry(partial(Generators().generate, 101))
+        >>> entry["sha256"] == Generators().get_config_by_id(101, "execution.golden.sha256")
+        True
     """
     args = dict(args or {})
-    samples = generators.generate(model_id, num_samples=num_samples, seed=seed, save_images=False, device="cpu",
-                                  progress=False, **args)
+    samples = generate(num_samples=num_samples, seed=seed, save_images=False, device="cpu", progress=False, **args)
     return {"seed": seed, "num_samples": num_samples, "args": args, "sha256": samples_digest(samples)}
 
 
@@ -106,7 +114,7 @@ def check_golden(generators: Any, model_id: str | int) -> GoldenCheck:
     """Regenerate a model's golden samples on the CPU and compare their digest with the catalog's.
 
     Raises:
-        CatalogError: the model's entry has no ``execution.golden``.
+        InvalidArgumentError: the model's entry has no ``execution.golden``.
 
     Example:
         >>> from medhub import Generators
@@ -116,7 +124,7 @@ def check_golden(generators: Any, model_id: str | int) -> GoldenCheck:
     full_id = generators.config_manager.resolve_model_id(model_id)
     golden = generators.config_manager.get_config_by_id(full_id).get("execution", {}).get("golden")
     if not golden:
-        raise CatalogError(f"{full_id} has no execution.golden in the catalog, so there is nothing to verify; "
+        raise InvalidArgumentError(f"{full_id} has no execution.golden in the catalog, so there is nothing to verify; "
                            "the shipped models have one (see docs/model-package.md).")
-    now = golden_entry(generators, full_id, golden.get("args"), golden["seed"], golden["num_samples"])
+    now = golden_entry(partial(generators.generate, full_id), golden.get("args"), golden["seed"], golden["num_samples"])
     return GoldenCheck(full_id, golden["sha256"], now["sha256"])

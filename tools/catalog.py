@@ -84,6 +84,8 @@ def pin(doc: dict, ids: list[str]) -> None:
 
 
 def golden(doc: dict, ids: list[str], args: dict | None) -> None:
+    from functools import partial
+
     from medhub import Generators
     from medhub.golden import golden_entry
 
@@ -96,7 +98,7 @@ def golden(doc: dict, ids: list[str], args: dict | None) -> None:
         if is_remote_link(link) or is_hub_link(link) or (wanted and model_id not in wanted):
             continue
         given = args if args is not None else (entry["execution"].get("golden") or {}).get("args")
-        entry["execution"]["golden"] = golden_entry(g, model_id, given)
+        entry["execution"]["golden"] = golden_entry(partial(g.generate, model_id), given)
         print(f"{model_id}: golden sha256 {entry['execution']['golden']['sha256']}")
     pin(doc, ids)
 
