@@ -86,3 +86,22 @@ def test_golden_schema_rejects_a_malformed_entry(golden_catalog):
     models["00900_NUMPY_TOY"]["execution"]["golden"]["sha256"] = "not a digest"
     with pytest.raises(CatalogError, match="golden"):
         validate_catalog({"schema_version": 1, "catalog_version": "1.0.0", "models": models})
+
+
+def test_catalog_tool_writes_golden_entries_and_pins_again(tmp_path, monkeypatch):
+    """``tools/catalog.py golden`` pins, generates, writes execution.golden, and pins again (metadata.json
+    holds the golden entry, so the package digest changes with it)."""
+    from conftest import REPO, import_file
+
+    tool = import_file(REPO / "tools" / "catalog.py", "catalog_tool")
+    write_package(tmp_path, "numpy_toy", NUMPY_TOY)
+    path = write_catalog(tmp_path / "global.json", {"00900_NUMPY_TOY": entry("numpy_toy", [IMG8, LABEL])})
+    monkeypatch.setattr(tool, "CATALOG", path)
+    monkeypatch.setattr(tool, "MODELS", tmp_path)
+    doc = tool.load()
+    tool.golden(doc, ["900"], {})
+    tool.save(doc)
+    assert tool.check(tool.load()) == 0
+    inner = json.loads((tmp_path / "numpy_toy" / "metadata.json").read_text())["00900_NUMPY_TOY"]
+    assert inner["execution"]["golden"] == doc["models"]["00900_NUMPY_TOY"]["execution"]["golden"]
+    assert Generators(config_file=path).verify_model(900).equal
