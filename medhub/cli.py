@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", dest="model_id", help="model id, e.g. 00150_MY_GAN (default: NAME)")
     p.add_argument("-o", "--output", default=".", help="parent folder (default: the current folder)")
 
+    p = sub.add_parser("verify", parents=[common], help="regenerate a model's golden samples and compare their sha256")
+    p.add_argument("--model", dest="golden_model", required=True, metavar="ID",
+                   help="model id: exit 0 if its 8 golden samples (seed 0, CPU) equal the catalog's, 1 if they differ")
+
     sub.add_parser("version", parents=[common], help="print versions")
     return parser
 
@@ -293,6 +297,11 @@ def _run(args: argparse.Namespace) -> int:
         data = g.get_config_by_id(model_id, args.key)
         _emit(args, data, f"{model_id}\n{json.dumps(data, indent=2, ensure_ascii=False)}")
         return EXIT_OK
+    if args.command == "verify":
+        check = g.verify_model(args.golden_model)
+        _emit(args, {"model_id": check.model_id, "equal": check.equal, "expected": check.expected,
+                     "actual": check.actual}, str(check))
+        return EXIT_OK if check.equal else EXIT_ERROR
     if args.command == "refresh":
         result = g.refresh_catalog(url=args.url, timeout=args.timeout)
         _emit(args, result.as_dict(), f"{result.status}: catalog {result.catalog_version} {result.reason}".rstrip())

@@ -307,6 +307,21 @@ class ConfigManager:
             candidates=close,
         )
 
+    def add_entry(self, model_id: str, entry: dict[str, Any]) -> None:
+        """Add (or replace) ``model_id``'s entry in this in-memory catalog, so that its number
+        resolves too (``generate(190)`` finds ``00190_...``); the catalog files are never written.
+
+        Example:
+            >>> cm = ConfigManager()
+            >>> cm.add_entry("00190_MY_GAN", dict(cm.get_config_by_id(101)))
+            >>> cm.resolve_model_id(190)
+            '00190_MY_GAN'
+        """
+        if model_id not in self.config_dict:
+            self.model_ids.append(model_id)
+            self._prefix_index.setdefault(model_id.split("_", 1)[0], []).append(model_id)
+        self.config_dict[model_id] = entry
+
     def _closest(self, key: str, n: int = 3) -> list[str]:
         """The ``n`` ids most similar to ``key`` (substring hits first, then by similarity)."""
         import difflib

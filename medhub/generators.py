@@ -13,6 +13,7 @@ from .selection import ModelSelector, Ranking, SearchResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from .execution import ModelExecutor
+    from .golden import GoldenCheck
     from .outputs import GenerationRun
 
 logger = logging.getLogger("medhub.generators")
@@ -162,9 +163,14 @@ class Generators:
                                 num_samples: int = 30, output_path: str | None = None,
                                 is_gen_function_returned: bool = False, install_dependencies: bool = False,
                                 **kwargs: Any) -> Any:
-        """Search; if exactly one model matches, generate with it (else raise, naming the matches)."""
+        """Search; if exactly one model matches, generate with it. No match: a warning and None, as in
+        medigan; several: raise, naming the matches."""
         matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched,
                                                       is_case_sensitive)
+        if not matches:
+            logger.warning("No model matches %s (%s); nothing was generated. Adjust the search values.", values,
+                           target_values_operator)
+            return None
         if len(matches) != 1:
             found = ", ".join(matches.model_ids) or "none"
             raise SelectionError(
@@ -270,6 +276,13 @@ class Generators:
                                  batch_size=batch_size, trust_remote_code=trust_remote_code, shard=shard,
                                  **kwargs)
 
+    def verify_model(self, model_id: str | int) -> GoldenCheck:
+        """Regenerate the model's golden samples (catalog ``execution.golden``) on the CPU and compare
+        their sha256; ``.equal`` says whether they are bit-identical. See :mod:`medhub.golden`."""
+        from .golden import check_golden
+
+        return check_golden(self, model_id)
+
     def get_generate_function(self, model_id: str | int, num_samples: int = 30,
                               output_path: str | os.PathLike[str] | None = None, install_dependencies: bool = False,
                               **kwargs: Any) -> Callable[..., Any]:
@@ -350,24 +363,33 @@ class Generators:
         return get_as_torch_dataset(model_id, num_samples, install_dependencies, transform, seed,
                                     get_executor=self.get_model_executor, **kwargs)
 
-    def get_as_torch_dataloader(self, model_id: Any = None, num_samples: int | None = 1000,
+    def get_as_torch_dataloader(self, dataset: Any = None, model_id: str | int | None = None, num_samples: int | None = 1000,
                                 install_dependencies: bool = False, transform: Callable[[Any], Any] | None = None,
-                                seed: int = 0, **kwargs: Any) -> Any:
-        """A torch ``DataLoader`` over a lazy synthetic dataset (medigan's method).
-
-        DataLoader arguments (``batch_size``, ``shuffle``, ``num_workers``, ``pin_memory``,
-        ``persistent_workers``, ...) are passed through, only those given; other keyword arguments
-        are model inputs. See :func:`medhub.data.get_as_torch_dataloader`.
+                                batch_size: int | None = None, shuffle: bool | None = None, sampler: Any = None,
+                                batch_sampler: Any = None, num_workers: int | None = None, collate_fn: Any = None,
+                                pin_memory: bool | None = None, drop_last: bool | None = None, timeout: float | None = None,
+                                worker_init_fn: Any = None, prefetch_factor: int | None = None,
+                                persistent_workers: bool | None = None, seed: int = 0, **kwargs: Any) -> Any:
+        """A torch ``DataLoader`` over a lazy synthetic dataset (medigan's method and parameter order: ``dataset``,
+        an existing Dataset, or ``model_id``; a model id given first is taken as ``model_id``). DataLoader arguments
+        reach it only when given (not None); other keyword arguments are model inputs. See
+        :func:`medhub.data.get_as_torch_dataloader`.
 
         Example:
-            >>> loader = Generators().get_as_torch_dataloader(101, num_samples=64, batch_size=32)
+            >>> loader = Generators().get_as_torch_dataloader(None, "00101", 64, batch_size=32)
             >>> [tuple(b["sample"].shape) for b in loader]
             [(32, 1, 64, 64), (32, 1, 64, 64)]
         """
         from .data import get_as_torch_dataloader
 
-        return get_as_torch_dataloader(model_id, num_samples, install_dependencies, transform, seed,
-                                       get_executor=self.get_model_executor, **kwargs)
+        loader = dict(batch_size=batch_size, shuffle=shuffle, sampler=sampler, batch_sampler=batch_sampler,
+                      num_workers=num_workers, collate_fn=collate_fn, pin_memory=pin_memory, drop_last=drop_last,
+                      timeout=timeout, worker_init_fn=worker_init_fn, prefetch_factor=prefetch_factor,
+                      persistent_workers=persistent_workers)
+        dataset, model_id = (None, dataset) if model_id is None else (dataset, model_id)
+        return get_as_torch_dataloader(model_id, num_samples, install_dependencies, transform, seed, dataset=dataset,
+                                       get_executor=self.get_model_executor, **kwargs,
+                                       **{k: v for k, v in loader.items() if v is not None})
 
     def visualize(self, model_id: str | int, slider_grouper: int = 10, auto_close: bool = False,
                   install_dependencies: bool = False, seed: int | None = None,
