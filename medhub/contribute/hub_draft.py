@@ -48,7 +48,7 @@ HUB_KINDS = {
 DRAFT_PATTERNS = ("model_index.json", "*.json", "configs/*", "scripts/*.py", "scripts/**/*.py", "LICENSE*",
                   "README.md", "docs/README.md")
 _LINK = re.compile(r"^(?:hf://)?([A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*)(?:@([^\s@]+))?$")
-_CALL = re.compile(r"@([\w:#]+)\.(\w+)\((.*)\)")
+_CALL = re.compile(r"@([\w:#]+)\.(\w+)\(")
 _LOADS = ("load_state_dict(", "load_old_state_dict(", "torch.load(", "load_from_checkpoint(")
 _STEPS = re.compile(r"num_inference_steps\s*=\s*(\d+)")
 DRY_RUN_STEPS = 2
@@ -225,6 +225,19 @@ def _scheduler_item(config: Mapping[str, Any]) -> str | None:
         "Scheduler")), None)
 
 
+def _calls(expression: str) -> list[tuple[str, str, str]]:
+    """``(item, method, arguments)`` of each ``@item.method(arguments)`` call in an expression."""
+    out = []
+    for match in _CALL.finditer(expression):
+        depth, end = 1, match.end()
+        while end < len(expression) and depth:
+            depth += {"(": 1, ")": -1}.get(expression[end], 0)
+            end += 1
+        if depth == 0:
+            out.append((match.group(1), match.group(2), expression[match.end():end - 1]))
+    return out
+
+
 def _split_args(text: str) -> list[str]:
     out, depth, current = [], 0, ""
     for char in text:
@@ -256,15 +269,14 @@ def sampling_candidates(config: Mapping[str, Any], noise_id: str) -> list[str]:
     expressions = [v for k, v in config.items() if k != "sample" and is_expression(v)]
     expressions += [v for k, v in config.items() if isinstance(v, list) for v in v if is_expression(v)]
     for value in expressions:
-        match = _CALL.search(value)
-        if not match or noise_id not in refs(value):
-            continue
-        target, method, args = match.groups()
-        kept = [a for a in _split_args(args) if re.fullmatch(r"@[\w:#]+", a)]
-        if method in ("sampling_fn", "sample"):
-            out.append(f"$@{target}.{method}({', '.join(_split_args(args))})")
-        else:
-            out += [f"$@{target}.{name}({', '.join(kept)})" for name in ("sampling_fn", "sample")]
+        for target, method, args in _calls(value):
+            if noise_id not in refs("$" + args):
+                continue
+            if method in ("sampling_fn", "sample"):
+                out.append(f"$@{target}.{method}({', '.join(_split_args(args))})")
+            else:
+                kept = [a for a in _split_args(args) if re.fullmatch(r"(\w+\s*=\s*)?@[\w:#]+", a)]
+                out += [f"$@{target}.{name}({', '.join(kept)})" for name in ("sampling_fn", "sample")]
     return list(dict.fromkeys(out))
 
 
@@ -343,8 +355,9 @@ def _draft_bundle(model_id: str, folder: Path) -> tuple[dict[str, Any], dict[str
     description = {"authors": [authors] if isinstance(authors, str) else list(authors or []),
                    "intended_use": metadata.get("intended_use") or "Research only; not for clinical use.",
                    "publication": "; ".join(str(r) for r in metadata.get("references") or []) or None,
-                   "comment": f"{metadata.get('description', '')} Latent shape {list(model.noise_shape)}; "
-                              f"MONAI {metadata.get('monai_version')}.".strip()}
+                   "comment": " ".join(filter(None, [str(metadata.get("description") or "").rstrip(".") + ".",
+                                                     f"Latent shape {list(model.noise_shape)}; MONAI "
+                                                     f"{metadata.get('monai_version')}."]))}
     entry = _entry(str(metadata.get("name") or folder.name), value_range, spec,
                    {"num_inference_steps": steps} if steps else {}, adapter, _licence(folder), metadata.get("version"),
                    description)
