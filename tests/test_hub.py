@@ -353,6 +353,20 @@ def test_old_generative_checkpoints_load_mapped_to_the_device(hub, tmp_path, mon
     assert not np.array_equal(runs["old"][0], runs["old"][1])
 
 
+def test_hub_draft_from_the_hub_fetches_configs_only(hub, bundle2d, tmp_path, capsys):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    assert cli_main(["hub", "draft", f"hf://{BUNDLE_REPO}@{commit}"]) == 1  # it runs the repository's configs
+    assert "--trust-remote-code" in capsys.readouterr().err and not hub.requests()
+    assert cli_main(["hub", "draft", f"hf://{BUNDLE_REPO}@{commit}", "--trust-remote-code", "--check"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    entry = doc["entry"]["00299_DRAFT"]
+    assert entry["execution"]["revision"] == commit and "sample" not in entry["execution"]["adapter"]  # its own
+    assert entry["execution"]["outputs"][0]["shape"] == [16, 16] and doc["review"]["not_applied"] == ["saver"]
+    assert entry["execution"]["adapter"]["value_range"] == [-1.0, 1.0] and entry["selection"]["license"] == "Apache-2.0"
+    fetched = {path.split(f"/resolve/{commit}/", 1)[1] for _, path, _ in hub.requests("/resolve/")}
+    assert "configs/inference.json" in fetched and not [f for f in fetched if f.startswith("models/")]  # no weights
+
+
 def test_bundle_required_packages_give_the_pip_command(hub, bundle2d, tmp_path):
     files = dict(bundle2d)
     meta = json.loads(files["configs/metadata.json"])

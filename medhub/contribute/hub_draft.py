@@ -94,6 +94,8 @@ def license_name(text: str) -> str | None:
     if front:
         name = front.group(1)
         return {"mit": "MIT", "apache-2.0": "Apache-2.0", "bsd-3-clause": "BSD-3-Clause"}.get(name.lower(), name)
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9.+-]{1,39}", text.strip()):  # a file holding only an SPDX id
+        return text.strip()
     if "Apache License" in text and "Version 2.0" in text:
         return "Apache-2.0"
     if re.search(r"\bMIT License\b", text):
