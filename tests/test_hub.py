@@ -343,8 +343,10 @@ def test_old_generative_checkpoints_load_mapped_to_the_device(hub, tmp_path, mon
         repo = f"medhub-test/{name}-keys"
         commit = hub.add(repo, dict(files, **{"configs/inference.json": json.dumps(inference).encode(),
                                                "models/model.pt": weights.read_bytes()}))
-        cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(repo, commit, "monai-bundle", [IMG16],
-                                                                       num_inference_steps=2)})
+        entry = hub_entry(repo, commit, "monai-bundle", [IMG16], num_inference_steps=2)
+        if name == "new":  # a catalog's own item that loads weights goes through medhub's loader too
+            entry["execution"]["adapter"] = {"overrides": {"load": inference["load"]}}
+        cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": entry})
         loads.clear()
         runs[name] = Generators(config_file=str(cat)).generate("00291", num_samples=2, save_images=False, seed=5,
                                                                device="cpu")

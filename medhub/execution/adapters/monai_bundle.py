@@ -189,7 +189,7 @@ class MonaiBundleAdapter:
         bundle = require("monai.bundle", self.model_id, "a MONAI bundle")
         parser = bundle.ConfigParser(bundle.ConfigParser.load_config_files([str(p) for p in self.config_files()]))
         for key, value in (self.settings.get("overrides") or {}).items():
-            parser[str(key)] = value
+            parser[str(key)] = route_weight_loads(value)
         return self.inputs_of(parser)
 
     def inputs_of(self, parser: Any) -> list[str]:
@@ -241,7 +241,7 @@ class MonaiBundleAdapter:
         parser["bundle_root"] = str(self.folder)
         parser["device"] = f"$torch.device({str(device)!r})"
         for key, value in (self.settings.get("overrides") or {}).items():
-            parser[str(key)] = value
+            parser[str(key)] = route_weight_loads(value)
         return parser
 
     # ------------------------------------------------------------------ the medhub/1 contract
