@@ -123,6 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also remove staging folders of killed runs under FOLDER (repeatable; MEDHUB_HOME/outputs "
                             "is always searched)")
 
+    p = sub.add_parser("hub", parents=[common], help="models of the Hugging Face Hub: draft a catalog entry")
+    draft = p.add_subparsers(dest="hub_command", metavar="ACTION", required=True).add_parser(
+        "draft", parents=[common], help="draft the catalog entry of a MONAI bundle or diffusers pipeline (prints JSON)")
+    draft.add_argument("link", metavar="hf://OWNER/REPO[@REV]")
+    draft.add_argument("--from", dest="from_dir", metavar="DIR", help="a local copy of the repository (no download)")
+    draft.add_argument("--id", dest="model_id", default="00299_DRAFT", help="model id of the entry (default 00299_DRAFT)")
+    draft.add_argument("--check", action="store_true", help="also validate the entry against the catalog schema")
+    draft.add_argument("--trust-remote-code", action="store_true", help="allow running the repository's configs")
+
     p = sub.add_parser("refresh", parents=[common], help="fetch a newer catalog (MEDHUB_CATALOG_URL)")
     p.add_argument("--url")
     p.add_argument("--timeout", type=float, default=10.0)
@@ -163,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "catalog-entry issue only (no archive, no Zenodo)")
     p.add_argument("--revision", help="with --hub: the commit hash that pins the model (or a branch/tag, unpinned)")
     p.add_argument("--interface", choices=["diffusers", "monai-bundle"], help="with --hub: the package kind")
+    p.add_argument("--from", dest="from_dir", metavar="DIR", help="with --hub: a local copy of the repository; the "
+                                                                 "entry starts from `medhub hub draft` of it")
     p.add_argument("--metadata", metavar="FILE", help="metadata JSON (default: the package's metadata.json)")
     p.add_argument("--field", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata field by dotted key, VALUE parsed as JSON when it can be (repeatable)")
@@ -313,6 +324,14 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "cache":
         return _cache(args, g)
+    if args.command == "hub":
+        from .contribute.hub_draft import draft_hub_entry
+
+        found = draft_hub_entry(args.link, args.from_dir, args.model_id, args.trust_remote_code)
+        if args.check:
+            found.check()
+        print(json.dumps(found.as_dict(), indent=2, ensure_ascii=False))
+        return EXIT_OK
     if args.command == "fid":
         return _fid(args)
     if args.command in ("evaluate", "report"):
@@ -508,7 +527,8 @@ def _propose_hub(args: argparse.Namespace, g: Any, fields: dict[str, Any]) -> in
         metadata = doc.get(args.model_id, doc) if isinstance(doc, dict) else None
     proposal = propose_hub_model(args.model_id, args.hub, args.revision, args.interface, metadata=metadata,
                                  metadata_fields=fields, taken=list(g.config_manager.model_ids),
-                                 github_url=args.github_url, github_repo=args.github_repo, dry_run=args.dry_run)
+                                 github_url=args.github_url, github_repo=args.github_repo, dry_run=args.dry_run,
+                                 folder=args.from_dir)
     text = proposal.body if args.dry_run else (f"issue: {proposal.issue_url}"
                                                + ("" if proposal.issue_created else " (already open)"))
     _emit(args, {"model_id": proposal.model_id, "entry": proposal.entry, "issue_url": proposal.issue_url,

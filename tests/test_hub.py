@@ -100,7 +100,8 @@ def bundle_files(tmp_path: Path, dims: int = 2) -> dict[str, bytes]:
                       "_requires_": "@load"},
         "set_timesteps": "$@scheduler.set_timesteps(num_inference_steps=5)",
         "sampler": {"_target_": "scripts.sampler.Sampler", "_requires_": "@set_timesteps"},
-        "noise": f"$torch.randn(1, 1, {', '.join(map(str, size))}).to(@device)",
+        "latent_shape": [1, *size],
+        "noise": "$torch.randn([1] + @latent_shape).to(@device)",
         "sample": "$@sampler.sample(@noise, @network, @scheduler).clamp(-1, 1) * @contrast",
         "saver": "$print('the saver is never run')",
     }
@@ -188,6 +189,12 @@ def test_diffusers_pipeline_generates_reproducibly(hub, ddpm_files, tmp_path):
     run = g.generate("00290", num_samples=3, output_path=tmp_path / "out", seed=7)
     prov = json.loads((run.output_path / "provenance.json").read_text())
     assert prov["interface"] == "diffusers" and prov["package_commit"] == commit and prov["package_verified"] is True
+    import diffusers
+    import huggingface_hub
+
+    versions = prov["adapter"]["versions"]  # the libraries that ran it, and the pipeline's own version
+    assert versions["diffusers"] == diffusers.__version__ and versions["huggingface_hub"] == huggingface_hub.__version__
+    assert versions["pipeline"] == "DDPMPipeline" and versions["pipeline_diffusers"] == diffusers.__version__
     assert sorted(p.name for p in run.output_path.glob("*.png")) == [f"00000{i}_image.png" for i in range(3)]
 
 
@@ -227,7 +234,7 @@ def test_monai_bundle_generates_through_its_scripts(hub, bundle2d, tmp_path):
     # an input replaces the bundle item of that name (and what is computed from it)
     dim = g.generate("00291", num_samples=1, save_images=False, seed=1, contrast=0.0)
     assert np.all(dim[0] == 128)
-    with pytest.raises(InvalidArgumentError, match="not an item"):
+    with pytest.raises(InvalidArgumentError, match="takes no input 'brightness'; it takes contrast, num_inference_steps"):
         g.generate("00291", num_samples=1, save_images=False, seed=1, brightness=2)
     fetched = {path.rsplit("/", 1)[1] for _, path, _ in hub.requests("/resolve/")}
     assert "model.ts" not in fetched and "sampler.py" in fetched
@@ -243,6 +250,124 @@ def test_monai_volume_bundle_writes_nifti_with_spacing(hub, tmp_path):
     image = nib.load(run.output_path / "000001_volume.nii.gz")
     assert image.shape == (8, 8, 8) and np.allclose(image.header.get_zooms(), (1.5, 1.5, 2.0))
     assert float(np.abs(np.asarray(image.dataobj)).max()) <= 1.0
+
+
+def test_bundle_provenance_records_versions_and_what_is_not_applied(hub, bundle2d, tmp_path, caplog):
+    monai = pytest.importorskip("monai")
+    import huggingface_hub
+
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    entry = hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16], num_inference_steps=2)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": entry})
+    with caplog.at_level("WARNING", logger="medhub"):
+        run = Generators(config_file=str(cat)).generate("00291", num_samples=1, output_path=tmp_path / "o", seed=0)
+    assert "does not apply the bundle's own post-processing and writing (saver)" in caplog.text  # never silent
+    prov = json.loads((run.output_path / "provenance.json").read_text())
+    from importlib.metadata import version
+
+    assert prov["adapter"]["versions"] == {"monai": monai.__version__, "huggingface_hub": huggingface_hub.__version__,
+                                           "torch": version("torch"), "bundle": "0.1.0"}  # the bundle's metadata version
+    assert prov["adapter"]["bundle_not_applied"] == ["saver"]
+    caplog.clear()
+    entry["execution"]["adapter"] = {"not_applied": ["saver"]}  # checked by the entry's author: no warning
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": entry})
+    with caplog.at_level("WARNING", logger="medhub"):
+        Generators(config_file=str(cat)).generate("00291", num_samples=1, save_images=False, seed=0)
+    assert "post-processing" not in caplog.text
+
+
+def test_inputs_a_bundle_does_not_take_are_refused(hub, bundle2d, tmp_path, capsys):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
+                                                                   num_inference_steps=2)})
+    g = Generators(config_file=str(cat))
+    assert g.get_model_executor("00291").prepare().input_names() == ["contrast", "num_inference_steps"]
+    # latent_shape only shapes the noise medhub draws; device and the networks are not inputs either
+    for arg in ("latent_shape=[1,32,32]", "device=cpu", "network_def=1"):
+        code = cli_main(["generate", "00291", "--config", str(cat), "-n", "1", "-o", str(tmp_path / "o"), "--arg", arg])
+        err = capsys.readouterr().err
+        assert code == 2 and "takes no input" in err and "its inputs: contrast, num_inference_steps" in err, err
+    with pytest.raises(InvalidArgumentError, match="takes no input 'latent_shape'; it takes contrast, num_inference"):
+        g.generate("00291", num_samples=1, save_images=False, seed=0, latent_shape=[1, 32, 32])
+    assert cli_main(["generate", "00291", "--config", str(cat), "-n", "1", "-o", str(tmp_path / "ok"), "--arg",
+                     "contrast=0.5"]) == 0
+
+
+def test_diffusers_latents_are_not_an_input(hub, ddpm_files, tmp_path):
+    commit = hub.add(DDPM_REPO, ddpm_files)
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": hub_entry(DDPM_REPO, commit, "diffusers", [IMG16])})
+    g = Generators(config_file=str(cat))
+    assert g.get_model_executor("00290").prepare().input_names() == ["num_inference_steps"]
+    with pytest.raises(InvalidArgumentError, match="latents is set by medhub"):
+        g.generate("00290", num_samples=1, save_images=False, seed=0, latents=np.zeros((1, 1, 16, 16)))
+
+
+def old_generative_keys(state: dict) -> dict:
+    """A DiffusionModelUNet state_dict under the key names of MONAI GenerativeAI (what MONAI's
+    ``load_old_state_dict`` renames: attention q/k/v and projections, cross-attention outputs, and
+    the upsampling convolutions, which were ``conv`` before they became ``postconv``)."""
+    old = {}
+    for key, value in state.items():
+        for new, was in ((".attn.to_q.", ".to_q."), (".attn.to_k.", ".to_k."), (".attn.to_v.", ".to_v."),
+                         (".attn.out_proj.", ".proj_attn."), ("postconv", "conv")):
+            key = key.replace(new, was)
+        if "transformer_blocks" in key and ".out_proj." in key:
+            key = key.replace(".out_proj.", ".to_out.0.")
+        old[key] = value
+    return old
+
+
+def test_old_generative_checkpoints_load_mapped_to_the_device(hub, tmp_path, monkeypatch):
+    pytest.importorskip("monai")
+    from monai.networks.nets import DiffusionModelUNet
+
+    files = bundle_files(tmp_path, 2)
+    inference = json.loads(files["configs/inference.json"])
+    inference["network_def"].update(attention_levels=[False, True], num_head_channels=8)
+    torch.manual_seed(3)
+    state = DiffusionModelUNet(**{k: v for k, v in inference["network_def"].items() if k != "_target_"}).state_dict()
+    old = old_generative_keys(state)
+    assert set(old) != set(state) and any("proj_attn" in k for k in old) and any(".to_q." in k for k in old)
+    new_path, old_path = tmp_path / "new.pt", tmp_path / "old.pt"
+    torch.save(state, new_path)
+    torch.save(old, old_path)
+    runs, loads = {}, []
+    real_load = torch.load
+
+    def recording_load(*args, **kwargs):
+        loads.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
+    for name, weights, call in (("new", new_path, "load_state_dict"), ("old", old_path, "load_old_state_dict")):
+        inference["load"] = f"$@network_def.{call}(torch.load(@load_path))"  # as the published bundles: no map_location
+        repo = f"medhub-test/{name}-keys"
+        commit = hub.add(repo, dict(files, **{"configs/inference.json": json.dumps(inference).encode(),
+                                               "models/model.pt": weights.read_bytes()}))
+        entry = hub_entry(repo, commit, "monai-bundle", [IMG16], num_inference_steps=2)
+        if name == "new":  # a catalog's own item that loads weights goes through medhub's loader too
+            entry["execution"]["adapter"] = {"overrides": {"load": inference["load"]}}
+        cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": entry})
+        loads.clear()
+        runs[name] = Generators(config_file=str(cat)).generate("00291", num_samples=2, save_images=False, seed=5,
+                                                               device="cpu")
+        assert loads and all(k["map_location"] == torch.device("cpu") and k["weights_only"] is True for k in loads)
+    assert all(np.array_equal(a, b) for a, b in zip(runs["new"], runs["old"]))
+    assert not np.array_equal(runs["old"][0], runs["old"][1])
+
+
+def test_hub_draft_from_the_hub_fetches_configs_only(hub, bundle2d, tmp_path, capsys):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    assert cli_main(["hub", "draft", f"hf://{BUNDLE_REPO}@{commit}"]) == 1  # it runs the repository's configs
+    assert "--trust-remote-code" in capsys.readouterr().err and not hub.requests()
+    assert cli_main(["hub", "draft", f"hf://{BUNDLE_REPO}@{commit}", "--trust-remote-code", "--check"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    entry = doc["entry"]["00299_DRAFT"]
+    assert entry["execution"]["revision"] == commit and "sample" not in entry["execution"]["adapter"]  # its own
+    assert entry["execution"]["outputs"][0]["shape"] == [16, 16] and doc["review"]["not_applied"] == ["saver"]
+    assert entry["execution"]["adapter"]["value_range"] == [-1.0, 1.0] and entry["selection"]["license"] == "Apache-2.0"
+    fetched = {path.split(f"/resolve/{commit}/", 1)[1] for _, path, _ in hub.requests("/resolve/")}
+    assert "configs/inference.json" in fetched and not [f for f in fetched if f.startswith("models/")]  # no weights
 
 
 def test_bundle_required_packages_give_the_pip_command(hub, bundle2d, tmp_path):

@@ -549,6 +549,8 @@ class ModelExecutor:
         package = self._package
         assert package is not None
         torch = sys.modules.get("torch")
+        # pipelines and bundles: the versions of diffusers/MONAI/huggingface_hub and their own
+        adapter = getattr(self._module, "provenance", None) if self.interface in ADAPTER_INTERFACES else None
         return {
             "model_id": self.model_id,
             "model_version": self.description.get("version"),
@@ -558,6 +560,7 @@ class ModelExecutor:
             "package_source": package.source,
             "package_verified": package.verified,
             "package_commit": package.folder.name if package.source == "hub" else None,
+            **({"adapter": adapter()} if callable(adapter) else {}),
             "seed": seed,
             "seed_scheme": "medhub.execution.seeds.sample_seeds(seed, index)",
             "num_samples": num_samples,

@@ -63,6 +63,24 @@ def weights_only_loads() -> Iterator[None]:
                 os.environ[name] = value
 
 
+def library_versions(*names: str) -> dict[str, str | None]:
+    """The installed versions of the distributions ``names`` (None when one is not installed).
+
+    Example:
+        >>> library_versions("numpy")["numpy"] == np.__version__
+        True
+    """
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def generators(seeds: Sequence[int]) -> list[Any]:
     """One CPU ``torch.Generator`` per sample, seeded with the sample's seed (so noise does not depend
     on the device, the batch or the other samples)."""
