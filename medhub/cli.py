@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address, e.g. auto or ray://head:10001 (default: RAY_ADDRESS, "
                                      "else a local Ray instance)")
     p.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: one per GPU, else one per CPU)")
+    p.add_argument("--no-mark", action="store_true", help="write files without the medhub mark (sample record, "
+                                                          "IPTC trainedAlgorithmicMedia); recorded in provenance.json")
 
     p = sub.add_parser("merge-manifests", parents=[common], help="join the manifest parts of a sharded run")
     p.add_argument("folder")
@@ -193,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", dest="model_id", help="model id, e.g. 00150_MY_GAN (default: NAME)")
     p.add_argument("-o", "--output", default=".", help="parent folder (default: the current folder)")
 
+    from .verification import add_parsers as add_mark_parsers  # inspect, verify
+
+    add_mark_parsers(sub, common)
     sub.add_parser("version", parents=[common], help="print versions")
     return parser
 
@@ -308,6 +313,10 @@ def _run(args: argparse.Namespace) -> int:
         from .evaluate.commands import run as run_evaluate
 
         return run_evaluate(args, _emit)
+    if args.command in ("inspect", "verify"):
+        from .verification import command
+
+        return command(args, g, _emit)
     if args.command == "merge-manifests":
         from .shards import merge_manifests
 
@@ -332,7 +341,8 @@ def _run(args: argparse.Namespace) -> int:
             run = g.generate(args.model_id, num_samples=args.num_samples, output_path=args.output, save_images=True,
                              install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
                              batch_size=args.batch_size, progress=False if args.no_progress else None,
-                             trust_remote_code=args.trust_remote_code, shard=args.shard, **kwargs)
+                             trust_remote_code=args.trust_remote_code, shard=args.shard, mark=not args.no_mark,
+                             **kwargs)
         data = {"output_path": str(run.output_path), "num_samples": run.num_samples, "seed": run.seed,
                 "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
         _emit(args, data, f"wrote {run}")
@@ -370,7 +380,7 @@ def _generate_on_ray(args: argparse.Namespace, g: Any, kwargs: dict[str, Any]) -
     return g.generate_on_ray(args.model_id, args.num_samples, args.output, args.seed, num_workers=args.workers,
                              address=args.address, device=args.device, batch_size=args.batch_size,
                              install_dependencies=args.install_dependencies, trust_remote_code=args.trust_remote_code,
-                             progress=False if args.no_progress else None, **kwargs)
+                             progress=False if args.no_progress else None, mark=not args.no_mark, **kwargs)
 
 
 def _fid_source(text: str) -> Any:
