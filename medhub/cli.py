@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: one per GPU, else one per CPU)")
     p.add_argument("--no-mark", action="store_true", help="write files without the medhub mark (sample record, "
                                                           "IPTC trainedAlgorithmicMedia); recorded in provenance.json")
+    p.add_argument("--sign-key", metavar="PEM", help="sign PNG files with C2PA content credentials (with "
+                                                     "--sign-cert; default MEDHUB_SIGN_KEY; pip install 'medhub[c2pa]')")
+    p.add_argument("--sign-cert", metavar="PEM", help="certificate chain of --sign-key (default MEDHUB_SIGN_CERT)")
 
     p = sub.add_parser("merge-manifests", parents=[common], help="join the manifest parts of a sharded run")
     p.add_argument("folder")
@@ -342,6 +345,7 @@ def _run(args: argparse.Namespace) -> int:
                              install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
                              batch_size=args.batch_size, progress=False if args.no_progress else None,
                              trust_remote_code=args.trust_remote_code, shard=args.shard, mark=not args.no_mark,
+                             sign=(args.sign_key, args.sign_cert) if args.sign_key or args.sign_cert else None,
                              **kwargs)
         data = {"output_path": str(run.output_path), "num_samples": run.num_samples, "seed": run.seed,
                 "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
@@ -380,7 +384,8 @@ def _generate_on_ray(args: argparse.Namespace, g: Any, kwargs: dict[str, Any]) -
     return g.generate_on_ray(args.model_id, args.num_samples, args.output, args.seed, num_workers=args.workers,
                              address=args.address, device=args.device, batch_size=args.batch_size,
                              install_dependencies=args.install_dependencies, trust_remote_code=args.trust_remote_code,
-                             progress=False if args.no_progress else None, mark=not args.no_mark, **kwargs)
+                             progress=False if args.no_progress else None, mark=not args.no_mark,
+                             sign=(args.sign_key, args.sign_cert) if args.sign_key or args.sign_cert else None, **kwargs)
 
 
 def _fid_source(text: str) -> Any:

@@ -269,6 +269,7 @@ def generate_on_ray(
     config_file: str | os.PathLike[str] | None = None,
     ray_init_kwargs: Mapping[str, Any] | None = None,
     mark: bool = True,
+    sign: tuple[str, str] | None = None,
     **kwargs: Any,
 ) -> GenerationRun:
     """Generate ``num_samples`` samples of a ``medhub/1`` model on a Ray cluster into ``output_path``.
@@ -310,6 +311,8 @@ def generate_on_ray(
         ray_init_kwargs: extra arguments of ``ray.init`` when this call starts or joins Ray.
         mark: mark every file with its sample record (:mod:`medhub.outputs.marks`); the driver
             takes the records' time once (or ``SOURCE_DATE_EPOCH``) and every worker uses it.
+        sign: (key, certificate chain) signing PNG files with C2PA content credentials (default:
+            ``MEDHUB_SIGN_KEY`` / ``MEDHUB_SIGN_CERT``); the files must be readable on every node.
         **kwargs: model inputs, as for ``generate`` (per-sample inputs are sent with each chunk).
 
     Returns:
@@ -367,7 +370,8 @@ def generate_on_ray(
         workers, gpus = _plan_resources(ray, device, executor.uses_torch, num_workers, num_cpus_per_worker,
                                         num_gpus_per_worker)
         run = claim_run(store, run)  # a resumed run keeps the time of its first start
-        marker = run_marker(executor, run_seed, "cuda" if gpus else "cpu", kwargs, run.get("created")) if mark else None
+        marker = (run_marker(executor, run_seed, "cuda" if gpus else "cpu", kwargs, run.get("created"), sign)
+                  if mark else None)
         done = load_done(store, num_samples)
         todo = [i for i in range(num_samples) if i not in done]
         if done:

@@ -72,7 +72,7 @@ def shard_range(num_samples: int, k: int, n: int) -> range:
 def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_samples: int, output_path: Any,
                    save_images: bool, seed: int | None, device: str, batch_size: int, progress: bool | None,
                    cpu_streams: int | None, inputs: dict[str, Any], started: datetime,
-                   mark: bool = True) -> GenerationRun:
+                   mark: bool = True, sign: tuple[str, str] | None = None) -> GenerationRun:
     """Generate shard K of N of a run into a shared folder; running it again resumes it."""
     from .execution.marking import mark_provenance, run_marker
     from .execution.pipeline import progress_bar
@@ -98,7 +98,7 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
     per_sample = executor.per_sample_inputs(inputs, num_samples)
     shard_inputs = {**inputs, **{name: v[todo] for name, v in per_sample.items()}}
     stream = executor.batches(todo, seed, device, batch_size, cpu_streams, **shard_inputs)
-    marker = run_marker(executor, seed, device, inputs, run.get("created")) if mark else None
+    marker = run_marker(executor, seed, device, inputs, run.get("created"), sign) if mark else None
     writer = SharedWriter(store, executor.specs, marker=marker)
     bar = progress_bar(len(indices), f"{executor.model_id} {k}/{n}", progress, initial=len(done))
     try:

@@ -359,3 +359,71 @@ def test_a_png_written_by_pillow_keeps_the_mark(monkeypatch):
     monkeypatch.setattr(encode_module, "encode_png", refuse)
     data = encode(np.zeros((4, 4), np.uint8), OutputSpec("image", "image", (4, 4), "uint8"), record)
     assert record_of(data) == record
+
+
+# ---------------------------------------------------------------------------- C2PA content credentials
+def _throwaway_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and an ES256 signing certificate made for the test: (key, certificate chain, CA) PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def cert(subject: str, key, issuer, issuer_key, ca: bool):
+        usage = dict(content_commitment=False, key_encipherment=False, data_encipherment=False, key_agreement=False,
+                     encipher_only=False, decipher_only=False)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "medhub tests")])
+        b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name).public_key(key.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+             .not_valid_after(now + datetime.timedelta(days=7))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=ca, crl_sign=ca, **usage), critical=True)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+        if not ca:
+            b = (b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                                critical=False))
+        return b.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("medhub test CA", ca_key, None, ca_key, True)
+    signer = cert("medhub test signer", key, ca.subject, ca_key, False)
+    pem = serialization.Encoding.PEM
+    paths = folder / "key.pem", folder / "chain.pem", folder / "ca.pem"
+    paths[0].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    paths[1].write_bytes(signer.public_bytes(pem) + ca.public_bytes(pem))
+    paths[2].write_bytes(ca.public_bytes(pem))
+    return paths
+
+
+def test_c2pa_content_credentials_signed_offline(cat, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("c2pa")
+    key, chain, ca = _throwaway_ca(tmp_path)
+    g = Generators(config_file=cat)
+    run = g.generate(1, num_samples=2, output_path=tmp_path / "run", seed=0, sign=(key, chain))
+    path = tmp_path / "run" / "000001_image.png"
+    assert json.loads(run.provenance_path.read_text())["c2pa_signed"] is True
+    assert read_mark(path)["index"] == 1  # the medhub mark survives the signing
+    assert cli_main(["inspect", str(path)]) == 0
+    assert "c2pa:    Valid (signingCredential.untrusted); source type " + SOURCE_TYPE in capsys.readouterr().out
+    monkeypatch.setenv("MEDHUB_C2PA_TRUST_ANCHORS", str(ca))
+    assert cli_main(["inspect", "--json", str(path)]) == 0
+    c2pa = json.loads(capsys.readouterr().out)[0]["c2pa"]
+    assert c2pa == {"validation_state": "Trusted", "status": [], "digital_source_type": SOURCE_TYPE, "record": True}
+    verdict = verify(path, generators=g)
+    assert verdict.status == IDENTICAL and "other bytes differ" in verdict.reason  # signatures are randomised
+    data = bytearray(path.read_bytes())
+    data[data.find(b"IDAT") + 12] ^= 1  # one bit of the image data: the signature no longer holds
+    path.write_bytes(bytes(data))
+    from medhub.verification import credentials
+
+    assert credentials(path)["validation_state"] == "Invalid"
+    assert cli_main(["--config", str(cat), "generate", "1", "-n", "1", "-o", str(tmp_path / "bad"), "--sign-key",
+                     str(chain), "--sign-cert", str(chain), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("medhub: error: The signing key") and "\n" not in err and not (tmp_path / "bad").exists()

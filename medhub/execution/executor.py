@@ -476,10 +476,12 @@ class ModelExecutor:
         shard: Any = None,
         cpu_streams: int | None = None,
         mark: bool = True,
+        sign: tuple[str, str] | None = None,
         **kwargs: Any,
     ) -> list[Any] | GenerationRun | Callable[..., Any]:
         """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate` (``mark=False``:
-        files without the marks of :mod:`medhub.outputs.marks`)."""
+        files without the marks of :mod:`medhub.outputs.marks`; ``sign=(key, cert)``: PNG files with
+        C2PA content credentials, :mod:`medhub.outputs.credentials`)."""
         num_samples = check_num_samples(num_samples)
         seed = check_seed(seed)
         batch_size = check_batch_size(batch_size)
@@ -489,7 +491,7 @@ class ModelExecutor:
             self.prepare(install_dependencies, trust_remote_code)
             defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, seed=seed,
                             device=device, batch_size=batch_size, progress=progress, cpu_streams=cpu_streams, mark=mark,
-                            **kwargs)
+                            sign=sign, **kwargs)
 
             def generate_function(**overrides: Any) -> Any:
                 return self.generate(**{**defaults, **overrides})
@@ -505,7 +507,7 @@ class ModelExecutor:
             from ..shards import generate_shard, parse_shard
 
             return generate_shard(self, parse_shard(shard), num_samples, output_path, save_images, seed, device,
-                                  batch_size, progress, cpu_streams, kwargs, started, mark)
+                                  batch_size, progress, cpu_streams, kwargs, started, mark, sign)
         run_seed = new_seed() if seed is None else seed
         stream = self.batches(range(num_samples), run_seed, device, batch_size, cpu_streams, **kwargs)
         bar = progress_bar(num_samples, self.model_id, progress)
@@ -519,7 +521,7 @@ class ModelExecutor:
                 output_path = unique_run_dir(medhub_home() / "outputs", self.model_id)
             from .marking import mark_provenance, run_marker
 
-            marker = run_marker(self, run_seed, device, kwargs) if mark else None
+            marker = run_marker(self, run_seed, device, kwargs, sign=sign) if mark else None
             with signals_as_exit():
                 writer = RunWriter(output_path, stream.specs, marker=marker)
                 try:

@@ -39,10 +39,31 @@ def run_arguments(executor: ModelExecutor, inputs: Mapping[str, Any]) -> dict[st
     return {**executor.default_args(), **executor.call_args(inputs)}
 
 
+def run_signing(sign: tuple[str, str] | None = None) -> Any:
+    """The C2PA signing key of a run: ``sign`` (key, certificate chain), else ``MEDHUB_SIGN_KEY`` and
+    ``MEDHUB_SIGN_CERT``, else None; checked now, so that a bad key fails before any work."""
+    from .. import settings
+
+    if sign is None and (settings.get("MEDHUB_SIGN_KEY") or settings.get("MEDHUB_SIGN_CERT")):
+        sign = (settings.get("MEDHUB_SIGN_KEY"), settings.get("MEDHUB_SIGN_CERT"))
+    if sign is None:
+        return None
+    from ..errors import InvalidArgumentError
+    from ..outputs.credentials import Signing
+
+    if not isinstance(sign, (tuple, list)) or len(sign) != 2 or not all(sign):
+        raise InvalidArgumentError("sign takes (key file, certificate file): both a PEM signing key and its "
+                                   "certificate chain (MEDHUB_SIGN_KEY and MEDHUB_SIGN_CERT together).")
+    signing = Signing(os.fspath(sign[0]), os.fspath(sign[1]))
+    signing.check()
+    return signing
+
+
 def run_marker(executor: ModelExecutor, seed: int, device: str, inputs: Mapping[str, Any],
-               created: str | None = None) -> Marker:
+               created: str | None = None, sign: tuple[str, str] | None = None) -> Marker:
     """The marker of a run of ``executor`` (prepared) seeded ``seed`` on ``device`` with model
-    ``inputs``; ``created`` defaults to :func:`~medhub.outputs.marks.creation_time` (taken now, once)."""
+    ``inputs``; ``created`` defaults to :func:`~medhub.outputs.marks.creation_time` (taken now, once);
+    ``sign``: see :func:`run_signing`."""
     method = executor.execution_config.get("generate_method", {})
     defaults = dict((method.get("args", {}) or {}).get("custom", {}) or {})  # as the catalog writes them
     per_sample = set(method.get("per_sample_inputs", []))
@@ -54,11 +75,11 @@ def run_marker(executor: ModelExecutor, seed: int, device: str, inputs: Mapping[
            "commit": package.folder.name if package is not None and package.source == "hub" else None,
            "seed": int(seed), "inputs": plain_input(recorded), "device": device_class(device),
            "created": created or creation_time()}
-    return Marker(run, input_sources(run_arguments(executor, inputs)))
+    return Marker(run, input_sources(run_arguments(executor, inputs)), run_signing(sign))
 
 
 def mark_provenance(marker: Marker | None) -> dict[str, Any]:
     """What ``provenance.json`` says about the marks: their kind and time, or ``"mark": false``."""
     if marker is None:
         return {"mark": False}
-    return {"mark": MARK, "mark_created": marker.run["created"]}
+    return {"mark": MARK, "mark_created": marker.run["created"], "c2pa_signed": marker.signing is not None}

@@ -99,7 +99,8 @@ def encode_png(arr: np.ndarray, level: int = 1, chunks: bytes = b"") -> bytes:
 
 def write_png(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Record = None) -> None:
     """Write one PNG file to a path or a binary file object (the Ray workers encode into memory),
-    marked with ``record`` when one is given."""
+    marked with ``record`` when one is given (and signed with C2PA content credentials when the
+    record carries a signing key, :mod:`medhub.outputs.credentials`)."""
     image = _to_png_array(arr, spec)
     chunks = png_chunks(record) if record is not None else b""
     try:
@@ -110,8 +111,14 @@ def write_png(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: 
         info = PngImagePlugin.PngInfo()
         for key, text in (png_texts_of(record) if record is not None else {}).items():
             info.add_itxt(key, text)  # the same two iTXt chunks, written by Pillow
-        Image.fromarray(image).save(path, format="PNG", compress_level=1, pnginfo=info)
-        return
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="PNG", compress_level=1, pnginfo=info)
+        data = buf.getvalue()
+    signing = getattr(record, "signing", None)
+    if signing is not None:
+        from .credentials import sign_png
+
+        data = sign_png(data, record, signing)  # type: ignore[arg-type]
     if hasattr(path, "write"):
         path.write(data)  # type: ignore[union-attr]
         return

@@ -159,9 +159,11 @@ def _items(fields: Mapping[str, Any]) -> str:
 
 class Record(dict):  # type: ignore[type-arg]
     """A sample record built by a :class:`Marker`: a plain dict that also carries its JSON text
-    (:func:`record_json`), filled in from the run's template instead of encoded for every file."""
+    (:func:`record_json`), filled in from the run's template instead of encoded for every file, and
+    the run's C2PA signing key (:class:`~medhub.outputs.credentials.Signing`, or None)."""
 
     text: str | None = None
+    signing: Any = None
 
 
 @lru_cache(maxsize=256)
@@ -175,7 +177,8 @@ class Marker:
     ``run`` holds the keyword arguments of :func:`sample_record` that are the same for every sample
     (``model_id``, ``model_version``, ``package_digest``, ``commit``, ``seed``, ``inputs`` (the run's
     model arguments), ``device``, ``created``); ``sources`` the digests of the files or folders the
-    inputs name (e.g. ``input_path``).
+    inputs name (e.g. ``input_path``); ``signing`` the key that signs PNG files with C2PA content
+    credentials (:mod:`medhub.outputs.credentials`), or None.
 
     Example:
         >>> m = Marker({"model_id": "m", "model_version": "1", "package_digest": None, "commit": None, "seed": 0,
@@ -185,8 +188,8 @@ class Marker:
         (4, 11, 'image', True)
     """
 
-    def __init__(self, run: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> None:
-        self.run, self.sources = dict(run), dict(sources or {})
+    def __init__(self, run: Mapping[str, Any], sources: Mapping[str, str] | None = None, signing: Any = None) -> None:
+        self.run, self.sources, self.signing = dict(run), dict(sources or {}), signing
         self.base = sample_record(**self.run, sample_seed=0, index=0, output="", inputs_digest=None)
         keys = list(self.base)
         self.head = "{" + _items({k: self.base[k] for k in keys[: keys.index("sample_seed")]}) + ","
@@ -210,6 +213,7 @@ class Marker:
         else:
             record["inputs_digest"] = self.digest
         record.text = f'{self.head}"sample_seed":{seed},"index":{index},"output":{_quoted(output)}{rest}'
+        record.signing = self.signing
         return record
 
 
