@@ -318,7 +318,7 @@ def generate_on_ray(
     Returns:
         A :class:`~medhub.outputs.GenerationRun`; for URLs its paths are URL strings.
     """
-    from .execution.marking import mark_provenance, run_marker
+    from .execution.marking import mark_provenance, run_marker, run_signing
     from .execution.seeds import check_seed, new_seed
     from .outputs.marks import creation_time
 
@@ -358,6 +358,7 @@ def generate_on_ray(
     per_sample = executor.per_sample_inputs(kwargs, num_samples)
     common = {k: v for k, v in kwargs.items() if k not in per_sample}
 
+    signing = run_signing(sign) if mark else None  # a bad key fails before anything is written
     ray = import_ray()  # before anything is written
     store = open_store(output_path, storage_options)
     run = executor.run_record(run_seed, num_samples, mark, engine="ray", created=creation_time())
@@ -370,7 +371,7 @@ def generate_on_ray(
         workers, gpus = _plan_resources(ray, device, executor.uses_torch, num_workers, num_cpus_per_worker,
                                         num_gpus_per_worker)
         run = claim_run(store, run)  # a resumed run keeps the time of its first start
-        marker = (run_marker(executor, run_seed, "cuda" if gpus else "cpu", kwargs, run.get("created"), sign)
+        marker = (run_marker(executor, run_seed, "cuda" if gpus else "cpu", kwargs, run.get("created"), signing)
                   if mark else None)
         done = load_done(store, num_samples)
         todo = [i for i in range(num_samples) if i not in done]

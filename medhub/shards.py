@@ -74,7 +74,7 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
                    cpu_streams: int | None, inputs: dict[str, Any], started: datetime,
                    mark: bool = True, sign: tuple[str, str] | None = None) -> GenerationRun:
     """Generate shard K of N of a run into a shared folder; running it again resumes it."""
-    from .execution.marking import mark_provenance, run_marker
+    from .execution.marking import mark_provenance, run_marker, run_signing
     from .execution.pipeline import progress_bar
     from .outputs.marks import creation_time
 
@@ -88,6 +88,7 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
                                    "every shard, so the shards add up to one run.")
     if not executor.specs:
         raise InvalidArgumentError(f"Sharded runs need the outputs spec of {executor.model_id} in the catalog.")
+    signing = run_signing(sign) if mark else None  # a bad key fails before the folder is claimed
     store = LocalStore(output_path)
     run = claim_run(store, executor.run_record(seed, num_samples, mark, shards=n, created=creation_time()))
     indices = shard_range(num_samples, k, n)
@@ -98,7 +99,7 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
     per_sample = executor.per_sample_inputs(inputs, num_samples)
     shard_inputs = {**inputs, **{name: v[todo] for name, v in per_sample.items()}}
     stream = executor.batches(todo, seed, device, batch_size, cpu_streams, **shard_inputs)
-    marker = run_marker(executor, seed, device, inputs, run.get("created"), sign) if mark else None
+    marker = run_marker(executor, seed, device, inputs, run.get("created"), signing) if mark else None
     writer = SharedWriter(store, executor.specs, marker=marker)
     bar = progress_bar(len(indices), f"{executor.model_id} {k}/{n}", progress, initial=len(done))
     try:

@@ -306,6 +306,19 @@ def test_verify_other_device_kinds(cat, tmp_path):
     assert verdict.status == WITHIN_TOLERANCE and verdict.ok and "2 grey levels" in verdict.reason
     verdict = verify(_edited(path, tmp_path / "far.png", change=0x40, record=on_mps), device="cpu", generators=g)
     assert verdict.status == DIFFERS and not verdict.ok
+    import nibabel as nib
+
+    from medhub.outputs import OutputSpec
+    from medhub.outputs.encode import write_nifti
+
+    g.generate(3, num_samples=1, output_path=tmp_path / "vol", seed=0)
+    volume = tmp_path / "vol" / "000000_volume.nii.gz"
+    values = np.asanyarray(nib.load(volume).dataobj).copy()
+    values[1, 2, 3] += 0.5
+    edited = tmp_path / "vol-edited.nii.gz"
+    write_nifti(edited, values, OutputSpec("volume", "volume", (6, 7, 5), "float32"), {**read_mark(volume), "device": "mps"})
+    verdict = verify(edited, device="cpu", generators=g)  # floats: no documented tolerance across devices
+    assert verdict.status == CANNOT_VERIFY and "float32 values differ" in verdict.reason
 
 
 def test_verify_image_to_image_inputs(cat, tmp_path):

@@ -39,7 +39,7 @@ def run_arguments(executor: ModelExecutor, inputs: Mapping[str, Any]) -> dict[st
     return {**executor.default_args(), **executor.call_args(inputs)}
 
 
-def run_signing(sign: tuple[str, str] | None = None) -> Any:
+def run_signing(sign: Any = None) -> Any:
     """The C2PA signing key of a run: ``sign`` (key, certificate chain), else ``MEDHUB_SIGN_KEY`` and
     ``MEDHUB_SIGN_CERT``, else None; checked now, so that a bad key fails before any work."""
     from .. import settings
@@ -51,6 +51,8 @@ def run_signing(sign: tuple[str, str] | None = None) -> Any:
     from ..errors import InvalidArgumentError
     from ..outputs.credentials import Signing
 
+    if isinstance(sign, Signing):  # checked already
+        return sign
     if not isinstance(sign, (tuple, list)) or len(sign) != 2 or not all(sign):
         raise InvalidArgumentError("sign takes (key file, certificate file): both a PEM signing key and its "
                                    "certificate chain (MEDHUB_SIGN_KEY and MEDHUB_SIGN_CERT together).")
@@ -60,7 +62,7 @@ def run_signing(sign: tuple[str, str] | None = None) -> Any:
 
 
 def run_marker(executor: ModelExecutor, seed: int, device: str, inputs: Mapping[str, Any],
-               created: str | None = None, sign: tuple[str, str] | None = None) -> Marker:
+               created: str | None = None, sign: Any = None) -> Marker:
     """The marker of a run of ``executor`` (prepared) seeded ``seed`` on ``device`` with model
     ``inputs``; ``created`` defaults to :func:`~medhub.outputs.marks.creation_time` (taken now, once);
     ``sign``: see :func:`run_signing`."""
