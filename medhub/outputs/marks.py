@@ -49,7 +49,6 @@ NIFTI_ECODE = 6  # NIfTI-1 extension code "comment"
 #: Per-sample input rows up to this many values are kept in the record itself (so ``medhub verify``
 #: can remake the sample); larger ones only by their digest.
 MAX_INLINE_VALUES = 4096
-FORMATS = ("png", "nifti", "dicom", "npy")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
