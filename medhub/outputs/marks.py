@@ -163,6 +163,7 @@ class Record(dict):  # type: ignore[type-arg]
 
     text: str | None = None
     signing: Any = None
+    xmp: bytes | None = None
 
 
 @lru_cache(maxsize=256)
@@ -195,6 +196,8 @@ class Marker:
         self.tail = _items({k: self.base[k] for k in keys[keys.index("inputs_digest") + 1 :]}) + "}"
         self.digest = inputs_digest({}, self.sources)
         self.rest = f',"inputs":{_json(self.base["inputs"])},"inputs_digest":{_json(self.digest)},{self.tail}'
+        self.xmp = _xmp_chunk(self.base["model_id"], self.base["model_version"], str(self.base["medhub_version"]),
+                              str(self.base["created"]))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Marker) and (self.run, self.sources) == (other.run, other.sources)
@@ -212,7 +215,7 @@ class Marker:
         else:
             record["inputs_digest"] = self.digest
         record.text = f'{self.head}"sample_seed":{seed},"index":{index},"output":{_quoted(output)}{rest}'
-        record.signing = self.signing
+        record.signing, record.xmp = self.signing, self.xmp
         return record
 
 
@@ -258,10 +261,20 @@ def png_texts_of(record: Mapping[str, Any]) -> dict[str, str]:
     return {PNG_KEYWORD: record_json(record), XMP_KEYWORD: xmp}
 
 
+_RECORD_HEAD = b"iTXt" + PNG_KEYWORD.encode("latin-1") + b"\0\0\0\0\0"
+_RECORD_CRC = zlib.crc32(_RECORD_HEAD)
+
+
 def png_chunks(record: Mapping[str, Any]) -> bytes:
-    """The chunks that mark a PNG file (:func:`png_texts_of` as uncompressed iTXt chunks)."""
-    return itxt_chunk(PNG_KEYWORD, record_json(record)) + _xmp_chunk(
+    """The chunks that mark a PNG file (:func:`png_texts_of` as uncompressed iTXt chunks).
+
+    Runs once per file: the record's chunk is framed from a precomputed head and CRC state, and
+    the XMP chunk (the same for a whole run) is made once."""
+    text = record_json(record).encode("utf-8")
+    xmp = getattr(record, "xmp", None) or _xmp_chunk(
         str(record["model_id"]), record.get("model_version"), str(record["medhub_version"]), str(record["created"]))
+    return b"".join((struct.pack(">I", len(_RECORD_HEAD) - 4 + len(text)), _RECORD_HEAD, text,
+                     struct.pack(">I", zlib.crc32(text, _RECORD_CRC)), xmp))
 
 
 @lru_cache(maxsize=64)
