@@ -198,9 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", dest="model_id", help="model id, e.g. 00150_MY_GAN (default: NAME)")
     p.add_argument("-o", "--output", default=".", help="parent folder (default: the current folder)")
 
-    from .verification import add_parsers as add_mark_parsers  # inspect, verify
+    # the marks of medhub's files (medhub.verification)
+    p = sub.add_parser("inspect", parents=[common], help="print the medhub mark (sample record) of files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="PNG, NIfTI or DICOM files")
+    p = sub.add_parser("verify", parents=[common], help="regenerate the samples that files' marks name and compare")
+    p.add_argument("files", nargs="+", metavar="FILE", help="PNG, NIfTI or DICOM files medhub wrote")
+    p.add_argument("--inputs", metavar="DIR", help="image-to-image models: the input folder the run was given "
+                                                   "(default: the recorded one, else the package's examples)")
+    p.add_argument("--device", help="where to regenerate (default: the kind of device recorded); another kind "
+                                    "compares within the documented cross-device tolerance")
 
-    add_mark_parsers(sub, common)
     sub.add_parser("version", parents=[common], help="print versions")
     return parser
 

@@ -311,18 +311,6 @@ def verify_paths(paths: list[str], inputs: Any = None, device: str | None = None
 
 
 # ---------------------------------------------------------------------------- the commands
-def add_parsers(sub: Any, common: Any) -> None:
-    """Add ``inspect`` and ``verify`` to the ``medhub`` subcommands."""
-    p = sub.add_parser("inspect", parents=[common], help="print the medhub mark (sample record) of files")
-    p.add_argument("files", nargs="+", metavar="FILE", help="PNG, NIfTI or DICOM files")
-    p = sub.add_parser("verify", parents=[common], help="regenerate the samples files' marks name and compare")
-    p.add_argument("files", nargs="+", metavar="FILE", help="PNG, NIfTI or DICOM files medhub wrote")
-    p.add_argument("--inputs", metavar="DIR", help="image-to-image models: the input folder the run was given "
-                                                   "(default: the recorded one, else the package's examples)")
-    p.add_argument("--device", help="where to regenerate (default: the kind of device recorded); another kind "
-                                    f"compares within {CROSS_DEVICE_GREY_LEVELS} grey levels")
-
-
 def command(args: Any, generators: Generators, emit: Any) -> int:
     """Run ``medhub inspect`` or ``medhub verify``: 0 when every file is marked (and verifies), 1 when
     one is not (or differs, or cannot be verified), 2 when one cannot be read at all."""
