@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address, e.g. auto or ray://head:10001 (default: RAY_ADDRESS, "
                                      "else a local Ray instance)")
     p.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: one per GPU, else one per CPU)")
+    p.add_argument("--no-mark", action="store_true", help="write files without the medhub mark (sample record, "
+                                                          "IPTC trainedAlgorithmicMedia); recorded in provenance.json")
+    p.add_argument("--sign-key", metavar="PEM", help="sign PNG files with C2PA content credentials (with "
+                                                     "--sign-cert; default MEDHUB_SIGN_KEY; pip install 'medhub[c2pa]')")
+    p.add_argument("--sign-cert", metavar="PEM", help="certificate chain of --sign-key (default MEDHUB_SIGN_CERT)")
 
     p = sub.add_parser("merge-manifests", parents=[common], help="join the manifest parts of a sharded run")
     p.add_argument("folder")
@@ -206,9 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", dest="model_id", help="model id, e.g. 00150_MY_GAN (default: NAME)")
     p.add_argument("-o", "--output", default=".", help="parent folder (default: the current folder)")
 
-    p = sub.add_parser("verify", parents=[common], help="regenerate a model's golden samples and compare their sha256")
-    p.add_argument("--model", dest="golden_model", required=True, metavar="ID",
-                   help="model id: exit 0 if its 8 golden samples (seed 0, CPU) equal the catalog's, 1 if they differ")
+    # the marks of medhub's files (medhub.verification) and a model's golden samples (medhub.golden)
+    p = sub.add_parser("inspect", parents=[common], help="print the medhub mark (sample record) of files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="PNG, NIfTI or DICOM files")
+    p = sub.add_parser("verify", parents=[common], help="regenerate the samples that files' marks name and compare, "
+                                                       "or (--model) a model's golden samples")
+    p.add_argument("files", nargs="*", metavar="FILE", help="PNG, NIfTI or DICOM files medhub wrote")
+    p.add_argument("--model", dest="golden_model", metavar="ID",
+                   help="instead of files: exit 0 if the model's 8 golden samples (seed 0, CPU) equal the catalog's, "
+                        "1 if they differ")
+    p.add_argument("--inputs", metavar="DIR", help="image-to-image models: the input folder the run was given "
+                                                   "(default: the recorded one, else the package's examples)")
+    p.add_argument("--device", help="where to regenerate (default: the kind of device recorded); another kind "
+                                    "compares within the documented cross-device tolerance")
 
     sub.add_parser("version", parents=[common], help="print versions")
     return parser
@@ -308,7 +323,12 @@ def _run(args: argparse.Namespace) -> int:
         data = g.get_config_by_id(model_id, args.key)
         _emit(args, data, f"{model_id}\n{json.dumps(data, indent=2, ensure_ascii=False)}")
         return EXIT_OK
-    if args.command == "verify":
+    if args.command == "verify" and (args.golden_model or not args.files):
+        if args.files or not args.golden_model:
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError("medhub verify: give either FILE... (marked files) or --model ID (golden "
+                                       "samples), not both or neither.")
         check = g.verify_model(args.golden_model)
         _emit(args, {"model_id": check.model_id, "equal": check.equal, "expected": check.expected,
                      "actual": check.actual}, str(check))
@@ -338,6 +358,10 @@ def _run(args: argparse.Namespace) -> int:
         from .evaluate.commands import run as run_evaluate
 
         return run_evaluate(args, _emit)
+    if args.command in ("inspect", "verify"):
+        from .verification import command
+
+        return command(args, g, _emit)
     if args.command == "merge-manifests":
         from .shards import merge_manifests
 
@@ -362,7 +386,9 @@ def _run(args: argparse.Namespace) -> int:
             run = g.generate(args.model_id, num_samples=args.num_samples, output_path=args.output, save_images=True,
                              install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
                              batch_size=args.batch_size, progress=False if args.no_progress else None,
-                             trust_remote_code=args.trust_remote_code, shard=args.shard, **kwargs)
+                             trust_remote_code=args.trust_remote_code, shard=args.shard, mark=not args.no_mark,
+                             sign=(args.sign_key, args.sign_cert) if args.sign_key or args.sign_cert else None,
+                             **kwargs)
         data = {"output_path": str(run.output_path), "num_samples": run.num_samples, "seed": run.seed,
                 "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
         _emit(args, data, f"wrote {run}")
@@ -400,7 +426,8 @@ def _generate_on_ray(args: argparse.Namespace, g: Any, kwargs: dict[str, Any]) -
     return g.generate_on_ray(args.model_id, args.num_samples, args.output, args.seed, num_workers=args.workers,
                              address=args.address, device=args.device, batch_size=args.batch_size,
                              install_dependencies=args.install_dependencies, trust_remote_code=args.trust_remote_code,
-                             progress=False if args.no_progress else None, **kwargs)
+                             progress=False if args.no_progress else None, mark=not args.no_mark,
+                             sign=(args.sign_key, args.sign_cert) if args.sign_key or args.sign_cert else None, **kwargs)
 
 
 def _fid_source(text: str) -> Any:

@@ -259,9 +259,12 @@ class Generators:
                 ``output_path`` (needs ``seed``); the shards together give the same files as one
                 run, and running a shard again resumes it (see :mod:`medhub.shards`).
             **kwargs: model inputs (e.g. ``condition``), and ``progress`` (bool),
-                ``package_path`` (run a local package folder) and ``cpu_streams`` (an opt-in: that
+                ``package_path`` (run a local package folder), ``cpu_streams`` (an opt-in: that
                 many package calls at once on the CPU for packages declared thread safe, each on a
-                share of torch's threads, restored afterwards; default 1 or ``MEDHUB_CPU_STREAMS``).
+                share of torch's threads, restored afterwards; default 1 or ``MEDHUB_CPU_STREAMS``)
+                and ``mark`` (default True: every file carries its sample record and says it is
+                synthetic, see :mod:`medhub.outputs.marks`; False leaves the marks out, as
+                ``provenance.json`` records).
 
         Example:
             >>> images = Generators().generate(101, num_samples=2, save_images=False, seed=0)

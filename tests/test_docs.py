@@ -53,6 +53,7 @@ NOT_RUN = {
     "docs/contributing-models.md": 4,
     "docs/evaluation.md": 2,
     "docs/installation.md": 4,
+    "docs/marks.md": 1,
     "docs/model-package.md": 1,
     "docs/remote-packages.md": 3,
     "docs/scaling.md": 5,

@@ -196,6 +196,11 @@ def test_diffusers_pipeline_generates_reproducibly(hub, ddpm_files, tmp_path):
     assert versions["diffusers"] == diffusers.__version__ and versions["huggingface_hub"] == huggingface_hub.__version__
     assert versions["pipeline"] == "DDPMPipeline" and versions["pipeline_diffusers"] == diffusers.__version__
     assert sorted(p.name for p in run.output_path.glob("*.png")) == [f"00000{i}_image.png" for i in range(3)]
+    from medhub import verify
+    from medhub.outputs.marks import read_mark
+
+    assert read_mark(run.output_path / "000001_image.png")["commit"] == commit  # the Hub commit in each mark
+    assert verify(run.output_path / "000001_image.png", generators=g).status == "identical"
 
 
 def test_diffusers_cli_dataloader_and_inputs(hub, ddpm_files, tmp_path, capsys):
@@ -593,7 +598,8 @@ def _sample_files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(Path(folder).glob("0*_*"))}
 
 
-def test_two_shards_of_a_bundle_equal_one_run(hub, bundle2d, tmp_path):
+def test_two_shards_of_a_bundle_equal_one_run(hub, bundle2d, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796655600")  # one time in the marks of the runs compared
     commit = hub.add(BUNDLE_REPO, bundle2d)
     cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
                                                                    num_inference_steps=2)})

@@ -250,11 +250,12 @@ class ModelExecutor:
                                f"torch.nn.Module, not {type(model).__name__}.")
         return model.to(memory_format=torch.channels_last)
 
-    def _default_args(self) -> dict[str, Any]:
+    def default_args(self) -> dict[str, Any]:
+        """The catalog's default model arguments (``generate_method.args.custom``), as the package gets them."""
         args = dict(self.execution_config.get("generate_method", {}).get("args", {}).get("custom", {}) or {})
-        return self._call_args(args)
+        return self.call_args(args)
 
-    def _call_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def call_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """Arguments as the package gets them: paths in medigan's form ``models/<model_id>/...``
         (the catalog's defaults, or the user's own, as medigan's README writes them) point into
         this package's folder."""
@@ -269,7 +270,7 @@ class ModelExecutor:
         once, in order; batching would hand every batch the same first inputs."""
         if self.interface != "medigan":
             return False
-        args = {**self._default_args(), **inputs}
+        args = {**self.default_args(), **inputs}
         return any(v not in (None, False, "", []) and ("path" in k.lower() or "input" in k.lower())
                    for k, v in args.items())
 
@@ -393,7 +394,7 @@ class ModelExecutor:
         """One call into the package for the samples at run ``indices`` with their ``seeds``;
         returns the outputs checked against the spec (inferred from this call when the catalog has none)."""
         module = self.prepare()
-        args = {**self._default_args(), **self._call_args(inputs)}
+        args = {**self.default_args(), **self.call_args(inputs)}
         seeds = list(seeds)
         try:
             if self.is_native:
@@ -474,9 +475,13 @@ class ModelExecutor:
         trust_remote_code: bool = False,
         shard: Any = None,
         cpu_streams: int | None = None,
+        mark: bool = True,
+        sign: tuple[str, str] | None = None,
         **kwargs: Any,
     ) -> list[Any] | GenerationRun | Callable[..., Any]:
-        """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate`."""
+        """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate` (``mark=False``:
+        files without the marks of :mod:`medhub.outputs.marks`; ``sign=(key, cert)``: PNG files with
+        C2PA content credentials, :mod:`medhub.outputs.credentials`)."""
         num_samples = check_num_samples(num_samples)
         seed = check_seed(seed)
         batch_size = check_batch_size(batch_size)
@@ -485,7 +490,8 @@ class ModelExecutor:
         if is_gen_function_returned:
             self.prepare(install_dependencies, trust_remote_code)
             defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, seed=seed,
-                            device=device, batch_size=batch_size, progress=progress, cpu_streams=cpu_streams, **kwargs)
+                            device=device, batch_size=batch_size, progress=progress, cpu_streams=cpu_streams, mark=mark,
+                            sign=sign, **kwargs)
 
             def generate_function(**overrides: Any) -> Any:
                 return self.generate(**{**defaults, **overrides})
@@ -501,7 +507,7 @@ class ModelExecutor:
             from ..shards import generate_shard, parse_shard
 
             return generate_shard(self, parse_shard(shard), num_samples, output_path, save_images, seed, device,
-                                  batch_size, progress, cpu_streams, kwargs, started)
+                                  batch_size, progress, cpu_streams, kwargs, started, mark, sign)
         run_seed = new_seed() if seed is None else seed
         stream = self.batches(range(num_samples), run_seed, device, batch_size, cpu_streams, **kwargs)
         bar = progress_bar(num_samples, self.model_id, progress)
@@ -513,20 +519,28 @@ class ModelExecutor:
                 from .._paths import medhub_home
 
                 output_path = unique_run_dir(medhub_home() / "outputs", self.model_id)
+            from .marking import mark_provenance, run_marker
+
+            marker = run_marker(self, run_seed, device, kwargs, sign=sign) if mark else None
             with signals_as_exit():
-                writer = RunWriter(output_path, stream.specs)
+                writer = RunWriter(output_path, stream.specs, marker=marker)
                 try:
                     for batch in stream:
-                        writer.submit(batch.indices, batch.seeds, batch.arrays)
+                        writer.submit(batch.indices, batch.seeds, batch.arrays, batch.inputs)
                         bar.update(len(batch))
                     record = self.provenance(run_seed, writer.num_samples, batch_size, device, kwargs, started,
                                              stream.streams)
-                    return writer.finish(dict(record, requested_samples=num_samples))
+                    return writer.finish(dict(record, requested_samples=num_samples, **mark_provenance(marker)))
                 except BaseException:
                     writer.abort()
                     raise
         finally:
             bar.close()
+
+    @property
+    def package(self) -> ResolvedPackage | None:
+        """The resolved package (None before :meth:`prepare`)."""
+        return self._package
 
     @property
     def package_sha256(self) -> str:
@@ -535,11 +549,11 @@ class ModelExecutor:
         assert package is not None, "prepare() the executor first"
         return package.sha256 or tree_digest(package.folder)[0]
 
-    def run_record(self, seed: int, num_samples: int, **extra: Any) -> dict[str, Any]:
-        """What a shared run's ``run.json`` pins (model, seed, number of samples, package): a resumed
-        run must match it."""
+    def run_record(self, seed: int, num_samples: int, mark: bool = True, **extra: Any) -> dict[str, Any]:
+        """What a shared run's ``run.json`` pins (model, seed, number of samples, package, marks on or
+        off): a resumed run must match it."""
         return {"model_id": self.model_id, "seed": int(seed), "num_samples": int(num_samples),
-                "package_sha256": self.package_sha256, **extra}
+                "package_sha256": self.package_sha256, "mark": bool(mark), **extra}
 
     def provenance(self, seed: int, num_samples: int, batch_size: int, device: str, kwargs: Mapping[str, Any],
                    started: datetime, streams: int = 1) -> dict[str, Any]:
@@ -569,7 +583,7 @@ class ModelExecutor:
             "device_name": device_name(device),
             "memory_format": self.memory_format() if self.is_native else None,
             "cpu_streams": streams,
-            "arguments": _jsonable({**self._default_args(), **kwargs}),
+            "arguments": _jsonable({**self.default_args(), **kwargs}),
             "medhub_version": __version__,
             "torch_version": getattr(torch, "__version__", None),
             "cuda_version": getattr(getattr(torch, "version", None), "cuda", None),

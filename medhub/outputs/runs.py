@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import InvalidArgumentError, OutputPathError
 from .encode import write_file
 from .manifest import MANIFEST, FileJob, ManifestWriter, read_manifest, sample_rows
+from .marks import Marker
 from .specs import OutputSpec
 from .workers import AUTO_MIN_FILES, WriterPool, auto_processes, configured_processes
 
@@ -115,15 +116,17 @@ class RunWriter:
     ``MEDHUB_WRITERS``) asks for them, or automatically once a run reaches
     :data:`~medhub.outputs.workers.AUTO_MIN_FILES` files on a machine with more than 2 cores;
     otherwise by ``workers`` threads. ``processes``: None for ``MEDHUB_WRITERS`` (automatic by
-    default), 0 for threads only, N for N processes. At most ``max_pending`` thread tasks (or a few
+    default), 0 for threads only, N for N processes. With a ``marker``
+    (:class:`~medhub.outputs.marks.Marker`) every file carries its sample record. At most ``max_pending`` thread tasks (or a few
     chunks per process) are in flight and manifest rows are streamed to ``manifest.csv``, so memory
     stays bounded for any run length. :meth:`finish` writes ``provenance.json`` and renames the
     staging folder into place; :meth:`abort` removes it, leaving the output path as it was.
     """
 
     def __init__(self, output_path: str | os.PathLike[str], specs: Sequence[OutputSpec], workers: int | None = None,
-                 max_pending: int | None = None, processes: int | None = None) -> None:
+                 max_pending: int | None = None, processes: int | None = None, marker: Marker | None = None) -> None:
         self.specs = list(specs)
+        self.marker = marker
         if processes is None:
             processes = configured_processes()  # a bad MEDHUB_WRITERS fails before the folder is made
         self.final, self.staging = prepare_output_dir(output_path)
@@ -144,12 +147,15 @@ class RunWriter:
             raise _write_error(self.final, exc) from None
 
     def _encode(self, jobs: list[FileJob]) -> None:
-        for name, arr, spec in jobs:
-            write_file(self.staging / name, arr, spec)
+        for name, arr, spec, record in jobs:
+            write_file(self.staging / name, arr, spec, record)
 
-    def submit(self, indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[str, np.ndarray]) -> None:
-        """Queue one checked batch: its manifest rows now, its files on the encoder threads or processes."""
-        samples = sample_rows(indices, seeds, arrays, self.specs)
+    def submit(self, indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[str, np.ndarray],
+               inputs: Mapping[str, np.ndarray] | None = None) -> None:
+        """Queue one checked batch: its manifest rows now, its files on the encoder threads or processes.
+
+        ``inputs``: the batch's rows of the per-sample inputs (recorded in the marks)."""
+        samples = sample_rows(indices, seeds, arrays, self.specs, self.marker, inputs)
         jobs = [job for _, files in samples for job in files]
         try:
             self._rows.write(row for row, _ in samples)
@@ -159,7 +165,8 @@ class RunWriter:
                 self._processes = WriterPool(self.staging, self._file_specs, self._auto)  # a large run: worth it
             if self._processes is not None:
                 for k, spec in enumerate(self._file_specs):
-                    self._processes.add(spec, [files[k][0] for _, files in samples], np.asarray(arrays[spec.name]))
+                    self._processes.add(spec, [files[k][0] for _, files in samples], np.asarray(arrays[spec.name]),
+                                        [files[k][3] for _, files in samples])
                 return
             chunk = max(1, -(-len(jobs) // self.workers))
             for k in range(0, len(jobs), chunk):

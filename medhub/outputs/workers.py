@@ -138,12 +138,15 @@ class WriterPool:
         self.folder, self.specs, self.size = Path(folder), list(specs), max(1, int(processes))
         self.workers: list[Worker] = []
         self._selector: selectors.BaseSelector | None = None
-        self._pieces: list[tuple[int, list[str], Any]] = []
+        self._pieces: list[tuple[int, list[str], Any, list[Any]]] = []
         self._files = self._bytes = self._next_id = 0
 
-    def add(self, spec: OutputSpec, names: Sequence[str], block: np.ndarray) -> None:
-        """Queue files ``names[i]`` of output ``spec`` holding ``block[i]``; sends each full chunk."""
+    def add(self, spec: OutputSpec, names: Sequence[str], block: np.ndarray,
+            records: Sequence[Any] | None = None) -> None:
+        """Queue files ``names[i]`` of output ``spec`` holding ``block[i]``, marked with ``records[i]``
+        (sample records, or None for unmarked files); sends each full chunk."""
         index = self.specs.index(spec)
+        records = list(records) if records is not None else [None] * len(names)
         block = np.asarray(block)
         per_file = max(1, block[0].nbytes if len(block) else 1)
         start = 0
@@ -153,7 +156,7 @@ class WriterPool:
             # a C-contiguous block travels as one buffer; otherwise each sample keeps its own layout
             # (np.save writes a Fortran-ordered array differently)
             values = part if part.flags.c_contiguous else [np.asarray(a) for a in part]
-            self._pieces.append((index, list(names[start : start + room]), values))
+            self._pieces.append((index, list(names[start : start + room]), values, records[start : start + room]))
             self._files += len(part)
             self._bytes += len(part) * per_file
             start += room

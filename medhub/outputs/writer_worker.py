@@ -3,7 +3,7 @@
 Started by :class:`medhub.outputs.workers.WriterPool` as a plain subprocess (not multiprocessing,
 which would import the user's ``__main__`` again). It reads frames from stdin: first the staging
 folder and the outputs spec, then chunks of files ``(chunk id, [(spec index, file names, block of
-arrays), ...])``; it writes each file with :func:`medhub.outputs.encode.write_file` (the same bytes
+arrays, sample records), ...])``; it writes each file with :func:`medhub.outputs.encode.write_file` (the same bytes
 as a thread of the parent would write) and answers one frame per chunk on stdout: ``("ok", id)`` or
 ``("error", id, what)``. It imports no torch, ignores SIGINT (the parent decides what a Ctrl-C
 stops) and ends at the end of stdin, dropping chunks it has not started: the parent closes stdin
@@ -114,12 +114,12 @@ def serve(inp: BinaryIO, out: int) -> None:
     while (chunk := chunks.get()) is not None:
         chunk_id, pieces = chunk
         try:
-            for spec_index, names, block in pieces:
+            for spec_index, names, block, records in pieces:
                 spec = specs[spec_index]
-                for name, arr in zip(names, block):
+                for name, arr, record in zip(names, block, records):
                     if ended.is_set():  # the parent aborted the run: stop now
                         return
-                    write_file(folder / name, arr, spec)
+                    write_file(folder / name, arr, spec, record)
             answer: tuple[Any, ...] = ("ok", chunk_id)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent, which raises it
             answer = ("error", chunk_id, error_record(exc))
