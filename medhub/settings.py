@@ -120,6 +120,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Processes that encode and write a run's files. 0: automatic (one per available core, at most 32, "
             "on machines with more than 2 cores, for runs of 2048 files or more; otherwise threads of the "
             "generating process); 1: only threads of the generating process; N: N processes.", minimum=0),
+    Setting("SOURCE_DATE_EPOCH", "int", None,
+            "Seconds since 1970 to record as the creation time of synthetic samples and datasets (the "
+            "reproducible-builds convention): with it, the same seed gives byte-identical datasets.", minimum=0),
     Setting("MEDHUB_DEBUG", "flag", False,
             "The `medhub` command prints full tracebacks instead of one line per error."),
     Setting("MEDHUB_ZENODO_URL", "str", "https://zenodo.org",
