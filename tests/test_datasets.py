@@ -147,6 +147,11 @@ def test_hf_layout_loads_with_datasets(g: Generators, tmp_path: Path, monkeypatc
     row = ds["train"][0]
     assert row["synthetic"] is True and row["label"] in ("T1", "GM", "WM") and row["mark"] == "medhub-sample/1"
     assert row["image"].size == (64, 64)
+    build(g, ["104:3"], "hf", tmp_path / "hf_seg", val_fraction=0.34)
+    seg = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "hf_seg"))
+    assert seg["train"].num_rows == 2 and seg["validation"].num_rows == 1  # the masks are no extra rows
+    mask = np.asarray(seg["train"][0]["mask"])
+    assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 1, 2, 3}
 
 
 def test_folder_layout_with_real_cases(g: Generators, tmp_path: Path) -> None:
@@ -223,7 +228,9 @@ def test_non_empty_output_is_refused(g: Generators, tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.txt"]
 
 
-def test_failed_build_leaves_nothing(g: Generators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_failed_or_interrupted_build_leaves_nothing(g: Generators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    error: BaseException) -> None:
     from medhub.datasets import build as build_module
 
     calls = []
@@ -231,11 +238,11 @@ def test_failed_build_leaves_nothing(g: Generators, tmp_path: Path, monkeypatch:
     def failing(path, arr, spec):
         calls.append(path)
         if len(calls) > 3:
-            raise OSError(28, "No space left on device")
+            raise error
         Path(path).write_bytes(b"x")
 
     monkeypatch.setattr(build_module, "write_file", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(type(error)):
         build(g, ["101:40"], "folder", tmp_path / "out", batch_size=4)
     assert list(tmp_path.iterdir()) == []
 
