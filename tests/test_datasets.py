@@ -136,22 +136,45 @@ def test_hf_layout(g: Generators, tmp_path: Path) -> None:
     assert RECORD_KEYS - {"synthetic"} <= set(train[0])
 
 
+def framework_python(module: str) -> str:
+    """A Python that imports ``module``: ``FRAMEWORKS_PYTHON`` (.ci/run's venv of nnunetv2 and datasets, kept apart:
+    nnunetv2 pulls torchvision, which breaks diffusers beside the CPU torch), else this one; skip if neither does."""
+    for python in (os.environ.get("FRAMEWORKS_PYTHON"), sys.executable):
+        if python and subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0:
+            return python
+    pytest.skip(f"{module} is not installed (set FRAMEWORKS_PYTHON to a Python that has it, as .ci/run does)")
+
+
+HF_LOAD = """
+import json, sys
+import numpy as np
+from datasets import load_dataset
+ds = load_dataset("imagefolder", data_dir=sys.argv[1])
+row = ds["train"][0]
+print(json.dumps({"rows": {k: v.num_rows for k, v in ds.items()}, "label": row.get("label"), "synthetic": row["synthetic"],
+                  "mark": row["mark"], "size": list(row["image"].size),
+                  "mask": sorted(int(v) for v in np.unique(np.asarray(row["mask"]))) if "mask" in row else None}))
+"""
+
+
 @pytest.mark.slow
-def test_hf_layout_loads_with_datasets(g: Generators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    datasets = pytest.importorskip("datasets")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+def test_hf_layout_loads_with_datasets(g: Generators, tmp_path: Path) -> None:
+    python = framework_python("datasets")
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+
+    def load(folder: Path) -> dict:
+        done = subprocess.run([python, "-c", HF_LOAD, str(folder)], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.splitlines()[-1])
+
     build(g, ["103:6"], "hf", tmp_path / "hf_set", val_fraction=0.34, balance=True)
-    ds = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "hf_set"))
-    assert ds["train"].num_rows + ds["validation"].num_rows == 6
-    row = ds["train"][0]
-    assert row["synthetic"] is True and row["label"] in ("T1", "GM", "WM") and row["mark"] == "medhub-sample/1"
-    assert row["image"].size == (64, 64)
+    got = load(tmp_path / "hf_set")
+    assert got["rows"] == {"train": 4, "validation": 2} and got["label"] in ("T1", "GM", "WM")
+    assert got["synthetic"] is True and got["mark"] == "medhub-sample/1" and got["size"] == [64, 64]
     build(g, ["104:3"], "hf", tmp_path / "hf_seg", val_fraction=0.34)
-    seg = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "hf_seg"))
-    assert seg["train"].num_rows == 2 and seg["validation"].num_rows == 1  # the masks are no extra rows
-    mask = np.asarray(seg["train"][0]["mask"])
-    assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 1, 2, 3}
+    got = load(tmp_path / "hf_seg")
+    assert got["rows"] == {"train": 2, "validation": 1}  # the masks are a column, not extra rows
+    assert set(got["mask"]) <= {0, 1, 2, 3}
 
 
 def test_folder_layout_with_real_cases(g: Generators, tmp_path: Path) -> None:
@@ -290,19 +313,19 @@ def test_export_dataset_is_importable_without_the_facade(tmp_path: Path) -> None
     assert os.fspath(b) == str(tmp_path / "f") and (tmp_path / "f" / "images" / "syn_000000.png").exists()
 
 
-def _nnunet_verify(folder: Path) -> None:
+def _nnunet_verify(python: str, folder: Path) -> None:
     code = ("import sys; from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity; "
             "verify_dataset_integrity(sys.argv[1], num_processes=1)")
     env = dict(os.environ, nnUNet_raw=str(folder.parent), nnUNet_preprocessed=str(folder.parent / "pre"),
                nnUNet_results=str(folder.parent / "res"))
-    done = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=env)
+    done = subprocess.run([python, "-c", code, str(folder)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("model", "name"), [("104:6", "Dataset501_Synth2D"), ("107:3", "Dataset502_Synth3D")])
 def test_nnunet_verify_dataset_integrity(g: Generators, tmp_path: Path, model: str, name: str) -> None:
-    pytest.importorskip("nnunetv2")
+    python = framework_python("nnunetv2")
     real = None
     if model.startswith("104"):  # with real cases too: the layout nnU-Net reads, real_ and syn_ side by side
         real = tmp_path / "real"
@@ -311,4 +334,4 @@ def test_nnunet_verify_dataset_integrity(g: Generators, tmp_path: Path, model: s
         Image.fromarray(np.full((64, 64), 90, np.uint8)).save(real / "imagesTr" / "r1_0000.png")
         Image.fromarray((np.arange(64 * 64).reshape(64, 64) % 4).astype(np.uint8)).save(real / "labelsTr" / "r1.png")
     b = build(g, [model], "nnunet", tmp_path / "raw", name=name, add_real=real)
-    _nnunet_verify(b.dataset_path)
+    _nnunet_verify(python, b.dataset_path)
