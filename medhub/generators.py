@@ -12,7 +12,7 @@ from .errors import SelectionError
 from .selection import ModelSelector, Ranking, SearchResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .datasets import DatasetBuild
+    from .datasets.build import DatasetBuild
     from .execution import ModelExecutor
     from .outputs import GenerationRun
 
@@ -312,7 +312,7 @@ class Generators:
             >>> sorted(p.name for p in (build.dataset_path / "labelsTr").iterdir())
             ['syn_000000.png', 'syn_000001.png']
         """
-        from .datasets import export_dataset
+        from .datasets.build import export_dataset
 
         listed = models if isinstance(models, (list, tuple)) else [models]
         return export_dataset(self.get_model_executor, self.get_config_by_id, listed, layout, output_path, seed,

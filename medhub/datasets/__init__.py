@@ -8,9 +8,21 @@
 * :mod:`~medhub.datasets.card` (the dataset card), :mod:`~medhub.datasets.real` (``--add-real``),
   :mod:`~medhub.datasets.command` (the ``medhub dataset`` command).
 
-Use it through :meth:`medhub.Generators.export_dataset` or ``medhub dataset``.
+Use it through :meth:`medhub.Generators.export_dataset` or ``medhub dataset``. The names below are
+imported on first use, so that the ``medhub`` command's parser (which imports
+:mod:`~medhub.datasets.command`) stays free of numpy.
 """
 
-from .build import LAYOUTS, DatasetBuild, export_dataset
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["LAYOUTS", "DatasetBuild", "export_dataset"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
