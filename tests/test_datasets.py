@@ -196,6 +196,18 @@ def test_folder_layout_with_real_cases(g: Generators, tmp_path: Path) -> None:
     assert "2 real cases" in (tmp_path / "out" / "README.md").read_text()
 
 
+def test_shards_with_real_cases_combine_into_the_whole_dataset(g: Generators, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    (real / "images").mkdir(parents=True)
+    Image.fromarray(np.full((64, 64), 7, np.uint8)).save(real / "images" / "a.png")
+    build(g, ["101:3"], "hf", tmp_path / "whole", add_real=real, val_fraction=0.5)
+    for k in (1, 0):
+        build(g, ["101:3"], "hf", tmp_path / "sharded", add_real=real, val_fraction=0.5, shard=f"{k}/2")
+    assert tree(tmp_path / "whole") == tree(tmp_path / "sharded")
+    with pytest.raises(OutputPathError, match="not empty"):  # a finished dataset is never rebuilt into
+        build(g, ["101:3"], "hf", tmp_path / "sharded", add_real=real, val_fraction=0.5, shard="0/2")
+
+
 def test_unpaired_real_folder_is_one_line_and_leaves_nothing(g: Generators, tmp_path: Path) -> None:
     real = tmp_path / "real"
     (real / "images").mkdir(parents=True)
