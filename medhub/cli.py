@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_extractor_options(p, "seed of model samples and of the real splits")
     add_parsers(sub, common)
+    from .datasets.command import add_parser as add_dataset_parser
+
+    add_dataset_parser(sub, common)
 
     # model contribution (tokens come from ZENODO_ACCESS_TOKEN / GITHUB_TOKEN only, never the command line)
     p = sub.add_parser("contribute", parents=[common], help="validate, test, zip and publish a model package")
@@ -354,6 +357,10 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "fid":
         return _fid(args)
+    if args.command == "dataset":
+        from .datasets.command import run as run_dataset
+
+        return run_dataset(args, g, _emit)
     if args.command in ("evaluate", "report"):
         from .evaluate.commands import run as run_evaluate
 

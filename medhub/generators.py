@@ -12,6 +12,7 @@ from .errors import SelectionError
 from .selection import ModelSelector, Ranking, SearchResult
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .datasets.build import DatasetBuild
     from .execution import ModelExecutor
     from .golden import GoldenCheck
     from .outputs import GenerationRun
@@ -306,6 +307,32 @@ class Generators:
 
         return generate_on_ray(model_id, num_samples, output_path, seed, get_executor=self.get_model_executor,
                                **kwargs)
+
+    def export_dataset(self, models: list[str | int] | str | int, layout: str, output_path: str | os.PathLike[str],
+                       seed: int | None = None, num_samples: int | None = None, **kwargs: Any) -> DatasetBuild:
+        """Build a synthetic training set in the layout of a training framework (``medhub dataset``).
+
+        Args:
+            models: model ids with counts (``["104:300", "107:20"]``), or one model with ``num_samples``.
+            layout: ``"nnunet"`` (nnU-Net v2), ``"monai"`` (decathlon datalist), ``"hf"`` (imagefolder) or ``"folder"``.
+            output_path: a new or empty folder; it appears whole or not at all.
+            seed: the same seed gives a byte-identical dataset (with ``SOURCE_DATE_EPOCH`` set).
+            num_samples: the number of cases of a single model.
+            **kwargs: ``name`` (nnU-Net: ``DatasetNNN_Name``), ``val_fraction``, ``balance``, ``add_real`` (real
+                cases, copied unchanged), ``shard`` (``"K/N"``), ``device``, ``batch_size``, ``progress``...
+
+        Example:
+            >>> import tempfile
+            >>> build = Generators().export_dataset(104, "nnunet", tempfile.mkdtemp() + "/raw", seed=0, num_samples=2,
+            ...                                     name="Dataset501_SynthT1", progress=False, device="cpu")
+            >>> sorted(p.name for p in (build.dataset_path / "labelsTr").iterdir())
+            ['syn_000000.png', 'syn_000001.png']
+        """
+        from .datasets.build import export_dataset
+
+        listed = models if isinstance(models, (list, tuple)) else [models]
+        return export_dataset(self.get_model_executor, self.get_config_by_id, listed, layout, output_path, seed,
+                              num_samples, **kwargs)
 
     def prefetch(self, model_ids: list[str | int] | str | int, trust_remote_code: bool = False,
                  progress: bool | None = None, force: bool = False) -> dict[str, str]:

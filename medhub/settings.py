@@ -122,7 +122,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "generating process); 1: only threads of the generating process; N: N processes.", minimum=0),
     Setting("SOURCE_DATE_EPOCH", "int", None,
             "Seconds since 1970 (the reproducible-builds convention): the `created` time in the marks of every "
-            "file a run writes, so that a rerun writes the same bytes. Default: the time the run starts.", minimum=0),
+            "file a run writes and in datasets' records and cards, so that a rerun (or `medhub dataset` with the "
+            "same seed) writes the same bytes. Default: the time the run starts.", minimum=0),
     Setting("MEDHUB_SIGN_KEY", "path", None,
             "Signing key (PEM, ES256) for C2PA content credentials on every PNG a run writes, with "
             "MEDHUB_SIGN_CERT; the same as generate(..., sign=(KEY, CERT)). Needs pip install 'medhub[c2pa]'."),

@@ -200,15 +200,10 @@ class RunWriter:
 
     def _publish(self) -> None:
         try:
-            if self.final.exists():
-                self.final.rmdir()  # checked empty in prepare_output_dir; fails if another run filled it since
-            os.replace(self.staging, self.final)
-        except OSError as exc:
+            publish(self.staging, self.final)
+        except OutputPathError:
             self.abort()
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise OutputPathError(f"Output folder {self.final} was filled by another run while this one "
-                                      "generated; nothing of this run was kept. Choose a new folder.") from None
-            raise _write_error(self.final, exc) from None
+            raise
 
     def abort(self) -> None:
         """Stop the encoders and remove the staging folder, whatever fails on the way (a full disk)."""
@@ -224,6 +219,25 @@ class RunWriter:
             with contextlib.suppress(OSError):
                 manifest.close()  # on a full disk the flush fails again; the folder goes anyway
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def publish(staging: Path, final: Path) -> None:
+    """Rename a finished staging folder (of :func:`prepare_output_dir`) into place as ``final``.
+
+    ``final`` must not exist or be empty; on failure the staging folder is removed and
+    :class:`OutputPathError` says why, leaving ``final`` as it was.
+    """
+    try:
+        (staging / OWNER_FILE).unlink(missing_ok=True)
+        if final.exists():
+            final.rmdir()  # checked empty in prepare_output_dir; fails if another run filled it since
+        os.replace(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise OutputPathError(f"Output folder {final} was filled by another run while this one "
+                                  "generated; nothing of this run was kept. Choose a new folder.") from None
+        raise _write_error(final, exc) from None
 
 
 def unique_run_dir(root: Path, model_id: str) -> Path:
