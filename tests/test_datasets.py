@@ -66,7 +66,7 @@ def test_nnunet_layout_2d(g: Generators, tmp_path: Path) -> None:
     assert labels.dtype == np.uint8 and set(np.unique(labels)) <= {0, 1, 2, 3} and labels.max() > 0  # not 0/255
     case = rows(root / "cases.jsonl")[0]
     assert case["case"] == "syn_000000" and case["synthetic"] is True
-    assert set(case["record"]) == RECORD_KEYS and case["record"]["created"] == "2023-11-14T22:13:20+00:00"
+    assert set(case["record"]) == RECORD_KEYS and case["record"]["created"] == "2023-11-14T22:13:20Z"
     assert case["record"]["model_id"] == "00104_PIX2PIX_BRAIN_SEG_TO_T1" and case["record"]["index"] == 0
     assert "synthetic" in (root / "README.md").read_text()
 
@@ -196,6 +196,23 @@ def test_folder_layout_with_real_cases(g: Generators, tmp_path: Path) -> None:
     assert "2 real cases" in (tmp_path / "out" / "README.md").read_text()
 
 
+def test_synthetic_files_carry_the_mark_and_real_files_none(g: Generators, tmp_path: Path) -> None:
+    from medhub import inspect
+
+    real = tmp_path / "real"
+    (real / "images").mkdir(parents=True)
+    (real / "masks").mkdir()
+    Image.fromarray(np.full((64, 64), 7, np.uint8)).save(real / "images" / "a.png")
+    Image.fromarray(np.eye(64, dtype=np.uint8)).save(real / "masks" / "a.png")
+    build(g, ["104:2"], "folder", tmp_path / "out", add_real=real)
+    image = inspect(tmp_path / "out" / "images" / "syn_000001.png")
+    mask = inspect(tmp_path / "out" / "masks" / "syn_000001.png")
+    assert image["model_id"].startswith("00104") and image["index"] == 1 and image["output"] == "image"
+    assert mask["output"] == "mask" and mask["sample_seed"] == image["sample_seed"]
+    assert image == rows(tmp_path / "out" / "cases.jsonl")[1]["record"]
+    assert inspect(tmp_path / "out" / "images" / "real_a.png") is None
+
+
 def test_shards_with_real_cases_combine_into_the_whole_dataset(g: Generators, tmp_path: Path) -> None:
     real = tmp_path / "real"
     (real / "images").mkdir(parents=True)
@@ -270,7 +287,7 @@ def test_failed_or_interrupted_build_leaves_nothing(g: Generators, tmp_path: Pat
 
     calls = []
 
-    def failing(path, arr, spec):
+    def failing(path, arr, spec, record=None):
         calls.append(path)
         if len(calls) > 3:
             raise error

@@ -105,6 +105,8 @@ def plain_input(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
+        if value.ndim == 0 and value.dtype.kind in "USO":  # one text (or object) value, e.g. a condition
+            return plain_input(value.item())
         if value.size > MAX_INLINE_VALUES or value.dtype.kind not in "biuf":
             return {"unavailable": f"array of shape {list(value.shape)} and dtype {value.dtype}"}
         return {"ndarray": value.tolist(), "dtype": str(value.dtype)}
