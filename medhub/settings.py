@@ -120,6 +120,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Processes that encode and write a run's files. 0: automatic (one per available core, at most 32, "
             "on machines with more than 2 cores, for runs of 2048 files or more; otherwise threads of the "
             "generating process); 1: only threads of the generating process; N: N processes.", minimum=0),
+    Setting("MEDHUB_WRITER_TIMEOUT", "float", 300.0,
+            "Seconds a writer process may make no progress (finish no chunk of files it holds, take in no byte "
+            "of the next one) before the run is stopped with a WriterError and nothing of it is kept: a stopped "
+            "or hung process cannot hang a run.", minimum=0.001),
     Setting("MEDHUB_DEBUG", "flag", False,
             "The `medhub` command prints full tracebacks instead of one line per error."),
     Setting("MEDHUB_ZENODO_URL", "str", "https://zenodo.org",
