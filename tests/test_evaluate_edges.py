@@ -93,6 +93,8 @@ def test_a_file_that_cannot_be_used_is_one_line_naming_it(tmp_path, capsys, tiny
     code, _, err = _run(capsys, "evaluate", str(real), str(synthetic), "--weights", str(tiny_weights), *FAST)
     assert code == 2 and err.count("\n") == 1 and err.startswith(f"medhub: error: {synthetic / name}: "), err
     assert "the run was refused" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "report", "101", "--real", str(synthetic), "-o", str(tmp_path / "r.html"))  # the same
+    assert code == 2 and err.startswith(f"medhub: error: {synthetic / name}: ") and not (tmp_path / "r.html").exists()
 
 
 def test_an_image_over_the_decompression_bomb_limit(tmp_path, capsys, tiny_weights, monkeypatch):  # noqa: F811

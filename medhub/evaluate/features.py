@@ -201,8 +201,12 @@ def read_image(path: str | os.PathLike[str], normalize: bool = False) -> np.ndar
     except FileNotFoundError:
         what = f"a link to {os.readlink(path)}, which does not exist" if path.is_symlink() else "gone"
         raise InvalidArgumentError(f"{path}: {what}; {refused}.") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or damaged data (Pillow's decoders)
+    except OSError as exc:
+        if exc.errno is not None:  # permissions, a folder, an I/O error
+            raise InvalidArgumentError(f"{path}: cannot be read ({exc.strerror}); {refused}.") from None
         raise InvalidArgumentError(f"{path}: damaged or truncated image ({exc}); {refused}.") from None
+    except (SyntaxError, ValueError) as exc:  # damaged data some of Pillow's decoders report so
+        raise InvalidArgumentError(f"{path}: damaged image ({exc}); {refused}.") from None
     try:
         to_unit(arr, normalize)
     except InvalidArgumentError as exc:

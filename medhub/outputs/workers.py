@@ -244,7 +244,9 @@ class WriterPool:
                     pass
                 except BrokenPipeError:
                     raise worker.ended() from None
-                if not select.select([], [fd], [], self.timeout)[1]:
+                poller = select.poll()
+                poller.register(fd, select.POLLOUT)
+                if not poller.poll(self.timeout * 1000):
                     raise worker.stalled(self.timeout)
 
     def _receive(self) -> None:
