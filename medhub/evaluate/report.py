@@ -196,8 +196,10 @@ def report_paths(output: str | os.PathLike[str], model_id: str) -> tuple[Path, P
     ``<model_id>.json`` inside it. A folder that does not exist or cannot be written to is refused
     with :class:`~medhub.errors.InvalidArgumentError`, before any work.
 
-    >>> report_paths("out/report", "00101_X")[0].name
-    'report.html'
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> [p.name for p in report_paths(f"{folder}/report", "00101_X")], report_paths(folder, "00101_X")[0].name
+    (['report.html', 'report.json'], '00101_X.html')
     """
     html_path = Path(output).expanduser()
     if html_path.is_dir():

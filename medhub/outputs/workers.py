@@ -222,7 +222,7 @@ class WriterPool:
             worker = Worker(proc)
             self.workers.append(worker)
             assert proc.stdin is not None and proc.stdout is not None
-            os.set_blocking(proc.stdin.fileno(), False)  # sends wait in select, with the watchdog's timeout
+            os.set_blocking(proc.stdin.fileno(), False)  # a full pipe: waited for in _send, with a timeout
             if hasattr(fcntl, "F_SETPIPE_SZ"):  # a deeper pipe (Linux): fewer waits while a chunk is sent
                 with contextlib.suppress(OSError):
                     fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
