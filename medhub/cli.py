@@ -241,48 +241,13 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 def check_model_arguments(g: Any, model_id: str, kwargs: dict[str, Any], package_path: str | None = None,
                           install_dependencies: bool = False, trust_remote_code: bool = False) -> None:
-    """Refuse ``--arg`` names the model does not take, with the closest name.
+    """Refuse ``--arg`` names the model does not take, with the closest name (see
+    :func:`medhub.execution.inputs.check_inputs`)."""
+    from .execution.inputs import check_inputs
 
-    A model takes the inputs its catalog entry declares (``execution.generate_method``:
-    ``args.custom``, ``per_sample_inputs``, ``latent`` when it has ``input_latent_vector_size``) and
-    the named parameters of its package's ``sample`` (medhub/1) or generate function (medigan).
-    """
-    from .errors import InvalidArgumentError
-
-    if not kwargs:
-        return
-    executor = g.get_model_executor(model_id, package_path=package_path)
-    method = executor.execution_config.get("generate_method", {}) or {}
-    known = set((method.get("args", {}) or {}).get("custom", {}) or {}) | set(method.get("per_sample_inputs", []))
-    if method.get("input_latent_vector_size"):
-        known.add("latent")
-    module = executor.prepare(install_dependencies, trust_remote_code)
-    medhub1 = executor.is_native
-    function = getattr(module, "sample" if medhub1 else executor.generate_method_name, None)
-    skip = {"model", "seeds", "indices"} if medhub1 else {"model_file", "num_samples", "output_path", "save_images"}
-    known |= {name for name in _parameters(function) if name not in skip}
-    adapter_inputs = getattr(module, "input_names", None)  # pipelines and bundles (medhub.execution.adapters)
-    if callable(adapter_inputs):
-        known |= set(adapter_inputs())
-    for name in kwargs:
-        if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            takes = ", ".join(sorted(known)) or "none"
-            raise InvalidArgumentError(f"--arg {name}: model {executor.model_id} takes no input {name!r}{hint}; its "
-                                       f"inputs: {takes}.")
-
-
-def _parameters(function: Any) -> list[str]:
-    import inspect
-
-    try:
-        params = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if kwargs:
+        check_inputs(g.get_model_executor(model_id, package_path=package_path), kwargs, "--arg",
+                     install_dependencies, trust_remote_code)
 
 
 def _run(args: argparse.Namespace) -> int:

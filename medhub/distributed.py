@@ -65,6 +65,7 @@ from .errors import (
     MedhubError,
     OutputPathError,
 )
+from .execution.inputs import check_inputs
 from .execution.ref import ModelRef
 from .outputs import GenerationRun, sample_filename
 from .outputs.manifest import manifest_text
@@ -348,6 +349,7 @@ def generate_on_ray(
 
     executor = get_executor(model_id, package_path=package_path)
     executor.prepare(install_dependencies, trust_remote_code)
+    check_inputs(executor, kwargs)
     if not executor.is_native:
         raise InvalidArgumentError(f"The Ray engine needs a medhub/1 package (sample i depends only on (seed, i)); "
                                    f"{executor.model_id} uses the {executor.interface} interface. Use generate().")

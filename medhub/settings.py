@@ -131,6 +131,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Certificate chain (PEM, signer first) of MEDHUB_SIGN_KEY."),
     Setting("MEDHUB_C2PA_TRUST_ANCHORS", "path", None,
             "PEM file of the certificate authorities whose C2PA signatures `medhub inspect` reports as trusted."),
+    Setting("MEDHUB_WRITER_TIMEOUT", "float", 300.0,
+            "Seconds a writer process may make no progress (finish no chunk of files it holds, take in no byte "
+            "of the next one) before the run is stopped with a WriterError and nothing of it is kept: a stopped "
+            "or hung process cannot hang a run.", minimum=0.001),
     Setting("MEDHUB_DEBUG", "flag", False,
             "The `medhub` command prints full tracebacks instead of one line per error."),
     Setting("MEDHUB_ZENODO_URL", "str", "https://zenodo.org",

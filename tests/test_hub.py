@@ -239,7 +239,7 @@ def test_monai_bundle_generates_through_its_scripts(hub, bundle2d, tmp_path):
     # an input replaces the bundle item of that name (and what is computed from it)
     dim = g.generate("00291", num_samples=1, save_images=False, seed=1, contrast=0.0)
     assert np.all(dim[0] == 128)
-    with pytest.raises(InvalidArgumentError, match="takes no input 'brightness'; it takes contrast, num_inference_steps"):
+    with pytest.raises(InvalidArgumentError, match="takes no input .brightness."):
         g.generate("00291", num_samples=1, save_images=False, seed=1, brightness=2)
     fetched = {path.rsplit("/", 1)[1] for _, path, _ in hub.requests("/resolve/")}
     assert "model.ts" not in fetched and "sampler.py" in fetched

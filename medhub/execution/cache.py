@@ -6,6 +6,7 @@ Layout::
     $MEDHUB_HOME/packages/<model_id>/<sha256[:16]>/  extracted packages (+ .medhub-package.json)
     $MEDHUB_HOME/downloads/                          partial downloads (unique names) and their validators
     $MEDHUB_HOME/locks/                              one lock file per package
+    $MEDHUB_HOME/locks/in-use/                       markers of packages used by running processes
     $MEDHUB_HOME/trust.json                          sha256 seen for packages the user trusted
 
 ``.medhub-package.json`` records the sha256, size and mtime of every extracted file. Each use of a
@@ -55,6 +56,8 @@ _TMP = ".tmp-"
 #: Kept archives checked in this process: identity of the file -> (its sha256, its members' sha256).
 #: Only memory of this process, which no one else can write, lets a later check skip the work.
 _ARCHIVES: dict[tuple[int, ...], tuple[str, dict[str, str]]] = {}
+#: Folder of ``locks/`` holding the markers of packages in use (:meth:`PackageCache.hold`).
+IN_USE = "in-use"
 
 
 def trust_from_env() -> bool:
@@ -143,6 +146,49 @@ class PackageCache:
             yield True
         finally:
             lock.release()
+
+    # ------------------------------------------------------------------ packages in use
+    @staticmethod
+    def _package_key(folder: Path) -> str:
+        """Name of the lock that orders :meth:`hold` and :meth:`prune` for one extracted package."""
+        return f"package-{folder.parent.name}.{folder.name}"
+
+    def _markers(self, folder: Path) -> list[Path]:
+        return sorted((self.root / "locks" / IN_USE).glob(f"{folder.parent.name}.{folder.name}.*.lock"))
+
+    def hold(self, folder: Path) -> Any:
+        """Mark the extracted package ``folder`` as in use by this process, so that no
+        :meth:`prune` (of any process, whatever its catalog) removes it, until the returned marker is
+        released, dropped or the process ends (the OS releases its lock).
+
+        The marker is a file of ``locks/in-use/`` named after the package and this process, locked
+        by this process; :meth:`prune` skips a package whose marker it cannot lock. Returns None when
+        ``folder`` is gone (a prune removed it just before: fetch it again).
+        """
+        from filelock import FileLock, Timeout
+
+        with self._lock(self._package_key(folder)):
+            if not (folder / META).is_file():
+                return None
+            (self.root / "locks" / IN_USE).mkdir(parents=True, exist_ok=True)
+            name = f"{IN_USE}/{folder.parent.name}.{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            marker = FileLock(str(self._lock_file(name)))
+            try:
+                marker.acquire(timeout=0)
+            except (OSError, NotImplementedError, Timeout) as exc:  # no file locks: the marker's age counts
+                logger.warning("Cannot lock %s (%s); a prune keeps %s for an hour", self._lock_file(name), exc, folder)
+            return marker
+
+    def _held(self, folder: Path, now: float) -> bool:
+        """Whether a live process holds ``folder`` (see :meth:`hold`); removes the markers of processes
+        that ended. Call with the package's lock held."""
+        held = False
+        for marker in self._markers(folder):
+            if self._leftover(marker, f"{IN_USE}/{marker.stem}", now):
+                marker.unlink(missing_ok=True)
+            else:
+                held = True
+        return held
 
     def _in_use(self, key: str) -> bool | None:
         """Whether a process holds the lock of ``key`` now (None where file locks do not work)."""
@@ -430,7 +476,9 @@ class PackageCache:
 
         * partial downloads and extraction folders that no running process holds (by their
           package lock; by age, an hour, where file locks do not work), and empty folders;
-        * with ``catalog``: packages whose model is gone from it or pinned to another sha256;
+        * with ``catalog``: packages whose model is gone from it or pinned to another sha256,
+          unless a running process holds them (:meth:`hold`: runs started with another catalog
+          keep their package);
         * archives no package refers to.
         """
         removed: list[Path] = []
@@ -454,11 +502,19 @@ class PackageCache:
             entry = (catalog or {}).get(model_id) if catalog is not None else None
             pinned = entry["execution"].get("sha256") if entry else None
             stale = catalog is not None and (entry is None or (pinned and pinned != meta.get("archive_sha256")))
-            if stale or meta.get("broken"):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder)
-            else:
-                keep_archives.add(meta.get("archive"))
+            with self._lock(self._package_key(folder)):
+                if (stale or meta.get("broken")) and not self._held(folder, now):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+                    continue
+            if stale:
+                logger.info("Kept %s: a running process uses it", folder)
+            keep_archives.add(meta.get("archive"))
+        for marker in sorted((self.root / "locks" / IN_USE).glob("*.lock")) if self.root.exists() else []:
+            model_id, sha, _ = marker.stem.rsplit(".", 2) if marker.stem.count(".") >= 2 else ("", "", "")
+            with self._lock(self._package_key(self.packages / model_id / sha)):  # markers of packages gone
+                if self._leftover(marker, f"{IN_USE}/{marker.stem}", now):
+                    marker.unlink(missing_ok=True)
         for archive in sorted(self.archives.glob("*")) if self.archives.exists() else []:
             if archive.name not in keep_archives:
                 archive.unlink()

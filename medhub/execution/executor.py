@@ -36,6 +36,7 @@ from ..settings import get as get_setting
 from ..validate import check_batch_size, check_in_memory, check_num_samples
 from .deps import ensure_dependencies, requirement_name
 from .device import device_name, resolve_device
+from .inputs import check_inputs
 from .loader import import_resolved
 from .pipeline import BatchStream, collect, progress_bar
 from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
@@ -375,6 +376,7 @@ class ModelExecutor:
             [(2, 64, 64)]
         """
         self.prepare()
+        check_inputs(self, inputs)
         device = resolve_device(device, self.uses_torch)
         streams = self.cpu_streams(device, cpu_streams)
         size = check_batch_size(batch_size) or self.default_batch_size()
@@ -487,8 +489,9 @@ class ModelExecutor:
         batch_size = check_batch_size(batch_size)
         if save_images and output_path is not None and shard is None:
             output_folder(output_path)  # a bad path fails before any work
+        self.prepare(install_dependencies, trust_remote_code)
+        check_inputs(self, kwargs)  # a misspelt input too
         if is_gen_function_returned:
-            self.prepare(install_dependencies, trust_remote_code)
             defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, seed=seed,
                             device=device, batch_size=batch_size, progress=progress, cpu_streams=cpu_streams, mark=mark,
                             sign=sign, **kwargs)
@@ -499,7 +502,6 @@ class ModelExecutor:
             generate_function.__doc__ = f"Generate samples with {self.model_id}; keyword arguments override {sorted(defaults)}."
             return generate_function
 
-        self.prepare(install_dependencies, trust_remote_code)
         device = resolve_device(device, self.uses_torch)
         batch_size = batch_size or self.default_batch_size()
         started = datetime.now(timezone.utc)

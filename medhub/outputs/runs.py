@@ -34,7 +34,7 @@ from .encode import write_file
 from .manifest import MANIFEST, FileJob, ManifestWriter, read_manifest, sample_rows
 from .marks import Marker
 from .specs import OutputSpec
-from .workers import AUTO_MIN_FILES, WriterPool, auto_processes, configured_processes
+from .workers import AUTO_MIN_FILES, WriterPool, auto_processes, configured_processes, writer_timeout
 
 OWNER_FILE = ".medhub-run.json"
 PARTIAL = ".partial-"
@@ -129,6 +129,7 @@ class RunWriter:
         self.marker = marker
         if processes is None:
             processes = configured_processes()  # a bad MEDHUB_WRITERS fails before the folder is made
+        writer_timeout()  # and so does a bad MEDHUB_WRITER_TIMEOUT
         self.final, self.staging = prepare_output_dir(output_path)
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.max_pending = max_pending or 4 * self.workers
