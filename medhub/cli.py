@@ -18,6 +18,8 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from .output_options import add_output_options, output_options
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -93,9 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="run a remote package that has no pinned sha256 (its sha256 is recorded)")
-    p.add_argument("--format", dest="output_format", choices=["png", "nifti", "npy", "dicom"],
-                   help="write images, masks and volumes in this format (default: PNG for 2D, NIfTI for volumes; "
-                        "dicom needs pip install 'medhub[dicom]')")
     p.add_argument("--shard", metavar="K/N", help="generate shard K of N into the shared output folder (needs --seed "
                                                    "and -o); 'auto' reads torchrun's or SLURM's variables")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
@@ -103,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address, e.g. auto or ray://head:10001 (default: RAY_ADDRESS, "
                                      "else a local Ray instance)")
     p.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: one per GPU, else one per CPU)")
+    add_output_options(p)
 
     p = sub.add_parser("merge-manifests", parents=[common], help="join the manifest parts of a sharded run")
     p.add_argument("folder")
@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_ids", nargs="+", metavar="MODEL_ID")
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--force", action="store_true", help="fetch again what is cached (after medhub refused a changed "
+                                                         "package or Hub snapshot)")
 
     p = sub.add_parser("cache", parents=[common], help="inspect and clean the package cache (MEDHUB_HOME)")
     cache_sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
@@ -123,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--outputs", action="append", default=[], metavar="FOLDER",
                        help="also remove staging folders of killed runs under FOLDER (repeatable; MEDHUB_HOME/outputs "
                             "is always searched)")
+
+    p = sub.add_parser("hub", parents=[common], help="models of the Hugging Face Hub: draft a catalog entry")
+    draft = p.add_subparsers(dest="hub_command", metavar="ACTION", required=True).add_parser(
+        "draft", parents=[common], help="draft the catalog entry of a MONAI bundle or diffusers pipeline (prints JSON)")
+    draft.add_argument("link", metavar="hf://OWNER/REPO[@REV]")
+    draft.add_argument("--from", dest="from_dir", metavar="DIR", help="a local copy of the repository (no download)")
+    draft.add_argument("--id", dest="model_id", default="00299_DRAFT", help="model id of the entry (default 00299_DRAFT)")
+    draft.add_argument("--check", action="store_true", help="also validate the entry against the catalog schema")
+    draft.add_argument("--trust-remote-code", action="store_true", help="allow running the repository's configs")
 
     p = sub.add_parser("refresh", parents=[common], help="fetch a newer catalog (MEDHUB_CATALOG_URL)")
     p.add_argument("--url")
@@ -155,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_extractor_options(p, "seed of model samples and of the real splits")
     add_parsers(sub, common)
+    from .datasets.command import add_parser as add_dataset_parser
+
+    add_dataset_parser(sub, common)
 
     # model contribution (tokens come from ZENODO_ACCESS_TOKEN / GITHUB_TOKEN only, never the command line)
     p = sub.add_parser("contribute", parents=[common], help="validate, test, zip and publish a model package")
@@ -164,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "catalog-entry issue only (no archive, no Zenodo)")
     p.add_argument("--revision", help="with --hub: the commit hash that pins the model (or a branch/tag, unpinned)")
     p.add_argument("--interface", choices=["diffusers", "monai-bundle"], help="with --hub: the package kind")
+    p.add_argument("--from", dest="from_dir", metavar="DIR", help="with --hub: a local copy of the repository; the "
+                                                                 "entry starts from `medhub hub draft` of it")
     p.add_argument("--metadata", metavar="FILE", help="metadata JSON (default: the package's metadata.json)")
     p.add_argument("--field", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata field by dotted key, VALUE parsed as JSON when it can be (repeatable)")
@@ -196,6 +212,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", dest="model_id", help="model id, e.g. 00150_MY_GAN (default: NAME)")
     p.add_argument("-o", "--output", default=".", help="parent folder (default: the current folder)")
 
+    # the marks of medhub's files (medhub.verification) and a model's golden samples (medhub.golden)
+    p = sub.add_parser("inspect", parents=[common], help="print the medhub mark (sample record) of files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="PNG, NIfTI or DICOM files")
+    p = sub.add_parser("verify", parents=[common], help="regenerate the samples that files' marks name and compare, "
+                                                       "or (--model) a model's golden samples")
+    p.add_argument("files", nargs="*", metavar="FILE", help="PNG, NIfTI or DICOM files medhub wrote")
+    p.add_argument("--model", dest="golden_model", metavar="ID",
+                   help="instead of files: exit 0 if the model's 8 golden samples (seed 0, CPU) equal the catalog's, "
+                        "1 if they differ")
+    p.add_argument("--inputs", metavar="DIR", help="image-to-image models: the input folder the run was given "
+                                                   "(default: the recorded one, else the package's examples)")
+    p.add_argument("--device", help="where to regenerate (default: the kind of device recorded); another kind "
+                                    "compares within the documented cross-device tolerance")
+
     sub.add_parser("version", parents=[common], help="print versions")
     return parser
 
@@ -209,48 +239,13 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 def check_model_arguments(g: Any, model_id: str, kwargs: dict[str, Any], package_path: str | None = None,
                           install_dependencies: bool = False, trust_remote_code: bool = False) -> None:
-    """Refuse ``--arg`` names the model does not take, with the closest name.
+    """Refuse ``--arg`` names the model does not take, with the closest name (see
+    :func:`medhub.execution.inputs.check_inputs`)."""
+    from .execution.inputs import check_inputs
 
-    A model takes the inputs its catalog entry declares (``execution.generate_method``:
-    ``args.custom``, ``per_sample_inputs``, ``latent`` when it has ``input_latent_vector_size``) and
-    the named parameters of its package's ``sample`` (medhub/1) or generate function (medigan).
-    """
-    from .errors import InvalidArgumentError
-
-    if not kwargs:
-        return
-    executor = g.get_model_executor(model_id, package_path=package_path)
-    method = executor.execution_config.get("generate_method", {}) or {}
-    known = set((method.get("args", {}) or {}).get("custom", {}) or {}) | set(method.get("per_sample_inputs", []))
-    if method.get("input_latent_vector_size"):
-        known.add("latent")
-    module = executor.prepare(install_dependencies, trust_remote_code)
-    medhub1 = executor.is_native
-    function = getattr(module, "sample" if medhub1 else executor.generate_method_name, None)
-    skip = {"model", "seeds", "indices"} if medhub1 else {"model_file", "num_samples", "output_path", "save_images"}
-    known |= {name for name in _parameters(function) if name not in skip}
-    adapter_inputs = getattr(module, "input_names", None)  # pipelines and bundles (medhub.execution.adapters)
-    if callable(adapter_inputs):
-        known |= set(adapter_inputs())
-    for name in kwargs:
-        if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            takes = ", ".join(sorted(known)) or "none"
-            raise InvalidArgumentError(f"--arg {name}: model {executor.model_id} takes no input {name!r}{hint}; its "
-                                       f"inputs: {takes}.")
-
-
-def _parameters(function: Any) -> list[str]:
-    import inspect
-
-    try:
-        params = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if kwargs:
+        check_inputs(g.get_model_executor(model_id, package_path=package_path), kwargs, "--arg",
+                     install_dependencies, trust_remote_code)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -294,23 +289,49 @@ def _run(args: argparse.Namespace) -> int:
         data = g.get_config_by_id(model_id, args.key)
         _emit(args, data, f"{model_id}\n{json.dumps(data, indent=2, ensure_ascii=False)}")
         return EXIT_OK
+    if args.command == "verify" and (args.golden_model or not args.files):
+        if args.files or not args.golden_model:
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError("medhub verify: give either FILE... (marked files) or --model ID (golden "
+                                       "samples), not both or neither.")
+        check = g.verify_model(args.golden_model)
+        _emit(args, {"model_id": check.model_id, "equal": check.equal, "expected": check.expected,
+                     "actual": check.actual}, str(check))
+        return EXIT_OK if check.equal else EXIT_ERROR
     if args.command == "refresh":
         result = g.refresh_catalog(url=args.url, timeout=args.timeout)
         _emit(args, result.as_dict(), f"{result.status}: catalog {result.catalog_version} {result.reason}".rstrip())
         return EXIT_OK if result.status != "failed" else EXIT_ERROR
     if args.command == "prefetch":
         done = g.prefetch(args.model_ids, trust_remote_code=args.trust_remote_code,
-                          progress=False if args.no_progress else None)
+                          progress=False if args.no_progress else None, force=args.force)
         _emit(args, done, "\n".join(f"{m}: {path}" for m, path in done.items()))
         return EXIT_OK
     if args.command == "cache":
         return _cache(args, g)
+    if args.command == "hub":
+        from .contribute.hub_draft import draft_hub_entry
+
+        found = draft_hub_entry(args.link, args.from_dir, args.model_id, args.trust_remote_code)
+        if args.check:
+            found.check()
+        print(json.dumps(found.as_dict(), indent=2, ensure_ascii=False))
+        return EXIT_OK
     if args.command == "fid":
         return _fid(args)
+    if args.command == "dataset":
+        from .datasets.command import run as run_dataset
+
+        return run_dataset(args, g, _emit)
     if args.command in ("evaluate", "report"):
         from .evaluate.commands import run as run_evaluate
 
         return run_evaluate(args, _emit)
+    if args.command in ("inspect", "verify"):
+        from .verification import command
+
+        return command(args, g, _emit)
     if args.command == "merge-manifests":
         from .shards import merge_manifests
 
@@ -335,8 +356,8 @@ def _run(args: argparse.Namespace) -> int:
             run = g.generate(args.model_id, num_samples=args.num_samples, output_path=args.output, save_images=True,
                              install_dependencies=args.install_dependencies, seed=args.seed, device=args.device,
                              batch_size=args.batch_size, progress=False if args.no_progress else None,
-                             trust_remote_code=args.trust_remote_code, shard=args.shard,
-                             output_format=args.output_format, **kwargs)
+                             trust_remote_code=args.trust_remote_code, shard=args.shard, **output_options(args),
+                             **kwargs)
         data = {"output_path": str(run.output_path), "num_samples": run.num_samples, "seed": run.seed,
                 "manifest": str(run.manifest_path), "provenance": str(run.provenance_path)}
         _emit(args, data, f"wrote {run}")
@@ -374,7 +395,7 @@ def _generate_on_ray(args: argparse.Namespace, g: Any, kwargs: dict[str, Any]) -
     return g.generate_on_ray(args.model_id, args.num_samples, args.output, args.seed, num_workers=args.workers,
                              address=args.address, device=args.device, batch_size=args.batch_size,
                              install_dependencies=args.install_dependencies, trust_remote_code=args.trust_remote_code,
-                             progress=False if args.no_progress else None, output_format=args.output_format, **kwargs)
+                             progress=False if args.no_progress else None, **output_options(args), **kwargs)
 
 
 def _fid_source(text: str) -> Any:
@@ -405,15 +426,19 @@ def _fid(args: argparse.Namespace) -> int:
 
 def _cache(args: argparse.Namespace, g: Any) -> int:
     from .execution.cache import PackageCache
+    from .execution.hub import HubSource
 
     cache = PackageCache()
     if args.cache_command == "ls":
         rows = cache.list()
-        text = "\n".join(f"{r['model_id']:<40} {r['sha256'][:16]}  {r['size'] or 0:>12,} B  {r['path']}" for r in rows)
-        _emit(args, rows, (text + "\n" if rows else "") + f"{len(rows)} cached package(s) in {cache.root}")
+        snapshots = HubSource().list()
+        text = "\n".join(f"{r['model_id']:<40} {r['sha256'][:16]}  {r['size'] or 0:>12,} B  {r['path']}"
+                         for r in rows + snapshots)
+        _emit(args, rows + snapshots, (text + "\n" if rows or snapshots else "") +
+              f"{len(rows)} cached package(s) in {cache.root}, {len(snapshots)} Hugging Face Hub snapshot(s)")
         return EXIT_OK
     if args.cache_command == "verify":
-        problems = cache.verify()
+        problems = cache.verify() + HubSource().verify()
         _emit(args, {"ok": not problems, "problems": problems}, "\n".join(problems) or "cache ok")
         return EXIT_OK if not problems else EXIT_ERROR
     if args.cache_command == "rm":
@@ -421,8 +446,6 @@ def _cache(args: argparse.Namespace, g: Any) -> int:
         model_id = g.config_manager.resolve_model_id(args.model_id) if known else args.model_id
         execution = g.config_manager.config_dict[model_id]["execution"] if known else None
         removed = [str(p) for p in cache.remove(model_id, execution)]
-        from .execution.hub import HubSource
-
         removed += [str(p) for p in HubSource().forget(model_id)]  # records of Hub snapshots (not HF's cache)
         _emit(args, removed, "\n".join(f"removed {p}" for p in removed) or f"nothing cached for {model_id}")
         return EXIT_OK
@@ -499,7 +522,8 @@ def _propose_hub(args: argparse.Namespace, g: Any, fields: dict[str, Any]) -> in
         metadata = doc.get(args.model_id, doc) if isinstance(doc, dict) else None
     proposal = propose_hub_model(args.model_id, args.hub, args.revision, args.interface, metadata=metadata,
                                  metadata_fields=fields, taken=list(g.config_manager.model_ids),
-                                 github_url=args.github_url, github_repo=args.github_repo, dry_run=args.dry_run)
+                                 github_url=args.github_url, github_repo=args.github_repo, dry_run=args.dry_run,
+                                 folder=args.from_dir)
     text = proposal.body if args.dry_run else (f"issue: {proposal.issue_url}"
                                                + ("" if proposal.issue_created else " (already open)"))
     _emit(args, {"model_id": proposal.model_id, "entry": proposal.entry, "issue_url": proposal.issue_url,

@@ -53,9 +53,21 @@ def validate_catalog(doc: Any, source: str = "catalog") -> None:
     try:
         _validator()(doc)
     except fastjsonschema.JsonSchemaValueException as exc:
+        if exc.rule == "propertyNames" and exc.name == "data.models":
+            raise CatalogError(_bad_model_id(doc["models"], source)) from None
         path = "$" + exc.name[len("data") :] if exc.name.startswith("data") else exc.name
         message = exc.message.replace(exc.name, path, 1)
         raise CatalogError(f"{source}: invalid catalog: {message} (rule: {exc.rule})") from None
+
+
+def _bad_model_id(models: dict[str, Any], source: str) -> str:
+    """The message for a key of ``models`` that is no model id: which key, and what an id looks like."""
+    schema = json.loads(_paths.schema_path().read_text(encoding="utf-8"))
+    pattern = re.compile(schema["properties"]["models"]["propertyNames"]["pattern"])
+    bad = next((key for key in models if not pattern.match(key)), None)
+    return (f"{source}: invalid catalog: the key {bad!r} of $.models is not a model id; a model id is five digits, "
+            "an underscore and a name of letters, digits, '_', '.' or '-', starting with a letter or digit "
+            "(e.g. 00150_MY_GAN).")
 
 
 #: Catalogs with at least this many models remember a successful validation (keyed on the file's
@@ -306,6 +318,21 @@ class ConfigManager:
             "List them with `medhub list`.",
             candidates=close,
         )
+
+    def add_entry(self, model_id: str, entry: dict[str, Any]) -> None:
+        """Add (or replace) ``model_id``'s entry in this in-memory catalog, so that its number
+        resolves too (``generate(190)`` finds ``00190_...``); the catalog files are never written.
+
+        Example:
+            >>> cm = ConfigManager()
+            >>> cm.add_entry("00190_MY_GAN", dict(cm.get_config_by_id(101)))
+            >>> cm.resolve_model_id(190)
+            '00190_MY_GAN'
+        """
+        if model_id not in self.config_dict:
+            self.model_ids.append(model_id)
+            self._prefix_index.setdefault(model_id.split("_", 1)[0], []).append(model_id)
+        self.config_dict[model_id] = entry
 
     def _closest(self, key: str, n: int = 3) -> list[str]:
         """The ``n`` ids most similar to ``key`` (substring hits first, then by similarity)."""

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DependencyError, InvalidArgumentError
+from .execution.inputs import check_inputs
 from .execution.ref import ModelRef
 from .items import convert_batch
 from .validate import check_num_samples, check_positive
@@ -146,7 +147,8 @@ class _ChunkedModel:
         self._resolved_device: str | None = None
         self._cache: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
         self._warned_overlap = False
-        _ = self.executor  # fail early (missing dependency, package not found) in the calling process
+        # fail early in the calling process: a missing dependency, no package, a misspelt input
+        check_inputs(self.executor, self.inputs)
 
     # -- pickling: a worker rebuilds the executor and starts with an empty cache
     def __getstate__(self) -> dict[str, Any]:

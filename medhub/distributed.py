@@ -52,6 +52,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -65,6 +66,7 @@ from .errors import (
     MedhubError,
     OutputPathError,
 )
+from .execution.inputs import check_inputs
 from .execution.ref import ModelRef
 from .outputs import GenerationRun, sample_filename
 from .outputs.manifest import manifest_text
@@ -145,12 +147,11 @@ class ChunkWorker:
         if not indices:
             return []
         stream = executor.batches(indices, c["seed"], self.device, c["batch_size"], 1, **c["kwargs"], **(inputs or {}))
-        started = c.get("started") or datetime.now(timezone.utc)
         writer = SharedWriter(store, executor.output_specs(c.get("output_format")), threads=c["io_threads"],
-                              run=executor.record_base(c["seed"], self.device, started))
+                              marker=c.get("marker"))
         try:
             for batch in stream:
-                writer.submit(batch.indices, batch.seeds, batch.arrays)
+                writer.submit(batch.indices, batch.seeds, batch.arrays, batch.inputs)
             rows = writer.finish()
         except BaseException:
             writer.abort()
@@ -271,6 +272,8 @@ def generate_on_ray(
     get_executor: Callable[..., ModelExecutor] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     ray_init_kwargs: Mapping[str, Any] | None = None,
+    mark: bool = True,
+    sign: tuple[str, str] | None = None,
     output_format: str | None = None,
     **kwargs: Any,
 ) -> GenerationRun:
@@ -311,12 +314,18 @@ def generate_on_ray(
             shared); default: :func:`~medhub.execution.ref.executor_for` on the catalog
             ``config_file`` (or the default catalog).
         ray_init_kwargs: extra arguments of ``ray.init`` when this call starts or joins Ray.
+        mark: mark every file with its sample record (:mod:`medhub.outputs.marks`); the driver
+            takes the records' time once (or ``SOURCE_DATE_EPOCH``) and every worker uses it.
+        sign: (key, certificate chain) signing PNG files with C2PA content credentials (default:
+            ``MEDHUB_SIGN_KEY`` / ``MEDHUB_SIGN_CERT``); the files must be readable on every node.
         **kwargs: model inputs, as for ``generate`` (per-sample inputs are sent with each chunk).
 
     Returns:
         A :class:`~medhub.outputs.GenerationRun`; for URLs its paths are URL strings.
     """
+    from .execution.marking import mark_provenance, run_marker, run_signing
     from .execution.seeds import check_seed, new_seed
+    from .outputs.marks import creation_time
 
     num_samples = check_num_samples(num_samples)
     seed = check_seed(seed)
@@ -345,6 +354,7 @@ def generate_on_ray(
 
     executor = get_executor(model_id, package_path=package_path)
     executor.prepare(install_dependencies, trust_remote_code)
+    check_inputs(executor, kwargs)
     if not executor.is_native:
         raise InvalidArgumentError(f"The Ray engine needs a medhub/1 package (sample i depends only on (seed, i)); "
                                    f"{executor.model_id} uses the {executor.interface} interface. Use generate().")
@@ -355,10 +365,11 @@ def generate_on_ray(
     per_sample = executor.per_sample_inputs(kwargs, num_samples)
     common = {k: v for k, v in kwargs.items() if k not in per_sample}
 
+    signing = run_signing(sign) if mark else None  # a bad key fails before anything is written
     ray = import_ray()  # before anything is written
     store = open_store(output_path, storage_options)
     specs = executor.output_specs(output_format)
-    run = executor.run_record(run_seed, num_samples, engine="ray",
+    run = executor.run_record(run_seed, num_samples, mark, engine="ray", created=creation_time(),
                               **({"output_format": output_format} if output_format else {}))
     owns_ray = not ray.is_initialized()
     if owns_ray:
@@ -368,7 +379,9 @@ def generate_on_ray(
     try:
         workers, gpus = _plan_resources(ray, device, executor.uses_torch, num_workers, num_cpus_per_worker,
                                         num_gpus_per_worker)
-        claim_run(store, run)
+        run = claim_run(store, run)  # a resumed run keeps the time of its first start
+        marker = (run_marker(executor, run_seed, "cuda" if gpus else "cpu", kwargs, run.get("created"), signing)
+                  if mark else None)
         done = load_done(store, num_samples)
         todo = [i for i in range(num_samples) if i not in done]
         if done:
@@ -384,7 +397,7 @@ def generate_on_ray(
             workers = min(workers, math.ceil(len(todo) / size))
             config = _worker_config(executor, store, run_seed, batch_size, gpus, common, io_threads,
                                     storage_options, install_dependencies, trust_remote_code)
-            config.update(output_format=output_format, started=started)
+            config.update(marker=marker, output_format=output_format)
             ray_info.update(_run_pool(ray, config, workers, num_cpus_per_worker, gpus, todo, size, per_sample,
                                       max_in_flight_per_worker, done, progress))
     finally:
@@ -398,7 +411,8 @@ def generate_on_ray(
     devices = sorted({w["device"] for w in ray_info["workers"]}) or ["cpu"]
     files = sum(1 for s in specs if sample_filename(0, s) is not None) * num_samples
     provenance = dict(executor.provenance(run_seed, num_samples, batch_size, ",".join(devices), kwargs, started),
-                      engine="ray", files=files, outputs=[s.__dict__ for s in specs], ray=ray_info)
+                      engine="ray", files=files, outputs=[asdict(s) for s in specs], ray=ray_info,
+                      **mark_provenance(marker))
     store.write_bytes("provenance.json", (json.dumps(provenance, indent=2, default=str) + "\n").encode())
     return _result(store, num_samples, run_seed)
 

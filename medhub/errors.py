@@ -73,6 +73,10 @@ class WriterError(OutputPathError):
     """A process writing a run's files failed or ended unexpectedly; nothing of the run was kept."""
 
 
+class MarkError(MedhubError, ValueError):
+    """A file cannot be read as a medhub output: unreadable, a foreign format, or a damaged mark."""
+
+
 class InvalidArgumentError(MedhubError, ValueError):
     """An argument has the wrong type or value (e.g. ``num_samples`` <= 0)."""
 

@@ -12,7 +12,9 @@ from .errors import SelectionError
 from .selection import ModelSelector, Ranking, SearchResult
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .datasets.build import DatasetBuild
     from .execution import ModelExecutor
+    from .golden import GoldenCheck
     from .outputs import GenerationRun
 
 logger = logging.getLogger("medhub.generators")
@@ -162,9 +164,14 @@ class Generators:
                                 num_samples: int = 30, output_path: str | None = None,
                                 is_gen_function_returned: bool = False, install_dependencies: bool = False,
                                 **kwargs: Any) -> Any:
-        """Search; if exactly one model matches, generate with it (else raise, naming the matches)."""
+        """Search; if exactly one model matches, generate with it. No match: a warning and None, as in
+        medigan; several: raise, naming the matches."""
         matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched,
                                                       is_case_sensitive)
+        if not matches:
+            logger.warning("No model matches %s (%s); nothing was generated. Adjust the search values.", values,
+                           target_values_operator)
+            return None
         if len(matches) != 1:
             found = ", ".join(matches.model_ids) or "none"
             raise SelectionError(
@@ -257,9 +264,12 @@ class Generators:
                 ``"npy"`` or ``"dicom"`` (Secondary Capture images and Segmentations; needs
                 ``pip install 'medhub[dicom]'``). None (default): PNG for 2D outputs, NIfTI for volumes.
             **kwargs: model inputs (e.g. ``condition``), and ``progress`` (bool),
-                ``package_path`` (run a local package folder) and ``cpu_streams`` (an opt-in: that
+                ``package_path`` (run a local package folder), ``cpu_streams`` (an opt-in: that
                 many package calls at once on the CPU for packages declared thread safe, each on a
-                share of torch's threads, restored afterwards; default 1 or ``MEDHUB_CPU_STREAMS``).
+                share of torch's threads, restored afterwards; default 1 or ``MEDHUB_CPU_STREAMS``)
+                and ``mark`` (default True: every file carries its sample record and says it is
+                synthetic, see :mod:`medhub.outputs.marks`; False leaves the marks out, as
+                ``provenance.json`` records).
 
         Example:
             >>> images = Generators().generate(101, num_samples=2, save_images=False, seed=0)
@@ -273,6 +283,13 @@ class Generators:
                                  install_dependencies=install_dependencies, seed=seed, device=device,
                                  batch_size=batch_size, trust_remote_code=trust_remote_code, shard=shard,
                                  output_format=output_format, **kwargs)
+
+    def verify_model(self, model_id: str | int) -> GoldenCheck:
+        """Regenerate the model's golden samples (catalog ``execution.golden``) on the CPU and compare
+        their sha256; ``.equal`` says whether they are bit-identical. See :mod:`medhub.golden`."""
+        from .golden import check_golden
+
+        return check_golden(self, model_id)
 
     def get_generate_function(self, model_id: str | int, num_samples: int = 30,
                               output_path: str | os.PathLike[str] | None = None, install_dependencies: bool = False,
@@ -295,17 +312,47 @@ class Generators:
         return generate_on_ray(model_id, num_samples, output_path, seed, get_executor=self.get_model_executor,
                                **kwargs)
 
+    def export_dataset(self, models: list[str | int] | str | int, layout: str, output_path: str | os.PathLike[str],
+                       seed: int | None = None, num_samples: int | None = None, **kwargs: Any) -> DatasetBuild:
+        """Build a synthetic training set in the layout of a training framework (``medhub dataset``).
+
+        Args:
+            models: model ids with counts (``["104:300", "107:20"]``), or one model with ``num_samples``.
+            layout: ``"nnunet"`` (nnU-Net v2), ``"monai"`` (decathlon datalist), ``"hf"`` (imagefolder) or ``"folder"``.
+            output_path: a new or empty folder; it appears whole or not at all.
+            seed: the same seed gives a byte-identical dataset (with ``SOURCE_DATE_EPOCH`` set).
+            num_samples: the number of cases of a single model.
+            **kwargs: ``name`` (nnU-Net: ``DatasetNNN_Name``), ``val_fraction``, ``balance``, ``add_real`` (real
+                cases, copied unchanged), ``shard`` (``"K/N"``), ``device``, ``batch_size``, ``progress``...
+
+        Example:
+            >>> import tempfile
+            >>> build = Generators().export_dataset(104, "nnunet", tempfile.mkdtemp() + "/raw", seed=0, num_samples=2,
+            ...                                     name="Dataset501_SynthT1", progress=False, device="cpu")
+            >>> sorted(p.name for p in (build.dataset_path / "labelsTr").iterdir())
+            ['syn_000000.png', 'syn_000001.png']
+        """
+        from .datasets.build import export_dataset
+
+        listed = models if isinstance(models, (list, tuple)) else [models]
+        return export_dataset(self.get_model_executor, self.get_config_by_id, listed, layout, output_path, seed,
+                              num_samples, **kwargs)
+
     def prefetch(self, model_ids: list[str | int] | str | int, trust_remote_code: bool = False,
-                 progress: bool | None = None) -> dict[str, str]:
+                 progress: bool | None = None, force: bool = False) -> dict[str, str]:
         """Download, verify and extract remote packages now, for later offline use.
 
         Returns ``{model_id: package folder}``; shipped packages are listed where they are.
+        ``force`` fetches remote packages and Hub snapshots again (what to do after medhub refused a
+        cached copy that was changed): the package is extracted again from its verified archive, a
+        Hub snapshot downloaded again and checked against the Hub's listing of the commit.
 
         Example:
             >>> Generators().prefetch([101])  # doctest: +ELLIPSIS
             {'00101_DCGAN_BRAIN_MRI_T1': '.../00101_DCGAN_BRAIN_MRI_T1'}
         """
         from .execution.cache import PackageCache
+        from .execution.hub import HubSource, is_hub_link
         from .execution.resolve import is_remote_link
 
         ids = [model_ids] if isinstance(model_ids, (str, int)) else list(model_ids)
@@ -315,9 +362,13 @@ class Generators:
             model_id = self.config_manager.resolve_model_id(given)
             execution = self.config_manager.config_dict[model_id]["execution"]
             if is_remote_link(execution["package_link"]):
+                if force:
+                    cache.discard_extracted(model_id)
                 out[model_id] = str(cache.fetch(model_id, execution, trust_remote_code=trust_remote_code,
                                                 progress=progress))
             else:  # shipped and local folders; Hub snapshots (hf://), which the executor fetches
+                if force and is_hub_link(execution["package_link"]):
+                    HubSource().fetch(model_id, execution, trust_remote_code=trust_remote_code, force=True)
                 executor = self.get_model_executor(model_id)
                 executor.prepare(trust_remote_code=trust_remote_code)
                 out[model_id] = str(executor.package_folder)
@@ -346,24 +397,33 @@ class Generators:
         return get_as_torch_dataset(model_id, num_samples, install_dependencies, transform, seed,
                                     get_executor=self.get_model_executor, **kwargs)
 
-    def get_as_torch_dataloader(self, model_id: Any = None, num_samples: int | None = 1000,
+    def get_as_torch_dataloader(self, dataset: Any = None, model_id: str | int | None = None, num_samples: int | None = 1000,
                                 install_dependencies: bool = False, transform: Callable[[Any], Any] | None = None,
-                                seed: int = 0, **kwargs: Any) -> Any:
-        """A torch ``DataLoader`` over a lazy synthetic dataset (medigan's method).
-
-        DataLoader arguments (``batch_size``, ``shuffle``, ``num_workers``, ``pin_memory``,
-        ``persistent_workers``, ...) are passed through, only those given; other keyword arguments
-        are model inputs. See :func:`medhub.data.get_as_torch_dataloader`.
+                                batch_size: int | None = None, shuffle: bool | None = None, sampler: Any = None,
+                                batch_sampler: Any = None, num_workers: int | None = None, collate_fn: Any = None,
+                                pin_memory: bool | None = None, drop_last: bool | None = None, timeout: float | None = None,
+                                worker_init_fn: Any = None, prefetch_factor: int | None = None,
+                                persistent_workers: bool | None = None, seed: int = 0, **kwargs: Any) -> Any:
+        """A torch ``DataLoader`` over a lazy synthetic dataset (medigan's method and parameter order: ``dataset``,
+        an existing Dataset, or ``model_id``; a model id given first is taken as ``model_id``). DataLoader arguments
+        reach it only when given (not None); other keyword arguments are model inputs. See
+        :func:`medhub.data.get_as_torch_dataloader`.
 
         Example:
-            >>> loader = Generators().get_as_torch_dataloader(101, num_samples=64, batch_size=32)
+            >>> loader = Generators().get_as_torch_dataloader(None, "00101", 64, batch_size=32)
             >>> [tuple(b["sample"].shape) for b in loader]
             [(32, 1, 64, 64), (32, 1, 64, 64)]
         """
         from .data import get_as_torch_dataloader
 
-        return get_as_torch_dataloader(model_id, num_samples, install_dependencies, transform, seed,
-                                       get_executor=self.get_model_executor, **kwargs)
+        loader = dict(batch_size=batch_size, shuffle=shuffle, sampler=sampler, batch_sampler=batch_sampler,
+                      num_workers=num_workers, collate_fn=collate_fn, pin_memory=pin_memory, drop_last=drop_last,
+                      timeout=timeout, worker_init_fn=worker_init_fn, prefetch_factor=prefetch_factor,
+                      persistent_workers=persistent_workers)
+        dataset, model_id = (None, dataset) if model_id is None else (dataset, model_id)
+        return get_as_torch_dataloader(model_id, num_samples, install_dependencies, transform, seed, dataset=dataset,
+                                       get_executor=self.get_model_executor, **kwargs,
+                                       **{k: v for k, v in loader.items() if v is not None})
 
     def visualize(self, model_id: str | int, slider_grouper: int = 10, auto_close: bool = False,
                   install_dependencies: bool = False, seed: int | None = None,

@@ -21,6 +21,12 @@ functions draw the noise of all samples at once on the target device instead:
   agree across devices only to within a few units in the last place (``tests/test_noise.py``
   checks |difference| < 1e-5 where CUDA is present), while the bits behind them are the same.
 
+**Frozen output.** What these functions return never changes: the same seeds, shape, stream and
+device give the same numbers in every medhub release (``tests/test_noise.py`` holds known answers
+at fixed seeds and streams). A package's digest plus a bounded requirement (``medhub>=0.2.0.dev0,<1``,
+as the shipped packages declare) therefore pins what it draws. A different algorithm would be
+added under a new name, never swapped in behind these.
+
 A package that needs several independent draws per sample (a latent vector and a class, say)
 takes each from its own ``stream`` (0, 1, 2, ...): streams of one seed are independent, and adding
 a draw in a new stream leaves the others as they were.

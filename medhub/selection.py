@@ -276,7 +276,8 @@ class ModelSelector:
         return self.find_matching_models_by_values(values, target_values_operator=operator)
 
     def get_models_by_key_value_pair(self, key1: str, value1: Any, is_case_sensitive: bool = False) -> list[dict]:
-        """Models whose selection value at dotted key ``key1`` equals (or, for lists, holds) ``value1``."""
+        """Models whose selection value at dotted key ``key1`` equals (or, for lists, holds) ``value1``:
+        ``[{"model_id": ..., key1: value1}]``, the matched value as given, as medigan returns it."""
         wanted = normalize(value1, is_case_sensitive)
         out = []
         for model_id in self.config_manager.model_ids:
@@ -285,7 +286,7 @@ class ModelSelector:
                 node = node.get(part) if isinstance(node, dict) else None
             items = node if isinstance(node, list) else [node]
             if any(item is not None and normalize(item, is_case_sensitive) == wanted for item in items):
-                out.append({"model_id": model_id, key1: node})
+                out.append({"model_id": model_id, key1: value1})
         return out
 
     # ------------------------------------------------------------------ ranking

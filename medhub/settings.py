@@ -120,6 +120,21 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Processes that encode and write a run's files. 0: automatic (one per available core, at most 32, "
             "on machines with more than 2 cores, for runs of 2048 files or more; otherwise threads of the "
             "generating process); 1: only threads of the generating process; N: N processes.", minimum=0),
+    Setting("SOURCE_DATE_EPOCH", "int", None,
+            "Seconds since 1970 (the reproducible-builds convention): the `created` time in the marks of every "
+            "file a run writes and in datasets' records and cards, so that a rerun (or `medhub dataset` with the "
+            "same seed) writes the same bytes. Default: the time the run starts.", minimum=0),
+    Setting("MEDHUB_SIGN_KEY", "path", None,
+            "Signing key (PEM, ES256) for C2PA content credentials on every PNG a run writes, with "
+            "MEDHUB_SIGN_CERT; the same as generate(..., sign=(KEY, CERT)). Needs pip install 'medhub[c2pa]'."),
+    Setting("MEDHUB_SIGN_CERT", "path", None,
+            "Certificate chain (PEM, signer first) of MEDHUB_SIGN_KEY."),
+    Setting("MEDHUB_C2PA_TRUST_ANCHORS", "path", None,
+            "PEM file of the certificate authorities whose C2PA signatures `medhub inspect` reports as trusted."),
+    Setting("MEDHUB_WRITER_TIMEOUT", "float", 300.0,
+            "Seconds a writer process may make no progress (finish no chunk of files it holds, take in no byte "
+            "of the next one) before the run is stopped with a WriterError and nothing of it is kept: a stopped "
+            "or hung process cannot hang a run.", minimum=0.001),
     Setting("MEDHUB_DEBUG", "flag", False,
             "The `medhub` command prints full tracebacks instead of one line per error."),
     Setting("MEDHUB_ZENODO_URL", "str", "https://zenodo.org",

@@ -6,7 +6,8 @@ and bytes a single-process run would write. Each shard uses the shared-run layer
 :mod:`medhub.outputs.shared`, as Ray workers do:
 
 * it checks (or creates) ``run.json`` in the folder: model, seed, number of samples and shards must
-  match, so different runs are never mixed;
+  match, so different runs are never mixed; the first shard's ``created`` time (or
+  ``SOURCE_DATE_EPOCH``) is the one in every file's mark;
 * it writes each file to a temporary name and renames it, and after each batch a journal marker
   ``.medhub-chunks/chunk-<first>-<id>.json`` with the batch's rows and sha256; a re-run skips
   indices whose files are recorded and still verify, and generates the rest (resume after a crash);
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import re
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -71,9 +73,12 @@ def shard_range(num_samples: int, k: int, n: int) -> range:
 def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_samples: int, output_path: Any,
                    save_images: bool, seed: int | None, device: str, batch_size: int, progress: bool | None,
                    cpu_streams: int | None, inputs: dict[str, Any], started: datetime,
+                   mark: bool = True, sign: tuple[str, str] | None = None,
                    output_format: str | None = None) -> GenerationRun:
     """Generate shard K of N of a run into a shared folder; running it again resumes it."""
+    from .execution.marking import mark_provenance, run_marker, run_signing
     from .execution.pipeline import progress_bar
+    from .outputs.marks import creation_time
 
     assert shard is not None
     k, n = shard
@@ -85,10 +90,11 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
                                    "every shard, so the shards add up to one run.")
     if not executor.specs:
         raise InvalidArgumentError(f"Sharded runs need the outputs spec of {executor.model_id} in the catalog.")
+    signing = run_signing(sign) if mark else None  # a bad key fails before the folder is claimed
     store = LocalStore(output_path)
     specs = executor.output_specs(output_format)
-    claim_run(store, executor.run_record(seed, num_samples, shards=n,
-                                         **({"output_format": output_format} if output_format else {})))
+    run = claim_run(store, executor.run_record(seed, num_samples, mark, shards=n, created=creation_time(),
+                                               **({"output_format": output_format} if output_format else {})))
     indices = shard_range(num_samples, k, n)
     done = {i: row for i, row in load_done(store, num_samples, clean=False).items() if i in indices}
     todo = [i for i in indices if i not in done]
@@ -97,11 +103,12 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
     per_sample = executor.per_sample_inputs(inputs, num_samples)
     shard_inputs = {**inputs, **{name: v[todo] for name, v in per_sample.items()}}
     stream = executor.batches(todo, seed, device, batch_size, cpu_streams, **shard_inputs)
-    writer = SharedWriter(store, specs, run=executor.record_base(seed, device, started))
+    marker = run_marker(executor, seed, device, inputs, run.get("created"), signing) if mark else None
+    writer = SharedWriter(store, specs, marker=marker)
     bar = progress_bar(len(indices), f"{executor.model_id} {k}/{n}", progress, initial=len(done))
     try:
         for batch in stream:
-            writer.submit(batch.indices, batch.seeds, batch.arrays)
+            writer.submit(batch.indices, batch.seeds, batch.arrays, batch.inputs)
             bar.update(len(batch))
         done.update(writer.finish())
     except BaseException:
@@ -117,7 +124,7 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
     write_text_atomically(part, manifest_text(specs, (done[i] for i in indices)))
     provenance = dict(executor.provenance(seed, num_samples, batch_size, device, inputs, started, stream.streams),
                       shard=f"{k}/{n}", indices=[indices.start, indices.stop],
-                      outputs=[s.__dict__ for s in specs])
+                      outputs=[asdict(s) for s in specs], **mark_provenance(marker))
     provenance_part = folder / part_name(k, n, "provenance", ".json")
     write_text_atomically(provenance_part, json.dumps(provenance, indent=2, default=str) + "\n")
     merged = try_merge(folder)

@@ -60,7 +60,8 @@ def sample(model, seeds, latent=None, **inputs):
 class Server:
     """A loopback HTTP server serving bytes by path, with strong ETags, ``Range`` and ``If-Range``,
     and per-request modes: ``cut:N`` (send N bytes of the body, then close), ``trickle`` (100 bytes
-    every 0.3 s), ``close-delimited`` (no Content-Length). Counts every connection it accepts."""
+    every 0.3 s), ``close-delimited`` (no Content-Length), ``ignore-if-range`` (answer ``Range`` with
+    206 whatever ``If-Range`` says, as a broken cache would). Counts every connection it accepts."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -84,7 +85,7 @@ class Server:
                     return
                 data, etag = outer.files[path], outer.etags.get(path)
                 start, rng, cond = 0, self.headers.get("Range"), self.headers.get("If-Range")
-                if rng and rng.startswith("bytes=") and (cond is None or cond == etag):
+                if rng and rng.startswith("bytes=") and (cond is None or cond == etag or mode == "ignore-if-range"):
                     start = int(rng[6:].rstrip("-"))
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")

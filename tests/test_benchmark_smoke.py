@@ -69,3 +69,14 @@ def test_the_ray_benchmark_runs_quick(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads((tmp_path / "distributed.json").read_text())
     assert set(doc["results"]) == {"single", "ray_1", "ray_2"} and "## Ray workers" in out.stdout
+
+
+@pytest.mark.slow
+def test_the_dataset_benchmark_runs_quick(tmp_path):
+    out = subprocess.run([sys.executable, "benchmarks/dataset.py", "--quick", "--cases", "20", "--memory-sizes", "20",
+                          "--json", str(tmp_path / "dataset.json")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads((tmp_path / "dataset.json").read_text())
+    assert set(doc["cases_per_s"]) == {"generate to files", "dataset (nnunet)"} and doc["settings"]["quick"] is True
+    assert "## Building training sets" in out.stdout

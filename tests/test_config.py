@@ -100,6 +100,20 @@ def test_schema_rules(tmp_path, mutate, where):
     assert where.split("[")[0] in str(err.value)
 
 
+def test_a_bad_model_id_names_the_key_and_what_an_id_looks_like(tmp_path, capsys):
+    """Issue 31, point 12: not fastjsonschema's "must be named by propertyName definition"."""
+    from medhub.cli import main
+
+    models = {"00900_X": entry("pkg", [dict(IMG8)]), "900_MY GAN": entry("pkg", [dict(IMG8)])}
+    path = write_catalog(tmp_path / "c.json", models)
+    with pytest.raises(CatalogError, match=r"the key '900_MY GAN' of \$\.models is not a model id; .*five digits.*"
+                                           r"e\.g\. 00150_MY_GAN"):
+        ConfigManager(path)
+    assert main(["--config", str(path), "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'900_MY GAN'" in err and "propertyName" not in err
+
+
 def test_unsupported_schema_version(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"schema_version": 2, "catalog_version": "1", "models": {}}))

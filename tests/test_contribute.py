@@ -174,6 +174,21 @@ def test_archive_inside_holds_metadata_without_local_paths(package, tmp_path):
     assert str(tmp_path) not in json.dumps(inner)
 
 
+def test_contribution_computes_the_golden_digest(package, tmp_path):
+    """The entry of a contributed model holds its golden samples' digest (issue 33, point 6), and
+    ``verify_model`` of the added entry finds the package draws them (add_model_to_config also makes
+    the short id resolve: 150 -> 00150_MY_GAN)."""
+    result = contribute(package, tmp_path, dry_run=True, metadata_fields=FIELDS)
+    with zipfile.ZipFile(result.archive_path) as zf:
+        inner = json.loads(zf.read(f"{MODEL_ID}/metadata.json"))
+    golden = inner[MODEL_ID]["execution"]["golden"]
+    assert (golden["seed"], golden["num_samples"], golden["args"]) == (0, 8, {}) and len(golden["sha256"]) == 64
+    g = Generators()
+    g.add_model_contributor(MODEL_ID, package / "__init__.py")
+    assert g.add_model_to_config(MODEL_ID, inner, is_local_model=True)
+    assert g.verify_model(150).equal
+
+
 def test_archive_is_reproducible(package, tmp_path):
     first = make_archive(package, tmp_path / "a" / "p.zip", MODEL_ID)
     # bytecode, .DS_Store, other timestamps and permissions change nothing

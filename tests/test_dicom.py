@@ -21,7 +21,14 @@ from medhub.outputs import OutputSpec, read_manifest
 pydicom = pytest.importorskip("pydicom")
 hd = pytest.importorskip("highdicom")
 
-from medhub.outputs.dicom import encode_dicom, import_pydicom, modality_of, read_record  # noqa: E402
+from medhub.outputs.dicom import (  # noqa: E402
+    dicom_specs,
+    encode_dicom,
+    import_pydicom,
+    modality_of,
+    read_record,
+)
+from medhub.outputs.marks import Marker, read_mark  # noqa: E402
 
 #: dicom3tools in Debian 12 (2022-06-18) predates Synthetic Data (0008,001C): its dictionary does
 #: not know the tag and says so as an error. Every other error fails the test.
@@ -37,12 +44,15 @@ def generate(tmp_path: Path, model: int, n: int = 2, seed: int = 0, output_forma
     return out
 
 
+RUN_KEYS = ("model_id", "model_version", "package_digest", "commit", "seed", "inputs", "device", "created")
+
+
 def record(output: str = "image", index: int = 0, **extra: object) -> dict:
     """A sample record with the keys every medhub mark holds (as a run builds it)."""
     return {"mark": "medhub-sample/1", "synthetic": True, "medhub_version": "0.0", "model_id": "00999_TEST",
             "model_version": "1.0", "package_digest": "0" * 64, "commit": None, "seed": 0, "sample_seed": 11,
-            "index": index, "output": output, "inputs": None, "inputs_digest": None, "device": "cpu",
-            "created": "2026-12-07T12:00:00+00:00", **extra}
+            "index": index, "output": output, "inputs": {}, "inputs_digest": None, "device": "cpu",
+            "created": "2026-12-07T12:00:00Z", **extra}
 
 
 def test_2d_image_attributes_record_and_pixels(tmp_path):
@@ -59,7 +69,7 @@ def test_2d_image_attributes_record_and_pixels(tmp_path):
         assert list(ds.ImageType) == ["DERIVED", "SECONDARY"] and ds.Manufacturer == "medhub"
         assert ds.SOPInstanceUID.startswith("2.25.") and len(ds.SOPInstanceUID) <= 64
         np.testing.assert_array_equal(ds.pixel_array, expected[i])
-        rec = read_record(out / rows[i]["image"])
+        rec = read_mark(out / rows[i]["image"])
         assert rec is not None and (rec["model_id"], rec["seed"], rec["index"], rec["output"]) == (
             "00101_DCGAN_BRAIN_MRI_T1", 0, i, "image")
         assert rec["mark"] == "medhub-sample/1" and rec["synthetic"] is True and rec["model_version"]
@@ -76,7 +86,9 @@ def test_regenerated_sample_gets_the_same_uids(tmp_path):
     np.testing.assert_array_equal(first.pixel_array, again.pixel_array)
 
 
-def test_shards_write_the_instances_of_one_run(tmp_path):
+def test_shards_write_the_instances_of_one_run(tmp_path, monkeypatch):
+    """With SOURCE_DATE_EPOCH (one ``created`` for every run), shards write the bytes of one process."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796655600")
     single = generate(tmp_path, 101, n=4, name="single")
     shards = tmp_path / "shards"
     for k in range(2):
@@ -87,11 +99,14 @@ def test_shards_write_the_instances_of_one_run(tmp_path):
         assert (a.SOPInstanceUID, a.SeriesInstanceUID, a.StudyInstanceUID) == (
             b.SOPInstanceUID, b.SeriesInstanceUID, b.StudyInstanceUID)
         np.testing.assert_array_equal(a.pixel_array, b.pixel_array)
+        assert (single / f"00000{i}_image.dcm").read_bytes() == (shards / f"00000{i}_image.dcm").read_bytes()
 
 
-def test_ray_workers_write_the_instances_of_one_run(tmp_path):
-    """The Ray worker's writing path, in-process: the same instances as a single-process run."""
+def test_ray_workers_write_the_instances_of_one_run(tmp_path, monkeypatch):
+    """The Ray worker's writing path, in-process (with the driver's marker): the same files as a
+    single-process run."""
     from medhub.distributed import ChunkWorker
+    from medhub.execution.marking import run_marker
     from medhub.execution.ref import ModelRef
     from medhub.outputs.shared import claim_run
     from medhub.outputs.store import open_store
@@ -99,10 +114,11 @@ def test_ray_workers_write_the_instances_of_one_run(tmp_path):
     executor = Generators().get_model_executor(101)
     executor.prepare()
     store = open_store(str(tmp_path / "ray"))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796655600")
     claim_run(store, executor.run_record(0, 2, engine="ray", output_format="dicom"))
     config = {"model": ModelRef.of(executor).__dict__, "install_dependencies": False, "trust_remote_code": False,
               "device": "cpu", "output": store.url, "storage_options": {}, "seed": 0, "batch_size": 2, "kwargs": {},
-              "io_threads": 2, "output_format": "dicom"}
+              "io_threads": 2, "output_format": "dicom", "marker": run_marker(executor, 0, "cpu", {})}
     rows = ChunkWorker(config).run([1, 0])
     assert sorted(r["image"] for r in rows) == ["000000_image.dcm", "000001_image.dcm"]
     single = generate(tmp_path, 101, n=2, name="single")
@@ -110,6 +126,7 @@ def test_ray_workers_write_the_instances_of_one_run(tmp_path):
         a, b = (pydicom.dcmread(folder / f"00000{i}_image.dcm") for folder in (single, tmp_path / "ray"))
         assert (a.SOPInstanceUID, a.StudyInstanceUID) == (b.SOPInstanceUID, b.StudyInstanceUID)
         np.testing.assert_array_equal(a.pixel_array, b.pixel_array)
+        assert (single / f"00000{i}_image.dcm").read_bytes() == (tmp_path / "ray" / f"00000{i}_image.dcm").read_bytes()
 
 
 def test_mask_is_a_segmentation_of_its_image(tmp_path):
@@ -126,7 +143,7 @@ def test_mask_is_a_segmentation_of_its_image(tmp_path):
                                                    relabel=False).squeeze()  # segments 1..3 are values 1..3
         np.testing.assert_array_equal(labels, expected[i][1])
         np.testing.assert_array_equal(image.pixel_array, expected[i][0])
-        assert read_record(out / f"00000{i}_mask.dcm")["output"] == "mask"
+        assert read_mark(out / f"00000{i}_mask.dcm")["output"] == "mask"
 
 
 def test_volume_is_multiframe_with_geometry_and_its_segmentation(tmp_path):
@@ -185,7 +202,7 @@ def test_float_volume_is_word_sc_and_rgb_image_is_rgb():
 def test_mask_without_an_image_is_a_secondary_capture_image():
     mask = OutputSpec("mask", "mask", (8, 8), "uint8", values=(0, 1), format="dicom")
     arr = np.eye(8, dtype=np.uint8)
-    ds = pydicom.dcmread(io.BytesIO(encode_dicom(arr, mask, record("mask"), [mask])))
+    ds = pydicom.dcmread(io.BytesIO(encode_dicom(arr, mask, record("mask"))))
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and ds.SyntheticData == "YES"
     np.testing.assert_array_equal(ds.pixel_array, arr)
 
@@ -199,10 +216,11 @@ def test_modality_from_the_catalog():
 def test_read_record_of_foreign_files(tmp_path):
     from pydicom.data import get_testdata_file
 
-    assert read_record(get_testdata_file("CT_small.dcm")) is None  # a DICOM file medhub did not write
-    assert read_record(b"\x89PNG\r\n\x1a\n") is None
-    with pytest.raises(InvalidArgumentError, match="Cannot read"):
-        read_record(tmp_path / "missing.dcm")
+    with open(get_testdata_file("CT_small.dcm"), "rb") as fh:
+        assert read_record(fh) is None  # a DICOM file medhub did not write
+    assert read_mark(get_testdata_file("CT_small.dcm")) is None
+    with pytest.raises(ValueError, match="pydicom cannot read it"):
+        read_record(io.BytesIO(b"\x89PNG\r\n\x1a\n"))
 
 
 def test_bad_format_gets_one_line(tmp_path, capsys):
@@ -231,7 +249,47 @@ def test_without_pydicom_the_error_names_the_extra(monkeypatch, tmp_path):
 def test_cli_format_dicom(tmp_path, capsys):
     assert cli_main(["generate", "101", "-n", "1", "--seed", "0", "--device", "cpu", "--no-progress",
                      "--format", "dicom", "-o", str(tmp_path / "run")]) == 0
-    assert read_record(tmp_path / "run" / "000000_image.dcm")["index"] == 0
+    assert read_mark(tmp_path / "run" / "000000_image.dcm")["index"] == 0
+
+
+# ---------------------------------------------------------------------------- medhub inspect and verify
+def test_inspect_and_verify_read_dicom(tmp_path, capsys):
+    """``medhub inspect`` prints a DICOM file's record; ``medhub verify`` finds an unmodified file (moved
+    away from its run) identical and a file with one pixel changed different."""
+    import shutil as sh
+
+    from medhub.verification import DIFFERS, IDENTICAL, verify
+
+    out = generate(tmp_path, 101, n=2)
+    moved = tmp_path / "elsewhere" / "renamed.dcm"
+    moved.parent.mkdir()
+    sh.copy(out / "000001_image.dcm", moved)
+    sh.rmtree(out)  # no run folder, no manifest: the mark is enough
+    assert cli_main(["inspect", str(moved)]) == 0
+    text = capsys.readouterr().out
+    assert "00101_DCGAN_BRAIN_MRI_T1 version" in text and "index 1" in text and "run seed 0" in text
+    assert cli_main(["verify", str(moved)]) == 0
+    assert f"{moved}: identical (00101_DCGAN_BRAIN_MRI_T1" in capsys.readouterr().out
+    ds = pydicom.dcmread(moved)
+    pixels = ds.pixel_array.copy()
+    pixels[3, 5] ^= 0x10
+    ds.PixelData = pixels.tobytes()
+    edited = tmp_path / "edited.dcm"
+    ds.save_as(edited)
+    verdict = verify(edited)
+    assert (verdict.status, verdict.pixels_changed, verdict.largest_difference) == (DIFFERS, 1, 16)
+    assert cli_main(["verify", str(edited)]) == 1
+    assert "1 of 4096 pixels changed" in capsys.readouterr().out
+    segmentation = generate(tmp_path, 104, n=1) / "000000_mask.dcm"  # a Segmentation is remade as one
+    assert verify(segmentation).status == IDENTICAL
+
+
+def test_inspect_without_pydicom_says_what_to_install(tmp_path, monkeypatch, capsys):
+    path = generate(tmp_path, 101, n=1) / "000000_image.dcm"
+    monkeypatch.setitem(sys.modules, "pydicom", None)
+    assert cli_main(["inspect", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("Reading DICOM files needs pydicom: pip install 'medhub[dicom]'.") and "\n" not in err
 
 
 # ---------------------------------------------------------------------------- tools nobody here wrote
@@ -262,7 +320,7 @@ def test_dcmdump_reads_the_files(runs):
             result = subprocess.run(["dcmdump", "-q", "+L", str(path)], capture_output=True, text=True, timeout=60)
             assert result.returncode == 0 and not result.stderr, result.stderr
             assert "(0008,001c) CS [YES]" in result.stdout and "SYNTHETIC^MEDHUB" in result.stdout
-            assert '"mark": "medhub-sample/1"' in result.stdout  # the record, readable
+            assert '"mark":"medhub-sample/1"' in result.stdout  # the record, readable
 
 
 @pytest.mark.skipif(shutil.which("dcm2pnm") is None, reason="dcmtk's dcm2pnm is not installed (apt-get install dcmtk)")
@@ -280,17 +338,18 @@ def test_dcm2pnm_renders_the_pixels_of_the_png(tmp_path, runs, model):
 def test_writer_processes_write_the_same_dicom_bytes_as_threads(tmp_path):
     from medhub.outputs import RunWriter
 
-    image = OutputSpec("image", "image", (16, 16), "uint8", format="dicom", modality="MR")
-    mask = OutputSpec("mask", "mask", (16, 16), "uint8", values=(0, 1, 2), format="dicom", modality="MR")
+    specs = dicom_specs([OutputSpec("image", "image", (16, 16), "uint8"),
+                         OutputSpec("mask", "mask", (16, 16), "uint8", values=(0, 1, 2))], ["MRI"])
     rng = np.random.default_rng(2)
     arrays = {"image": rng.integers(0, 256, (4, 16, 16)).astype(np.uint8),
               "mask": rng.integers(0, 3, (4, 16, 16)).astype(np.uint8)}
-    run = {k: v for k, v in record().items() if k not in ("sample_seed", "index", "output")}
+    marker = Marker({k: v for k, v in record().items() if k in RUN_KEYS})
     files = {}
     for processes in (0, 2):
-        writer = RunWriter(tmp_path / f"out{processes}", [image, mask], processes=processes, run=run)
+        writer = RunWriter(tmp_path / f"out{processes}", specs, processes=processes, marker=marker)
         writer.submit(range(4), range(10, 14), arrays)
         writer.finish({"seed": 0})
         files[processes] = {p.name: p.read_bytes() for p in (tmp_path / f"out{processes}").glob("*.dcm")}
     assert len(files[0]) == 8 and files[0] == files[2]
-    assert read_record(files[2]["000003_mask.dcm"])["sample_seed"] == 13
+    assert read_record(io.BytesIO(files[2]["000003_mask.dcm"]))["sample_seed"] == 13
+    assert hd.seg.segread(io.BytesIO(files[2]["000003_mask.dcm"])).SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"

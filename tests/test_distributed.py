@@ -29,6 +29,13 @@ from medhub.outputs.manifest import manifest_text
 from medhub.outputs.shared import claim_run, load_done
 from medhub.outputs.store import MARKERS, FsspecStore, open_store
 
+
+@pytest.fixture(autouse=True)
+def one_mark_time(monkeypatch):
+    """Runs made at different times are compared byte for byte: one ``created`` in their marks."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796655600")
+
+
 LOAD_LOG_TOY = NUMPY_TOY + """
 import os
 
@@ -204,10 +211,12 @@ def test_fsspec_store_writes_the_single_run_bytes(cat, tmp_path, scheme):
 
 
 def worker_config(cat: Path, executor, output: str, seed: int, batch_size: int) -> dict:
+    from medhub.execution.marking import run_marker
+
     model = ModelRef(executor.model_id, executor.execution_config, {}, "1", str(cat.parent))
     return {"model": model.__dict__, "install_dependencies": False, "trust_remote_code": False, "device": "cpu",
             "output": output, "storage_options": {}, "seed": seed, "batch_size": batch_size, "kwargs": {},
-            "io_threads": 2}
+            "io_threads": 2, "marker": run_marker(executor, seed, "cpu", {})}
 
 
 def test_workers_and_gpus_follow_the_cluster():

@@ -53,9 +53,11 @@ NOT_RUN = {
     "docs/contributing-models.md": 4,
     "docs/evaluation.md": 2,
     "docs/installation.md": 4,
+    "docs/marks.md": 1,
     "docs/model-package.md": 1,
     "docs/remote-packages.md": 3,
     "docs/scaling.md": 5,
+    "docs/training-sets.md": 2,
 }
 PAGE_TIMEOUT_S = 1200  # generous: with a quarter of a core (a loaded machine) the slowest page, evaluation.md, took 14 min
 
@@ -221,7 +223,7 @@ def run_page(page: str, tmp: Path) -> None:
 #: Pages whose blocks take 5 s or more on 2 cores (seconds at 7ec7579): they run with ``-m slow``;
 #: the other pages keep "every code block runs" in the default run.
 SLOW_PAGES = {"docs/evaluation.md": 100, "docs/scaling.md": 23, "docs/quickstart.md": 20, "README.md": 19,
-              "docs/visualization.md": 6, "docs/datasets.md": 5}
+              "docs/visualization.md": 6, "docs/datasets.md": 5, "docs/training-sets.md": 15}
 
 
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_PAGES else p for p in PAGES

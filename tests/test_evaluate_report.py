@@ -97,6 +97,7 @@ def copycat(tmp_path, monkeypatch):
 def test_model_report_writes_one_self_contained_page_and_json(tmp_path, copycat, tiny_weights):  # noqa: F811
     real, train = copycat
     out = tmp_path / "out" / "report.html"
+    out.parent.mkdir()  # a missing folder is refused (see test_evaluate_edges.py)
     res = evaluate.model_report(950, real, train=train, output=out, weights=tiny_weights, bootstrap=100, k=3,
                                 seed=0)
     page = out.read_text()

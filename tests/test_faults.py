@@ -36,11 +36,11 @@ def test_full_disk_while_writing_files_removes_the_staging_folder(g, tmp_path, m
     real = runs_module.write_file
     calls = []
 
-    def full(path, arr, spec, *rest):
+    def full(path, arr, spec, record=None):
         calls.append(path)
         if len(calls) > 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, arr, spec, *rest)
+        real(path, arr, spec, record)
 
     monkeypatch.setattr(runs_module, "write_file", full)
     with pytest.raises(OutputPathError, match="No space left"):
@@ -74,9 +74,9 @@ signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal session (nohup 
 from medhub import Generators
 from medhub.outputs import runs
 real = runs.write_file
-def slow(path, arr, spec, *rest):
+def slow(path, arr, spec, record=None):
     time.sleep(0.01)
-    real(path, arr, spec, *rest)
+    real(path, arr, spec, record)
 runs.write_file = slow
 Generators().generate(101, num_samples=100000, output_path=sys.argv[1], seed=0, device="cpu", progress=False)
 """

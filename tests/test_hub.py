@@ -9,6 +9,7 @@ DataLoader.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -99,7 +100,8 @@ def bundle_files(tmp_path: Path, dims: int = 2) -> dict[str, bytes]:
                       "_requires_": "@load"},
         "set_timesteps": "$@scheduler.set_timesteps(num_inference_steps=5)",
         "sampler": {"_target_": "scripts.sampler.Sampler", "_requires_": "@set_timesteps"},
-        "noise": f"$torch.randn(1, 1, {', '.join(map(str, size))}).to(@device)",
+        "latent_shape": [1, *size],
+        "noise": "$torch.randn([1] + @latent_shape).to(@device)",
         "sample": "$@sampler.sample(@noise, @network, @scheduler).clamp(-1, 1) * @contrast",
         "saver": "$print('the saver is never run')",
     }
@@ -187,7 +189,18 @@ def test_diffusers_pipeline_generates_reproducibly(hub, ddpm_files, tmp_path):
     run = g.generate("00290", num_samples=3, output_path=tmp_path / "out", seed=7)
     prov = json.loads((run.output_path / "provenance.json").read_text())
     assert prov["interface"] == "diffusers" and prov["package_commit"] == commit and prov["package_verified"] is True
+    import diffusers
+    import huggingface_hub
+
+    versions = prov["adapter"]["versions"]  # the libraries that ran it, and the pipeline's own version
+    assert versions["diffusers"] == diffusers.__version__ and versions["huggingface_hub"] == huggingface_hub.__version__
+    assert versions["pipeline"] == "DDPMPipeline" and versions["pipeline_diffusers"] == diffusers.__version__
     assert sorted(p.name for p in run.output_path.glob("*.png")) == [f"00000{i}_image.png" for i in range(3)]
+    from medhub import verify
+    from medhub.outputs.marks import read_mark
+
+    assert read_mark(run.output_path / "000001_image.png")["commit"] == commit  # the Hub commit in each mark
+    assert verify(run.output_path / "000001_image.png", generators=g).status == "identical"
 
 
 def test_diffusers_cli_dataloader_and_inputs(hub, ddpm_files, tmp_path, capsys):
@@ -226,7 +239,7 @@ def test_monai_bundle_generates_through_its_scripts(hub, bundle2d, tmp_path):
     # an input replaces the bundle item of that name (and what is computed from it)
     dim = g.generate("00291", num_samples=1, save_images=False, seed=1, contrast=0.0)
     assert np.all(dim[0] == 128)
-    with pytest.raises(InvalidArgumentError, match="not an item"):
+    with pytest.raises(InvalidArgumentError, match="takes no input .brightness."):
         g.generate("00291", num_samples=1, save_images=False, seed=1, brightness=2)
     fetched = {path.rsplit("/", 1)[1] for _, path, _ in hub.requests("/resolve/")}
     assert "model.ts" not in fetched and "sampler.py" in fetched
@@ -242,6 +255,124 @@ def test_monai_volume_bundle_writes_nifti_with_spacing(hub, tmp_path):
     image = nib.load(run.output_path / "000001_volume.nii.gz")
     assert image.shape == (8, 8, 8) and np.allclose(image.header.get_zooms(), (1.5, 1.5, 2.0))
     assert float(np.abs(np.asarray(image.dataobj)).max()) <= 1.0
+
+
+def test_bundle_provenance_records_versions_and_what_is_not_applied(hub, bundle2d, tmp_path, caplog):
+    monai = pytest.importorskip("monai")
+    import huggingface_hub
+
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    entry = hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16], num_inference_steps=2)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": entry})
+    with caplog.at_level("WARNING", logger="medhub"):
+        run = Generators(config_file=str(cat)).generate("00291", num_samples=1, output_path=tmp_path / "o", seed=0)
+    assert "does not apply the bundle's own post-processing and writing (saver)" in caplog.text  # never silent
+    prov = json.loads((run.output_path / "provenance.json").read_text())
+    from importlib.metadata import version
+
+    assert prov["adapter"]["versions"] == {"monai": monai.__version__, "huggingface_hub": huggingface_hub.__version__,
+                                           "torch": version("torch"), "bundle": "0.1.0"}  # the bundle's metadata version
+    assert prov["adapter"]["bundle_not_applied"] == ["saver"]
+    caplog.clear()
+    entry["execution"]["adapter"] = {"not_applied": ["saver"]}  # checked by the entry's author: no warning
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": entry})
+    with caplog.at_level("WARNING", logger="medhub"):
+        Generators(config_file=str(cat)).generate("00291", num_samples=1, save_images=False, seed=0)
+    assert "post-processing" not in caplog.text
+
+
+def test_inputs_a_bundle_does_not_take_are_refused(hub, bundle2d, tmp_path, capsys):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
+                                                                   num_inference_steps=2)})
+    g = Generators(config_file=str(cat))
+    assert g.get_model_executor("00291").prepare().input_names() == ["contrast", "num_inference_steps"]
+    # latent_shape only shapes the noise medhub draws; device and the networks are not inputs either
+    for arg in ("latent_shape=[1,32,32]", "device=cpu", "network_def=1"):
+        code = cli_main(["generate", "00291", "--config", str(cat), "-n", "1", "-o", str(tmp_path / "o"), "--arg", arg])
+        err = capsys.readouterr().err
+        assert code == 2 and "takes no input" in err and "its inputs: contrast, num_inference_steps" in err, err
+    with pytest.raises(InvalidArgumentError, match="takes no input 'latent_shape'; it takes contrast, num_inference"):
+        g.generate("00291", num_samples=1, save_images=False, seed=0, latent_shape=[1, 32, 32])
+    assert cli_main(["generate", "00291", "--config", str(cat), "-n", "1", "-o", str(tmp_path / "ok"), "--arg",
+                     "contrast=0.5"]) == 0
+
+
+def test_diffusers_latents_are_not_an_input(hub, ddpm_files, tmp_path):
+    commit = hub.add(DDPM_REPO, ddpm_files)
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": hub_entry(DDPM_REPO, commit, "diffusers", [IMG16])})
+    g = Generators(config_file=str(cat))
+    assert g.get_model_executor("00290").prepare().input_names() == ["num_inference_steps"]
+    with pytest.raises(InvalidArgumentError, match="latents is set by medhub"):
+        g.generate("00290", num_samples=1, save_images=False, seed=0, latents=np.zeros((1, 1, 16, 16)))
+
+
+def old_generative_keys(state: dict) -> dict:
+    """A DiffusionModelUNet state_dict under the key names of MONAI GenerativeAI (what MONAI's
+    ``load_old_state_dict`` renames: attention q/k/v and projections, cross-attention outputs, and
+    the upsampling convolutions, which were ``conv`` before they became ``postconv``)."""
+    old = {}
+    for key, value in state.items():
+        for new, was in ((".attn.to_q.", ".to_q."), (".attn.to_k.", ".to_k."), (".attn.to_v.", ".to_v."),
+                         (".attn.out_proj.", ".proj_attn."), ("postconv", "conv")):
+            key = key.replace(new, was)
+        if "transformer_blocks" in key and ".out_proj." in key:
+            key = key.replace(".out_proj.", ".to_out.0.")
+        old[key] = value
+    return old
+
+
+def test_old_generative_checkpoints_load_mapped_to_the_device(hub, tmp_path, monkeypatch):
+    pytest.importorskip("monai")
+    from monai.networks.nets import DiffusionModelUNet
+
+    files = bundle_files(tmp_path, 2)
+    inference = json.loads(files["configs/inference.json"])
+    inference["network_def"].update(attention_levels=[False, True], num_head_channels=8)
+    torch.manual_seed(3)
+    state = DiffusionModelUNet(**{k: v for k, v in inference["network_def"].items() if k != "_target_"}).state_dict()
+    old = old_generative_keys(state)
+    assert set(old) != set(state) and any("proj_attn" in k for k in old) and any(".to_q." in k for k in old)
+    new_path, old_path = tmp_path / "new.pt", tmp_path / "old.pt"
+    torch.save(state, new_path)
+    torch.save(old, old_path)
+    runs, loads = {}, []
+    real_load = torch.load
+
+    def recording_load(*args, **kwargs):
+        loads.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
+    for name, weights, call in (("new", new_path, "load_state_dict"), ("old", old_path, "load_old_state_dict")):
+        inference["load"] = f"$@network_def.{call}(torch.load(@load_path))"  # as the published bundles: no map_location
+        repo = f"medhub-test/{name}-keys"
+        commit = hub.add(repo, dict(files, **{"configs/inference.json": json.dumps(inference).encode(),
+                                               "models/model.pt": weights.read_bytes()}))
+        entry = hub_entry(repo, commit, "monai-bundle", [IMG16], num_inference_steps=2)
+        if name == "new":  # a catalog's own item that loads weights goes through medhub's loader too
+            entry["execution"]["adapter"] = {"overrides": {"load": inference["load"]}}
+        cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": entry})
+        loads.clear()
+        runs[name] = Generators(config_file=str(cat)).generate("00291", num_samples=2, save_images=False, seed=5,
+                                                               device="cpu")
+        assert loads and all(k["map_location"] == torch.device("cpu") and k["weights_only"] is True for k in loads)
+    assert all(np.array_equal(a, b) for a, b in zip(runs["new"], runs["old"]))
+    assert not np.array_equal(runs["old"][0], runs["old"][1])
+
+
+def test_hub_draft_from_the_hub_fetches_configs_only(hub, bundle2d, tmp_path, capsys):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    assert cli_main(["hub", "draft", f"hf://{BUNDLE_REPO}@{commit}"]) == 1  # it runs the repository's configs
+    assert "--trust-remote-code" in capsys.readouterr().err and not hub.requests()
+    assert cli_main(["hub", "draft", f"hf://{BUNDLE_REPO}@{commit}", "--trust-remote-code", "--check"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    entry = doc["entry"]["00299_DRAFT"]
+    assert entry["execution"]["revision"] == commit and "sample" not in entry["execution"]["adapter"]  # its own
+    assert entry["execution"]["outputs"][0]["shape"] == [16, 16] and doc["review"]["not_applied"] == ["saver"]
+    assert entry["execution"]["adapter"]["value_range"] == [-1.0, 1.0] and entry["selection"]["license"] == "Apache-2.0"
+    fetched = {path.split(f"/resolve/{commit}/", 1)[1] for _, path, _ in hub.requests("/resolve/")}
+    assert "configs/inference.json" in fetched and not [f for f in fetched if f.startswith("models/")]  # no weights
 
 
 def test_bundle_required_packages_give_the_pip_command(hub, bundle2d, tmp_path):
@@ -467,7 +598,8 @@ def _sample_files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(Path(folder).glob("0*_*"))}
 
 
-def test_two_shards_of_a_bundle_equal_one_run(hub, bundle2d, tmp_path):
+def test_two_shards_of_a_bundle_equal_one_run(hub, bundle2d, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796655600")  # one time in the marks of the runs compared
     commit = hub.add(BUNDLE_REPO, bundle2d)
     cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
                                                                    num_inference_steps=2)})
@@ -513,3 +645,194 @@ def test_catalog_schema_and_links_of_hub_entries(tmp_path):
     for link in ("hf://a", "hf://a/b/c", "hf://../b"):
         with pytest.raises(PackageError, match="must be hf://<owner>/<repo>"):
             HubLink.of({"package_link": link}, "00290_X")
+
+
+# ---------------------------------------------------------------------------------------------- issue 31: trust at the edges
+def snapshot(tmp_path: Path, repo: str, commit: str) -> Path:
+    """Where Hugging Face's cache (the ``hub`` fixture's HF_HOME) keeps ``repo`` at ``commit``."""
+    return tmp_path / "hf_home" / "hub" / f"models--{repo.replace('/', '--')}" / "snapshots" / commit
+
+
+def _rewrite_same_length(path: Path, new: bytes) -> None:
+    """Rewrite ``path`` (through Hugging Face's link to its blob) to ``new`` padded to the same length,
+    then put its times back with os.utime, as an attacker covering their tracks would."""
+    st = path.stat()
+    assert len(new) <= st.st_size
+    path.write_bytes(new + b" " * (st.st_size - len(new)))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+def test_31_1_bundle_config_rewritten_to_the_same_length_is_refused_and_repaired(hub, bundle2d, tmp_path, capsys):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
+                                                                   num_inference_steps=2)})
+    args = ["--config", str(cat), "-n", "1", "--seed", "0", "--arg", "num_inference_steps=2"]
+    assert cli_main(["generate", "00291", *args, "-o", str(tmp_path / "first")]) == 0
+    config = snapshot(tmp_path, BUNDLE_REPO, commit) / "configs" / "inference.json"
+    marker = tmp_path / "pwned"
+    doc = json.loads(config.read_bytes())
+    doc["contrast"] = f"$__import__('os').system('touch {marker}') + 1.0"  # runs, and still returns 1.0
+    _rewrite_same_length(config, json.dumps(doc, separators=(",", ":")).encode())
+    capsys.readouterr()
+    assert cli_main(["generate", "00291", *args, "-o", str(tmp_path / "second")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "configs/inference.json" in err and "changed" in err, err
+    assert "`medhub prefetch 00291_TINY_BUNDLE --force`" in err
+    assert not marker.exists() and not (tmp_path / "second").exists()
+    # the fix the message gives repairs the snapshot
+    assert cli_main(["prefetch", "00291", "--force", "--config", str(cat)]) == 0
+    assert b"pwned" not in config.read_bytes()
+    assert cli_main(["generate", "00291", *args, "-o", str(tmp_path / "third")]) == 0 and not marker.exists()
+    assert (tmp_path / "first" / "000000_image.png").read_bytes() == (tmp_path / "third" / "000000_image.png").read_bytes()
+
+
+def test_31_1_diffusers_unet_config_rewritten_to_the_same_length_is_refused(hub, ddpm_files, tmp_path):
+    commit = hub.add(DDPM_REPO, ddpm_files)
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": hub_entry(DDPM_REPO, commit, "diffusers", [IMG16],
+                                                                 num_inference_steps=2)})
+    Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    config = snapshot(tmp_path, DDPM_REPO, commit) / "unet" / "config.json"
+    text = config.read_bytes()
+    assert b'"silu"' in text
+    _rewrite_same_length(config, text.replace(b'"silu"', b'"relu"'))
+    with pytest.raises(IntegrityError, match=r"unet/config\.json in .* changed since medhub verified it"):
+        Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+
+
+def test_31_1_bundle_weights_load_as_data_only(hub, bundle2d, tmp_path):
+    files = dict(bundle2d)  # a config asking torch.load for a full unpickle gets weights_only=True all the same
+    doc = json.loads(files["configs/inference.json"])
+    doc["load"] = "$@network_def.load_state_dict(torch.load(@load_path, weights_only=False))"
+    files["configs/inference.json"] = json.dumps(doc).encode()
+    seen = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        seen.append(os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD"))
+        return real_load(*args, **kwargs)
+
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, hub.add(BUNDLE_REPO, files),
+                                                                   "monai-bundle", [IMG16], num_inference_steps=2)})
+    torch.load = spy
+    try:
+        Generators(config_file=str(cat)).generate("00291", num_samples=1, save_images=False, seed=0)
+    finally:
+        torch.load = real_load
+    assert seen == ["1"] and "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
+
+
+def test_31_2_catalog_pins_are_checked_against_the_record_on_every_run(hub, ddpm_files, tmp_path):
+    commit = hub.add(DDPM_REPO, ddpm_files)
+    entry = hub_entry(DDPM_REPO, commit, "diffusers", [IMG16], num_inference_steps=2)
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": entry})
+    Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    entry["execution"]["sha256"] = "0" * 64  # a record exists now: the pin must still hold
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": entry})
+    with pytest.raises(IntegrityError, match="do not match the sha256 pinned in the catalog"):
+        Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    # the right tree digest runs; weights changed together with a consistently rewritten record do not
+    record_path = HubSource().record_path("00290_TINY_DDPM", commit)
+    record = json.loads(record_path.read_text())
+    entry["execution"]["sha256"] = record["tree_sha256"]
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": entry})
+    Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    weights = snapshot(tmp_path, DDPM_REPO, commit) / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.unlink()
+    weights.write_bytes(bytes(data))
+    st = weights.stat()
+    record["files"]["unet/diffusion_pytorch_model.safetensors"] = [hashlib.sha256(data).hexdigest(), st.st_size,
+                                                                    st.st_mtime_ns]
+    from medhub.execution.tree import FileRecord, manifest_digest
+
+    record["tree_sha256"] = manifest_digest({r: FileRecord(*e) for r, e in record["files"].items()})[0]
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(IntegrityError, match="do not match the sha256 pinned in the catalog"):
+        Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+    # a record of another commit, or of another repository, is not the pinned one
+    record["commit"] = "e" * 40
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(IntegrityError, match="but the catalog names"):
+        Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+
+
+def test_31_8_hf_hub_offline_set_before_import_gives_the_offline_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MEDHUB_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), MEDHUB_HOME=str(tmp_path / "home"),
+               HF_ENDPOINT="http://127.0.0.1:9")  # were a request made, it would fail at once, on this machine
+    code = "import sys; from medhub.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "generate", "205", "-n", "1", "-o", str(tmp_path / "o")],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).parents[1])
+    err = done.stderr.strip()
+    assert done.returncode != 0 and len(err.splitlines()) == 1, err
+    assert "offline mode is on" in err and "run `medhub prefetch 00205_DDPM_CHEST_XRAY_COVID_HF`" in err, err
+
+
+def test_31_9_a_copied_cache_works_offline_at_another_path(hub, bundle2d, tmp_path):
+    import shutil
+
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
+                                                                   num_inference_steps=2)})
+    expected = Generators(config_file=str(cat)).generate("00291", num_samples=2, save_images=False, seed=5)
+    # an air-gapped site copies HF_HOME and MEDHUB_HOME together, to other paths
+    site = tmp_path / "air-gapped"
+    shutil.copytree(tmp_path / "hf_home", site / "hf", symlinks=True)
+    shutil.copytree(os.environ["MEDHUB_HOME"], site / "medhub", symlinks=True)
+    shutil.rmtree(tmp_path / "hf_home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "MEDHUB_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(site / "hf"), MEDHUB_HOME=str(site / "medhub"),
+               HF_ENDPOINT="http://127.0.0.1:9")
+    script = ("import sys, numpy as np; from medhub import Generators; "
+              f"out = Generators(config_file={str(cat)!r}).generate('00291', num_samples=2, save_images=False, seed=5); "
+              "np.save(sys.argv[1], np.stack(out))")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "copied.npy")], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.load(tmp_path / "copied.npy"), np.stack(expected))
+
+
+def test_31_10_cache_ls_and_verify_see_hub_snapshots(hub, bundle2d, tmp_path, capsys):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16])})
+    Generators(config_file=str(cat)).prefetch(["00291"])
+    assert cli_main(["cache", "ls"]) == 0
+    out = capsys.readouterr().out
+    assert "00291_TINY_BUNDLE" in out and str(snapshot(tmp_path, BUNDLE_REPO, commit)) in out, out
+    assert "1 Hugging Face Hub snapshot(s)" in out
+    assert cli_main(["cache", "verify"]) == 0 and "cache ok" in capsys.readouterr().out
+
+
+def test_31_10_cache_verify_reports_a_tampered_snapshot_and_force_repairs_it(hub, ddpm_files, tmp_path, capsys):
+    commit = hub.add(DDPM_REPO, ddpm_files)
+    cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": hub_entry(DDPM_REPO, commit, "diffusers", [IMG16],
+                                                                 num_inference_steps=2)})
+    Generators(config_file=str(cat)).prefetch(["00290"])
+    weights = snapshot(tmp_path, DDPM_REPO, commit) / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    _rewrite_same_length(weights, bytes(data))  # through the link: the blob itself changes
+    capsys.readouterr()
+    assert cli_main(["cache", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert "hub snapshot 00290_TINY_DDPM" in out and "diffusion_pytorch_model.safetensors changed" in out
+    assert "`medhub prefetch 00290_TINY_DDPM --force`" in out
+    with pytest.raises(IntegrityError, match="changed since medhub verified it"):  # its ctime moved: hashed again
+        HubSource().check("00290_TINY_DDPM", json.loads(HubSource().record_path("00290_TINY_DDPM", commit).read_text()))
+    assert cli_main(["prefetch", "00290", "--force", "--config", str(cat)]) == 0
+    assert cli_main(["cache", "verify"]) == 0
+    Generators(config_file=str(cat)).generate("00290", num_samples=1, save_images=False, seed=0)
+
+
+def test_31_1_a_config_changed_after_verification_is_refused_as_it_is_read(hub, bundle2d, tmp_path):
+    commit = hub.add(BUNDLE_REPO, bundle2d)
+    cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, commit, "monai-bundle", [IMG16],
+                                                                   num_inference_steps=2)})
+    g = Generators(config_file=str(cat))
+    g.get_model_executor("00291").prepare()  # verified; the bundle is loaded later, at the first generate
+    config = snapshot(tmp_path, BUNDLE_REPO, commit) / "configs" / "inference.json"
+    _rewrite_same_length(config, config.read_bytes().replace(b'"contrast": 1.0', b'"contrast": 9.0'))
+    with pytest.raises(IntegrityError, match=r"configs/inference\.json is not the file medhub verified"):
+        g.generate("00291", num_samples=1, save_images=False, seed=0)

@@ -24,19 +24,14 @@ DATA = json.loads((Path(__file__).parent / "data" / "medigan_1_0_0_generators_ap
 MEDIGAN = DATA["methods"]
 PUBLIC = sorted(m for m in MEDIGAN if not m.startswith("_"))
 
-_LOADER_ARGS = {"batch_size", "shuffle", "sampler", "batch_sampler", "num_workers", "collate_fn", "pin_memory",
-                "drop_last", "timeout", "worker_init_fn", "prefetch_factor", "persistent_workers"}
 #: medigan parameters medhub takes through ``**kwargs`` and passes on with the same meaning.
-VIA_KWARGS = {
-    "get_as_torch_dataloader": {"dataset"} | _LOADER_ARGS,  # to medhub.data / torch's DataLoader
-}
+VIA_KWARGS: dict[str, set[str]] = {}
 #: medigan parameters medhub lacks (to be added by the owner of that code).
 MISSING: dict[str, set[str]] = {}
 #: Methods where a positional medigan call does not bind as in medigan (keyword calls work).
-#: get_as_torch_dataloader: medigan's first parameter is ``dataset``, medhub's ``model_id`` (a Dataset
-#: passed first is still taken as the dataset); DataLoader arguments go through ``**kwargs``, so that
-#: only those given reach the DataLoader (pin_memory defaults to True where CUDA is available).
-POSITIONAL_GAPS = {"get_as_torch_dataloader"}
+POSITIONAL_GAPS: set[str] = set()
+_LOADER_ARGS = ("batch_size", "shuffle", "num_workers", "pin_memory", "drop_last", "timeout", "prefetch_factor",
+                "persistent_workers")
 #: Defaults medhub changed on purpose (docs/contributing-models.md, docs/search-and-ranking.md).
 CHANGED_DEFAULTS = {
     ("rank_models_by_performance", "metric"), ("rank_models_by_performance", "order"),  # FID, best first
@@ -45,6 +40,9 @@ CHANGED_DEFAULTS = {
     ("contribute", "fill_more_fields_interactively"),  # asks nothing unless told to
     ("contribute", "output_path"),  # MEDHUB_HOME/contributions/<id>, not ./config
     ("contribute", "creator_name"), ("contribute", "creator_affiliation"), ("contribute", "model_description"),
+    # None = not given: only the DataLoader arguments given reach torch's DataLoader (medigan 1.0.0 passed
+    # prefetch_factor=2 with num_workers=0, which torch 2 refuses; pin_memory defaults to True with CUDA)
+    *(("get_as_torch_dataloader", name) for name in _LOADER_ARGS),
 }
 
 
@@ -127,3 +125,33 @@ def test_known_differences_are_still_there():
     for name, param in CHANGED_DEFAULTS:
         default = {p.name: p.default for p in parameters(name)}[param]
         assert default != MEDIGAN[name]["defaults"][param], f"{name}({param}=): default is medigan's again"
+
+
+# ---------------------------------------------------------------------------- medigan's last differences (issue 33)
+def test_dataloader_positional_call_as_in_medigan():
+    """medigan 1.0.0's order starts with ``dataset``: ``(None, "00101", 4)`` is model 00101, 4 samples."""
+    pytest.importorskip("torch")
+    g = Generators()
+    loader = g.get_as_torch_dataloader(None, "00101", 4)
+    assert len(loader.dataset) == 4 and len(loader) == 4  # DataLoader's own batch_size 1: nothing else given
+    assert len(g.get_as_torch_dataloader(101, num_samples=4, batch_size=2)) == 2  # medhub's model-first call
+    assert g.get_as_torch_dataloader(loader.dataset, batch_size=4).dataset is loader.dataset
+
+
+def test_find_model_and_generate_without_a_match_warns_and_returns_none(caplog, tmp_path):
+    with caplog.at_level("WARNING", logger="medhub.generators"):
+        assert Generators().find_model_and_generate(["dcgan", "no-such-modality-xyz"], output_path=tmp_path / "o") is None
+    assert "No model matches" in caplog.text and not (tmp_path / "o").exists()
+
+
+def test_add_model_to_config_makes_the_short_id_resolve():
+    g = Generators()
+    entry = g.get_config_by_id(101)
+    assert g.add_model_to_config("00190_COPY_OF_101", {"00190_COPY_OF_101": entry}, is_local_model=True)
+    assert g.config_manager.resolve_model_id(190) == "00190_COPY_OF_101"
+    assert len(g.generate(190, num_samples=2, save_images=False, seed=0)) == 2
+
+
+def test_get_models_by_key_value_pair_returns_the_matched_value():
+    pairs = Generators().get_models_by_key_value_pair("organ", "BRAIN")
+    assert pairs and all(p["organ"] == "BRAIN" for p in pairs)  # medigan: {model_id, key1: value1}

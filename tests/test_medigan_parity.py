@@ -230,8 +230,8 @@ pickle.dump(out, open(sys.argv[2], "wb"))
 
 @pytest.mark.slow
 def test_shipped_v2_packages_run_under_medigan_1_0_0(tmp_path):
-    """The shipped packages draw their noise with medhub.noise (version 2) and declare medhub in their
-    dependencies: under medigan 1.0.0, in a venv with medhub installed (.ci/run installs it), they run
+    """The shipped packages draw their noise with medhub.noise (version 2), use medhub.package_kit and declare
+    medhub in their dependencies: all seven, under medigan 1.0.0, in a venv with medhub installed (.ci/run installs it), they run
     through medigan's own Generators and give what their generate() gives here with the same seeds."""
     import os
     import pickle
@@ -244,9 +244,13 @@ def test_shipped_v2_packages_run_under_medigan_1_0_0(tmp_path):
     assert probe.returncode == 0, "medhub is not installed in MEDIGAN_PYTHON's environment (.ci/run installs it)"
     builder = import_file(REPO / "benchmarks" / "build_medigan_package.py", "build_medigan_package")
     work = tmp_path / "medigan-cwd"
-    folders = builder.build(["00101", "00103", "00107"], work)
+    folders = builder.build(["00101", "00102", "00103", "00104", "00105", "00106", "00107"], work)
     cases = [("dcgan", "00101_DCGAN_BRAIN_MRI_T1", 5, 11, {}),
+             ("wgangp", "00102_WGANGP_HEAD_CT", 3, 14, {}),
              ("cdcgan", "00103_CDCGAN_BRAIN_MRI_TISSUE", 4, 12, {"condition": "GM"}),
+             ("pix2pix", "00104_PIX2PIX_BRAIN_SEG_TO_T1", 3, 15, {}),
+             ("cyclegan", "00105_CYCLEGAN_HEAD_MRI_T1_CT", 2, 16, {"direction": "CT_to_T1"}),
+             ("ddpm", "00106_DDPM_FUNDUS_RGB", 2, 17, {"num_inference_steps": 2}),
              ("atlas", "00107_ATLAS3D_BRAIN_MRI_T1_SEG", 1, 13, {})]
     env = {**os.environ, "PYTHONPATH": str(work)}
     result = subprocess.run([python, "-c", SHIPPED_UNDER_MEDIGAN, json.dumps(cases), str(tmp_path / "out.pkl")],

@@ -121,3 +121,31 @@ def test_tensor_path_launches_few_kernels():
     with Count():
         noise._bits_tensor(list(range(64)), 25, 0, "cpu")
     assert Count.calls <= 12 * noise.ROUNDS + 20, Count.calls
+
+
+# Known answers: medhub.noise is frozen (docs/model-package.md; issue 33, point 5). These numbers were
+# drawn once and must never change; a different algorithm gets a new name instead.
+KAT_SEEDS = [0, 1, 2**63 - 1]
+
+
+def test_known_answers_uniform_integers_and_bits():
+    """Exact functions of the Philox bits: equal to the last bit on every device and release."""
+    assert (uniform(KAT_SEEDS, 3).double() * 2**24).long().tolist() == [
+        [6694888, 14772677, 12343212], [14936070, 15010318, 9826850], [3336015, 9694188, 16313459]]
+    assert (uniform([42], 4, stream=1).double() * 2**24).long().tolist() == [[4382904, 8240989, 3139385, 6991619]]
+    assert integers(KAT_SEEDS, 0, 1000, (3,)).tolist() == [[399, 880, 735], [890, 894, 585], [198, 577, 972]]
+    assert integers([42, 43], -5, 6, (4,), stream=3).tolist() == [[2, 3, 1, 0], [1, 5, -4, 1]]
+    assert random_bits([42], 4).tolist() == [[2632642643, 2012563771, 314527917, 1463989207]]
+
+
+def test_known_answers_normal():
+    """Box-Muller of the same bits; the CPU's log/cos/sin may round differently on another machine, so the
+    comparison allows a few units in the last place (1e-6), far below any change of algorithm."""
+    expected = torch.tensor([
+        [0.9911377429962158, -0.9246624112129211, -0.6176090240478516, -0.48206838965415955],
+        [0.38040071725845337, -0.29627782106399536, -0.24923312664031982, -1.0038373470306396],
+        [-1.586754560470581, -0.8442149758338928, 0.22378860414028168, 0.077337846159935]])
+    torch.testing.assert_close(normal(KAT_SEEDS, 4, device="cpu"), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(normal([7], 3, device="cpu", stream=2),
+                               torch.tensor([[1.4328105449676514, 0.4529358446598053, -0.055029451847076416]]),
+                               rtol=0, atol=1e-6)

@@ -359,3 +359,55 @@ def test_package_cached_by_an_older_medhub_is_checked_in_full_and_upgraded(zenod
     (folder / "__init__.py").write_text("X = 1\n")
     with pytest.raises(IntegrityError, match="files changed since extraction"):
         catalog(tmp_path, models).generate(1, num_samples=1, save_images=False)
+
+
+GATED_PKG = b"""
+import time
+import numpy as np
+from pathlib import Path
+
+def generate(model_file, num_samples, output_path, save_images, gate=None, **kwargs):
+    Path(gate, "started").write_text("1")
+    while not Path(gate, "go").exists():
+        time.sleep(0.05)
+    value = int((Path(__file__).parent / "images" / "value.txt").read_text())  # the package's own file, read late
+    return [np.full((4, 4), value, np.uint8) for _ in range(num_samples)]
+"""
+
+
+def test_prune_keeps_a_package_a_run_with_another_catalog_uses(zenodo, tmp_path, _isolated_home):
+    """Issue 31, point 3: `MEDHUB_CONFIG=other.json medhub generate` runs in one process while `medhub
+    cache prune` (the bundled catalog, which does not know the model) runs in another: the package
+    stays, the run ends well; once the run is over, a prune removes it."""
+    zenodo.files["g.zip"] = make_zip({"__init__.py": GATED_PKG, "gen.pt": b"w" * 100, "images/value.txt": b"5"})
+    other = write_catalog(tmp_path / "other.json", {"00001_GATED": remote(zenodo.api_url("g.zip"), zenodo.files["g.zip"])})
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    env = dict(os.environ, MEDHUB_HOME=str(_isolated_home), MEDHUB_CONFIG=str(other))
+    run = subprocess.Popen([sys.executable, "-m", "medhub.cli", "generate", "1", "-n", "2", "-o", str(tmp_path / "out"),
+                            "--seed", "0", "--no-progress", "--arg", f"gate={gate}"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (gate / "started").exists():
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.05)
+        package = next((_isolated_home / "packages" / "00001_GATED").iterdir())
+        env.pop("MEDHUB_CONFIG")
+        prune = subprocess.run([sys.executable, "-m", "medhub.cli", "cache", "prune", "--json"], env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert prune.returncode == 0 and str(package) not in json.loads(prune.stdout), prune.stdout
+        assert (package / "images" / "value.txt").is_file()
+        (gate / "go").write_text("1")
+        out, err = run.communicate(timeout=120)
+    finally:
+        (gate / "go").write_text("1")
+        run.wait(timeout=120)
+    assert run.returncode == 0, err
+    from PIL import Image
+
+    assert np.asarray(Image.open(tmp_path / "out" / "000000_image.png")).max() == 5
+    prune = subprocess.run([sys.executable, "-m", "medhub.cli", "cache", "prune", "--json"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert prune.returncode == 0 and str(package) in json.loads(prune.stdout)
+    assert not list((_isolated_home / "locks" / "in-use").iterdir())  # the run's marker went with it

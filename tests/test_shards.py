@@ -18,6 +18,13 @@ from medhub.errors import InvalidArgumentError, OutputPathError
 from medhub.outputs import read_manifest
 from medhub.shards import merge_manifests, parse_shard, shard_range
 
+
+@pytest.fixture(autouse=True)
+def one_mark_time(monkeypatch):
+    """Runs made at different times are compared byte for byte: one ``created`` in their marks."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796655600")
+
+
 SLOW_TOY = NUMPY_TOY + """
 import time
 

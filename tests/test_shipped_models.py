@@ -125,6 +125,16 @@ def test_shipped_packages_draw_their_noise_with_medhub_noise():
     ddpm = _package_module("00106_DDPM_FUNDUS_RGB")
     assert torch.equal(ddpm.initial_noise(seeds), noise.normal(seeds, (3, 64, 64)))
     for model_id in ("00101", "00102", "00103", "00104", "00106", "00107"):
-        entry = CM.get_config_by_id(model_id, "execution")
-        assert "medhub>=0.2.0.dev0" in entry["dependencies"], model_id
         assert int(CM.get_config_by_id(model_id, "description.version").split(".")[0]) >= 2, model_id
+
+
+def test_shipped_packages_require_a_bounded_medhub():
+    """medhub.noise and medhub.package_kit are frozen within a major version, so a package's digest
+    pins its samples only with an upper bound on medhub (issue 33, point 5): in the catalog entry
+    and in requirements.txt alike."""
+    bounded = "medhub>=0.2.0.dev0,<1"
+    for model_id in [m for m in CM.model_ids if m.startswith("001")]:
+        deps = CM.get_config_by_id(model_id, "execution.dependencies")
+        assert [d for d in deps if d.startswith("medhub")] == [bounded], model_id
+        folder = REPO / "models" / CM.get_config_by_id(model_id, "execution.package_link")
+        assert bounded in (folder / "requirements.txt").read_text().splitlines(), model_id

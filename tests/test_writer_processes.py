@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import os
 import resource
@@ -104,6 +105,7 @@ def test_a_generate_run_is_the_same_with_processes_and_threads(tmp_path, monkeyp
 
     g = Generators()
     runs = {}
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796655600")  # one time in the marks of both runs
     for writers in ("1", "2"):
         monkeypatch.setenv("MEDHUB_WRITERS", writers)
         runs[writers] = g.generate(101, num_samples=300, output_path=tmp_path / writers, seed=3, device="cpu",
@@ -296,3 +298,73 @@ def test_the_worker_imports_no_torch():
     code = "import sys, medhub.outputs.writer_worker; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
         == "False"
+
+
+# ---------------------------------------------------------------------------- the watchdog
+def test_a_stopped_worker_is_a_clear_error_and_leaves_nothing(tmp_path, started, monkeypatch):
+    """Issue 31, point 11: a SIGSTOPped writer (it answers nothing and reads nothing) stops the run
+    after MEDHUB_WRITER_TIMEOUT seconds with a WriterError; no staging folder, no process left."""
+    monkeypatch.setenv("MEDHUB_WRITER_TIMEOUT", "3")  # long enough for the healthy worker on a loaded machine
+    writer = RunWriter(tmp_path / "out", [IMAGE], processes=2)
+    writer.submit(range(10), range(10), {"image": _batch(0, 10)["image"]})
+    writer._processes.flush()  # both workers started
+    stopped = started[0]
+    os.kill(stopped.pid, signal.SIGSTOP)
+    began = time.monotonic()
+    try:
+        with pytest.raises(WriterError, match=rf"pid {stopped.pid}\) made no progress for 3 s"):
+            try:
+                for b in range(1, 40):
+                    writer.submit(range(b * 500, b * 500 + 500), range(500), {"image": _batch(b, 500)["image"]})
+                writer.finish({"seed": 0})
+            except BaseException:
+                writer.abort()
+                raise
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # a stopped process left by a failing test goes on
+            os.kill(stopped.pid, signal.SIGCONT)
+    assert time.monotonic() - began < 60
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "out").exists()
+    assert _no_live_children(started)
+
+
+def test_a_worker_stopped_after_its_last_answer_does_not_hang_the_run(tmp_path, started, monkeypatch):
+    """Every file answered, then the worker stops instead of ending: the run is complete; the worker
+    is killed after MEDHUB_WRITER_TIMEOUT seconds."""
+    monkeypatch.setenv("MEDHUB_WRITER_TIMEOUT", "3")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    pool = WriterPool(folder, [IMAGE], 1)
+    pool.add(IMAGE, [f"{i:03d}.png" for i in range(10)], _batch(0, 10)["image"])
+    pool.flush()
+    while pool.workers[0].pending:
+        pool._receive()
+    os.kill(started[0].pid, signal.SIGSTOP)
+    pool.finish()
+    assert len(list(folder.iterdir())) == 10 and _no_live_children(started)
+
+
+@pytest.mark.slow  # a model run in a new process (about 10 s on 2 cores); the test above is the fast one
+def test_a_generate_run_with_a_stopped_writer_fails_cleanly(tmp_path):
+    """The same through `medhub generate` in a real process: exit code 1, one line, no output folder."""
+    code = textwrap.dedent("""
+        import os, signal, sys
+        from medhub.outputs import workers
+        started = workers.subprocess.Popen
+        class Stopped(started):  # each writer process is stopped as soon as it starts
+            def __init__(self, args, *rest, **kwargs):
+                super().__init__(args, *rest, **kwargs)
+                if "writer_worker" in str(args):
+                    os.kill(self.pid, signal.SIGSTOP)
+        workers.subprocess.Popen = Stopped
+        from medhub.cli import main
+        sys.exit(main(sys.argv[1:]))
+    """)
+    out = tmp_path / "out"
+    env = dict(os.environ, MEDHUB_WRITERS="2", MEDHUB_WRITER_TIMEOUT="1")
+    proc = subprocess.run([sys.executable, "-c", code, "generate", "101", "-n", "70", "-o", str(out), "--seed", "0",
+                           "--device", "cpu", "--no-progress"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("medhub: error: A process writing the run's files") and "made no progress" in \
+        proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert not out.exists() and _leftovers(tmp_path) == []

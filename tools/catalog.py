@@ -6,6 +6,10 @@
     python tools/catalog.py pin [MODEL_ID ...]
         for shipped packages (links relative to models/): writes each package's metadata.json
         from its catalog entry, then pins the package's tree digest and size in the catalog.
+    python tools/catalog.py golden [MODEL_ID ...] [--args JSON]
+        for shipped packages: pins them, generates their golden samples on the CPU (seed 0, 8
+        samples, the entry's golden args or --args) and writes ``execution.golden`` (with its
+        sha256, see medhub/golden.py), then pins again (metadata.json holds the golden entry).
     python tools/catalog.py check
         validates the catalog and checks every shipped package against its pinned sha256.
 
@@ -79,6 +83,26 @@ def pin(doc: dict, ids: list[str]) -> None:
         print(f"{model_id}: sha256 {digest} size {size}")
 
 
+def golden(doc: dict, ids: list[str], args: dict | None) -> None:
+    from functools import partial
+
+    from medhub import Generators
+    from medhub.golden import golden_entry
+
+    pin(doc, ids)
+    save(doc)
+    g = Generators(config_file=CATALOG)
+    wanted = _full_ids(doc, ids)
+    for model_id, entry in doc["models"].items():
+        link = entry["execution"]["package_link"]
+        if is_remote_link(link) or is_hub_link(link) or (wanted and model_id not in wanted):
+            continue
+        given = args if args is not None else (entry["execution"].get("golden") or {}).get("args")
+        entry["execution"]["golden"] = golden_entry(partial(g.generate, model_id), given)
+        print(f"{model_id}: golden sha256 {entry['execution']['golden']['sha256']}")
+    pin(doc, ids)
+
+
 def check(doc: dict) -> int:
     validate_catalog(doc, str(CATALOG))
     bad = 0
@@ -107,6 +131,10 @@ def main() -> int:
     pin_p = sub.add_parser("pin")
     pin_p.add_argument("ids", nargs="*")
     pin_p.add_argument("--version")
+    gold = sub.add_parser("golden")
+    gold.add_argument("ids", nargs="*")
+    gold.add_argument("--args", type=json.loads, help="model inputs of the golden run, as a JSON object")
+    gold.add_argument("--version")
     sub.add_parser("check")
     args = ap.parse_args()
     doc = load()
@@ -114,6 +142,8 @@ def main() -> int:
         return check(doc)
     if args.cmd == "import-medigan":
         import_medigan(args.path, doc)
+    elif args.cmd == "golden":
+        golden(doc, args.ids, args.args)
     else:
         pin(doc, args.ids)
     if args.version:

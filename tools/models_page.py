@@ -35,7 +35,7 @@ def _source(entry: dict[str, Any]) -> str:
     if link.startswith("hf://"):
         repo, revision = link[len("hf://"):], str(ex.get("revision") or "main")
         pinned = len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
-        shown = f"{revision[:12]} (pinned)" if pinned else f"{revision} (unpinned)"
+        shown = f"{revision[:12]} (pinned)" if pinned else f"{revision} (unpinned: no commit found on its public pages)"
         return f"[{repo}](https://huggingface.co/{repo}) @ {shown}"
     if link.startswith(("http://", "https://")):
         host = link.split("/")[2]

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ContributionError
+from ..golden import golden_entry
 from .checks import check_weights, import_and_detect, locate_package
 from .ids import validate_model_id
 from .metadata import (
@@ -212,6 +213,9 @@ class ModelContributor:
             self.entry["execution"]["outputs"] = report.outputs
             logger.warning("%s: no outputs spec in the metadata; inferred %s from the samples. Check it, and add "
                            "range / values.", self.model_id, [o["name"] for o in report.outputs])
+        if report.reproducible:
+            golden = self.entry["execution"]["golden"] = golden_entry(executor.generate)
+            logger.info("%s: golden samples (seed 0, 8, CPU) have sha256 %s", self.model_id, golden["sha256"])
         selection = self.entry["selection"]
         if not selection.get("generates"):
             selection["generates"] = [o["name"] for o in report.outputs]

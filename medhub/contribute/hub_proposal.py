@@ -5,6 +5,9 @@ upload: its catalog entry names the repository (``package_link: "hf://<owner>/<r
 revision (a commit hash pins it). :func:`propose_hub_model` builds and validates that entry and
 opens the GitHub issue that asks for it to be added to the catalog (``medhub contribute MODEL_ID
 --hub OWNER/REPO --revision COMMIT --interface diffusers``). Nothing is downloaded from the Hub.
+Given a local copy of the repository (``folder``, CLI ``--from DIR``), the entry starts from the
+draft :func:`~medhub.contribute.hub_draft.draft_hub_entry` makes of it (sampling expression, noise,
+scheduler, outputs spec found by a dry run, value range, licence, version).
 
 Example:
     >>> proposal = propose_hub_model("00299_TINY_DDPM", "owner/tiny-ddpm", "a" * 40, "diffusers", dry_run=True,
@@ -24,16 +27,12 @@ from typing import Any
 
 from ..errors import CatalogError, MetadataError
 from .github import require_pygithub
+from .hub_draft import HUB_KINDS, draft_hub_entry
 from .ids import validate_model_id
 from .metadata import apply_arguments, catalog_document, field_value, missing_fields, missing_fields_error, set_field
 from .online import require_online
 from .publish import access_tokens
 
-#: The package kinds the Hub can serve, and the dependencies their entries start with.
-HUB_KINDS = {
-    "diffusers": ["torch>=2.1", "diffusers>=0.35", "huggingface_hub>=0.36"],
-    "monai-bundle": ["torch>=2.1", "monai>=1.4", "einops>=0.7", "huggingface_hub>=0.36"],
-}
 _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -101,6 +100,15 @@ def hub_entry(model_id: str, repo_id: str, revision: str, interface: str,
     return entry
 
 
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over``'s values, objects merged key by key (the entry's three objects and below)."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) \
+            else value
+    return out
+
+
 def proposal_body(model_id: str, repo_id: str, revision: str, entry: Mapping[str, Any]) -> str:
     """The issue text: the repository, the revision (and whether it pins), then the entry as JSON."""
     from ..version import __version__
@@ -133,14 +141,22 @@ def propose_hub_model(model_id: str, repo_id: str, revision: str, interface: str
                       metadata: Mapping[str, Any] | None = None, metadata_fields: Mapping[str, Any] | None = None,
                       taken: list[str] | tuple[str, ...] = (), github_access_token: str | None = None,
                       github_url: str | None = None, github_repo: str | None = None,
-                      dry_run: bool = False) -> HubProposal:
+                      dry_run: bool = False, folder: str | None = None) -> HubProposal:
     """Build the catalog entry of a model on the Hub and open its contribution issue on GitHub.
 
     ``dry_run`` builds and validates the entry and the issue text only (no request). An open issue
     naming the model id already is reported, not duplicated. The GitHub token comes from
-    ``github_access_token`` or ``GITHUB_TOKEN`` and is never logged.
+    ``github_access_token`` or ``GITHUB_TOKEN`` and is never logged. ``folder``: a local copy of the
+    repository, drafted first (:func:`~medhub.contribute.hub_draft.draft_hub_entry`); ``metadata``
+    and ``metadata_fields`` complete and override the draft.
     """
     model_id = validate_model_id(model_id, list(taken))
+    if folder is not None:
+        drafted = draft_hub_entry(f"hf://{repo_id}@{revision}", folder, model_id).entry
+        if drafted["execution"]["interface"] != interface:
+            raise MetadataError(f"{folder} holds a {drafted['execution']['interface']} repository, not {interface}; "
+                                "fix --interface.", step="metadata")
+        metadata = _merged(drafted, metadata or {})
     entry = hub_entry(model_id, repo_id, revision, interface, metadata, metadata_fields)
     body = proposal_body(model_id, repo_id, revision, entry)
     proposal = HubProposal(model_id, repo_id, revision.strip(), {model_id: entry}, body)

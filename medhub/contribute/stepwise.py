@@ -116,9 +116,7 @@ def add_model_to_config(config_manager: Any, contributors: list[ModelContributor
         entry["execution"]["package_link"] = str(folder)  # in this process only; never published
         contributor.allow_existing = contributor.allow_existing or overwrite_existing_metadata
         contributor.added_to_config = contributor.added_to_config or model_id not in config_manager.config_dict
-    config_manager.config_dict[model_id] = entry
-    if model_id not in config_manager.model_ids:
-        config_manager.model_ids.append(model_id)
+    config_manager.add_entry(model_id, entry)
     if store_new_config:
         logger.info("%s: added to the catalog of this process; medhub does not write its catalog files (the "
                     "published entry goes into the GitHub issue)", model_id)

@@ -37,13 +37,28 @@ def image_set(text: str) -> Any:
     return (parts[1], int(parts[2]))
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer (``--batch-size 0`` is refused with one line, exit code 2).
+
+    >>> positive_int("8")
+    8
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"give a positive integer, not {text!r}")
+    return value
+
+
 def add_extractor_options(p: argparse.ArgumentParser, seed_help: str) -> None:
     """The options of ``medhub fid``, ``evaluate`` and ``report`` that choose the feature extractor, its
     device and batch size, the seed and the real set's feature cache."""
     p.add_argument("--extractor", default="inception", choices=["inception", "radimagenet"])
     p.add_argument("--weights", help="extractor TorchScript file (required for radimagenet)")
     p.add_argument("--normalize", action="store_true", help="per-image min-max normalisation")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per pass of the extractor (default 32)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0, help=seed_help)
     p.add_argument("--real-cache", help=".npz file caching the real set's features (shared by fid, evaluate, report)")
@@ -75,7 +90,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--train", help="folder of the training images: adds the real-real baseline and the "
                                    "memorisation check")
     p.add_argument("-n", "--num-samples", type=int, help="samples to generate (default: as many as real images)")
-    p.add_argument("-o", "--output", default="report.html", help="HTML file to write (JSON beside it)")
+    p.add_argument("-o", "--output", default="report.html",
+                   help="HTML file to write (.html added if missing; JSON beside it), or an existing folder "
+                        "(MODEL_ID.html in it)")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help="model input (repeatable)")
     _feature_options(p)
 
@@ -105,11 +122,16 @@ def run(args: argparse.Namespace, emit: Callable[[argparse.Namespace, Any, str],
             text += "\n" + mem.summary_text()
         emit(args, data, text)
         return 0
+    from ..execution.inputs import check_inputs
+    from ..generators import Generators
     from ..validate import parse_model_args
     from .report import model_report
 
+    generators = Generators(config_file=getattr(args, "config", None))
+    model_args = parse_model_args(args.arg)
+    check_inputs(generators.get_model_executor(args.model_id), model_args, "--arg")  # named as typed
     result = model_report(args.model_id, args.real, train=args.train, num_samples=args.num_samples, output=args.output,
-                          model_args=parse_model_args(args.arg), **_options(args))
+                          model_args=model_args, generators=generators, **_options(args))
     emit(args, {"html": str(result.html_path), "json": str(result.json_path)},
          f"wrote {result.html_path} and {Path(result.json_path).name}\n{result.summary}")
     return 0

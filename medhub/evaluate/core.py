@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, OutputPathError
 from .metrics import fid_from_features
 
 
@@ -38,24 +39,59 @@ def compute_features(source: Any, extractor: str = "inception", weights: str | o
     ``cache``: an ``.npz`` file; if it exists and was made with the same extractor, weights and
     normalisation, its features are used; otherwise they are computed and written there.
     """
+    from ..validate import check_positive
     from .features import FeatureExtractor, extract, iter_images
 
+    check_positive("batch_size", batch_size, allow_none=False)
+    if cache is not None and Path(cache).is_dir():
+        raise InvalidArgumentError(f"The feature cache {cache} is a folder; give a file path, e.g. {Path(cache) / 'real.npz'}.")
     ext = FeatureExtractor(extractor, weights, device)
     info = {**ext.describe(), "normalize": normalize}
     if cache is not None and Path(cache).is_file():
-        data = np.load(cache, allow_pickle=False)
-        stored = json.loads(str(data["info"]))
+        feats, stored = read_feature_cache(cache)
         if {k: stored.get(k) for k in info} == info:
-            return data["features"].astype(np.float64), stored
-    images, count, what = iter_images(source, seed=seed, device=device)
+            return feats, stored
+    images, count, what = iter_images(source, seed=seed, device=device, normalize=normalize)
     feats = extract(ext, images, count, batch_size=batch_size, normalize=normalize, progress=progress)
     info = {**info, "source": what, "n": int(feats.shape[0])}
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(cache).with_name(f".{Path(cache).name}.tmp.npz")
-        np.savez(tmp, features=feats.astype(np.float32), info=json.dumps(info))
-        os.replace(tmp, cache)
+        try:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            np.savez(tmp, features=feats.astype(np.float32), info=json.dumps(info))
+            os.replace(tmp, cache)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise OutputPathError(f"Cannot write the feature cache {cache}: {exc.strerror or exc}; give a writable "
+                                  "path.") from None
     return feats, info
+
+
+def read_feature_cache(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The features (N, D) and the description of a cache written by :func:`compute_features`;
+    :class:`~medhub.errors.InvalidArgumentError` for a file that is not one."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception:  # noqa: BLE001 - whatever numpy says, it is not a feature cache
+        data = None
+    feats: Any = None
+    if data is None:
+        why = "numpy cannot read it as an .npz archive"
+    elif not hasattr(data, "files"):
+        why = "it holds a single array (.npy), not an .npz archive"
+    else:
+        with data:
+            try:
+                feats = np.asarray(data["features"], dtype=np.float64)
+                stored = json.loads(str(data["info"]))
+            except Exception:  # noqa: BLE001 - missing or unreadable members
+                feats = None
+        why = "it holds no 'features' and 'info' written by medhub"
+    if feats is None or feats.ndim != 2 or not isinstance(stored, dict):
+        raise InvalidArgumentError(f"{path} is not a medhub feature cache ({why}); give a cache that medhub fid, "
+                                   "evaluate or report wrote, or a new path for medhub to write one.")
+    return feats, stored
 
 
 def _fid_from_features(a: np.ndarray, b: np.ndarray) -> float:

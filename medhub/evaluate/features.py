@@ -4,7 +4,8 @@ Preprocessing (the same for every extractor, recorded in each report):
 
 1. to float: uint8 / 255, uint16 / 65535, bool as 0/1; floats must already be in [0, 1];
    with ``normalize=True`` each image is min-max scaled to [0, 1] instead (medigan paper, Table 4);
-2. channels: grayscale is repeated to 3 channels, RGBA drops alpha;
+2. channels: alpha is dropped (grey + alpha, RGBA), grayscale is repeated to 3 channels; image files
+   in other modes (palette, CMYK, YCbCr, 32-bit integer) are converted to grey or RGB when read;
 3. resize to 299x299: ``torch.nn.functional.interpolate`` bilinear, ``align_corners=False``,
    ``antialias=True`` (antialiasing only acts when shrinking);
 4. scale to [-1, 1] (``x * 2 - 1``).
@@ -27,6 +28,8 @@ logger = logging.getLogger("medhub.evaluate")
 
 SIZE = 299
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+#: Channel counts of an image: grey, grey + alpha, RGB, RGBA.
+CHANNELS = (1, 2, 3, 4)
 PREPROCESSING = {
     "range": "uint8/255, uint16/65535, float in [0,1] (or per-image min-max with normalize=True)",
     "channels": "grayscale repeated to 3, alpha dropped",
@@ -103,19 +106,22 @@ class FeatureExtractor:
 
 
 def to_unit(img: np.ndarray, normalize: bool = False) -> np.ndarray:
-    """One image (H, W), (H, W, C) or (C, H, W) -> float32 (H, W, C) in [0, 1], alpha dropped:
+    """One image (H, W), (H, W, C) or (C, H, W) with C in 1-4 -> float32 (H, W, 1 or 3) in [0, 1], alpha dropped:
     steps 1 and 2 of the preprocessing above (grey stays one channel here).
 
     >>> to_unit(np.array([[0, 255]], np.uint8)).tolist()
     [[[0.0], [1.0]]]
     """
     arr = np.asarray(img)
-    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+    if arr.ndim == 3 and arr.shape[0] in CHANNELS and arr.shape[-1] not in CHANNELS:
         arr = np.moveaxis(arr, 0, -1)
     if arr.ndim == 2:
         arr = arr[..., None]
-    if arr.ndim != 3:
-        raise InvalidArgumentError(f"Evaluation takes 2D images, got an array of shape {np.asarray(img).shape}.")
+    if arr.ndim != 3 or arr.shape[-1] not in CHANNELS:
+        raise InvalidArgumentError(f"Evaluation takes 2D images (grey, grey + alpha, RGB or RGBA), got an array of "
+                                   f"shape {np.asarray(img).shape}.")
+    if arr.shape[-1] in (2, 4):  # alpha dropped
+        arr = arr[..., :-1]
     if arr.dtype == np.bool_:
         x = arr.astype(np.float32)
     elif normalize:
@@ -131,11 +137,11 @@ def to_unit(img: np.ndarray, normalize: bool = False) -> np.ndarray:
         if x.size and (x.min() < -1e-6 or x.max() > 1 + 1e-6):
             raise InvalidArgumentError(
                 f"Float images must be in [0, 1] (found [{x.min():.3g}, {x.max():.3g}]); rescale them or pass "
-                "normalize=True."
+                "normalize=True (CLI: --normalize)."
             )
     else:
         raise InvalidArgumentError(f"Unsupported image dtype {arr.dtype}; use uint8, uint16, bool or float.")
-    return x[..., :3] if x.shape[-1] == 4 else x
+    return x
 
 
 def preprocess(images: list[np.ndarray], normalize: bool = False) -> Any:
@@ -154,18 +160,93 @@ def preprocess(images: list[np.ndarray], normalize: bool = False) -> Any:
     return torch.stack(out).clamp(0, 1) * 2 - 1
 
 
-def iter_images(source: Any, seed: int = 0, device: str = "cpu") -> tuple[Iterator[np.ndarray], int, str]:
+def image_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files of ``folder`` and its subfolders (by suffix, sorted); links are listed, dangling or not."""
+    return sorted(p for p in Path(folder).rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES and (p.is_symlink() or not p.is_dir()))
+
+
+#: Pillow modes converted when read: to RGB (drops palette transparency and other colour models).
+TO_RGB = ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa")
+
+
+def read_image(path: str | os.PathLike[str], normalize: bool = False) -> np.ndarray:
+    """One image file as an array medhub's evaluation takes: grey (H, W) or colour (H, W, 3), uint8,
+    uint16, bool or float, alpha dropped (``LA``, ``RGBA``); palette, CMYK, YCbCr and other colour
+    models converted to RGB, 32-bit integer grey to uint16 when its values fit (to float with
+    ``normalize``).
+
+    A file that cannot be used raises :class:`~medhub.errors.InvalidArgumentError` naming it and
+    saying why (not an image, truncated, a dangling link, over Pillow's decompression-bomb limit,
+    values out of range); the run that reads it is refused. ``normalize``: check float values as
+    ``to_unit`` will take them.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    refused = "the run was refused: fix or remove the file"
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = _mode_array(img, path, normalize)
+    except InvalidArgumentError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidArgumentError(f"{path}: over Pillow's decompression-bomb limit ({exc}); the run was refused: "
+                                   "shrink the image or remove it.") from None
+    except UnidentifiedImageError:
+        size = path.stat().st_size
+        what = "an empty file" if size == 0 else f"not an image Pillow can read ({size} bytes)"
+        raise InvalidArgumentError(f"{path}: {what}; {refused}.") from None
+    except FileNotFoundError:
+        what = f"a link to {os.readlink(path)}, which does not exist" if path.is_symlink() else "gone"
+        raise InvalidArgumentError(f"{path}: {what}; {refused}.") from None
+    except OSError as exc:
+        if exc.errno is not None:  # permissions, a folder, an I/O error
+            raise InvalidArgumentError(f"{path}: cannot be read ({exc.strerror}); {refused}.") from None
+        raise InvalidArgumentError(f"{path}: damaged or truncated image ({exc}); {refused}.") from None
+    except (SyntaxError, ValueError) as exc:  # damaged data some of Pillow's decoders report so
+        raise InvalidArgumentError(f"{path}: damaged image ({exc}); {refused}.") from None
+    try:
+        to_unit(arr, normalize)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{path}: {str(exc).rstrip('.')}; the run was refused.") from None
+    return arr
+
+
+def _mode_array(img: Any, path: Path, normalize: bool) -> np.ndarray:
+    """The array of an opened Pillow image, converted to a mode :func:`to_unit` takes."""
+    if img.mode in TO_RGB:
+        img = img.convert("RGBA" if img.mode in ("P", "PA") else "RGB")
+    arr = np.asarray(img)
+    if img.mode in ("LA", "La", "RGBA"):
+        arr = arr[..., :-1] if arr.ndim == 3 else arr  # alpha dropped
+        arr = arr[..., 0] if arr.shape[-1] == 1 else arr
+    if arr.dtype.kind == "u" and arr.dtype.byteorder not in ("=", "|"):
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # big-endian 16-bit (I;16B)
+    if arr.dtype.kind == "i":  # mode I: 32-bit integers
+        if not arr.size or (arr.min() >= 0 and arr.max() <= 65535):
+            return arr.astype(np.uint16)
+        if normalize:  # scaled per image anyway
+            return arr.astype(np.float32)
+        raise InvalidArgumentError(f"{path}: 32-bit integer image with values in [{arr.min()}, {arr.max()}], beyond "
+                                   "16 bits; the run was refused: save it as 8- or 16-bit, or pass normalize "
+                                   "(--normalize) to scale each image.")
+    return arr
+
+
+def iter_images(source: Any, seed: int = 0, device: str = "cpu",
+                normalize: bool = False) -> tuple[Iterator[np.ndarray], int, str]:
     """Images from a folder, an array (N, ...), a list of arrays, or ``(model_id, num_samples)``.
 
-    Returns (iterator, count, description).
+    Returns (iterator, count, description). A folder's files are read by :func:`read_image` as the
+    iterator reaches them (``normalize``: as the extractor will take them).
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        files = sorted(p for p in Path(source).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(source)
         if len(files) < 2:
             raise InvalidArgumentError(f"Folder {source} holds {len(files)} image(s); FID needs at least 2.")
-        from PIL import Image
-
-        return (np.asarray(Image.open(f)) for f in files), len(files), f"folder {Path(source).name} ({len(files)} images)"
+        return (read_image(f, normalize) for f in files), len(files), f"folder {Path(source).name} ({len(files)} images)"
     if isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], int):
         model_id, n = source
         from ..config import ConfigManager

@@ -167,17 +167,17 @@ def memorization_from_arrays(synthetic: list[np.ndarray] | np.ndarray, train: li
                               extractor if features is not None else None, [*size, channels], train_names or [])
 
 
-def load_images(source: Any, seed: int = 0, device: str = "cpu") -> tuple[list[np.ndarray], list[str], str]:
+def load_images(source: Any, seed: int = 0, device: str = "cpu",
+                normalize: bool = False) -> tuple[list[np.ndarray], list[str], str]:
     """Images of a set (folder, array, list, ``(model_id, n)``) in memory: (images, names, what).
 
     Folder images are named by their path inside the folder, others by their index."""
-    from .features import IMAGE_SUFFIXES, iter_images
+    from .features import image_files, iter_images
 
-    images, _count, what = iter_images(source, seed=seed, device=device)
+    images, _count, what = iter_images(source, seed=seed, device=device, normalize=normalize)
     images = [np.asarray(x) for x in images]
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        names = [str(p.relative_to(source)) for p in sorted(p for p in Path(source).rglob("*")
-                                                            if p.suffix.lower() in IMAGE_SUFFIXES)]
+        names = [str(p.relative_to(source)) for p in image_files(source)]
     else:
         names = [f"#{i}" for i in range(len(images))]
     return images, names, what
@@ -193,9 +193,9 @@ def memorization_report(synthetic: Any, train: Any, held_out: Any = None, extrac
     """
     from .core import compute_features
 
-    syn, _, _ = load_images(synthetic, seed, device)
-    tr, names, _ = load_images(train, seed, device)
-    held = None if held_out is None else load_images(held_out, seed, device)[0]
+    syn, _, _ = load_images(synthetic, seed, device, normalize)
+    tr, names, _ = load_images(train, seed, device, normalize)
+    held = None if held_out is None else load_images(held_out, seed, device, normalize)[0]
     features = None
     if extractor is not None:
         opts = dict(extractor=extractor, normalize=normalize, seed=seed, device=device, **kwargs)

@@ -21,13 +21,16 @@ import html
 import io
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, OutputPathError
+from ..execution.inputs import check_inputs
+from ..validate import check_positive
 from .features import to_unit
 from .memorization import MemorizationReport, load_images, memorization_from_arrays
 from .suite import CI_METHOD, Estimate, compute_metrics, json_safe, kid_subset_size_or_default, parse_metrics
@@ -187,6 +190,49 @@ def _generate(g: Any, model_id: str, n: int, seed: int, device: str, model_args:
     return images
 
 
+def report_paths(output: str | os.PathLike[str], model_id: str) -> tuple[Path, Path]:
+    """Where :func:`model_report` writes: ``output`` (``.html`` added when it has no such suffix)
+    and the same name with ``.json``; an existing folder gets ``<model_id>.html`` and
+    ``<model_id>.json`` inside it. A folder that does not exist or cannot be written to is refused
+    with :class:`~medhub.errors.InvalidArgumentError`, before any work.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> [p.name for p in report_paths(f"{folder}/report", "00101_X")], report_paths(folder, "00101_X")[0].name
+    (['report.html', 'report.json'], '00101_X.html')
+    """
+    html_path = Path(output).expanduser()
+    if html_path.is_dir():
+        html_path = html_path / f"{model_id}.html"
+    elif html_path.suffix.lower() not in (".html", ".htm"):
+        html_path = html_path.with_name(html_path.name + ".html")
+    folder = html_path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InvalidArgumentError(f"Cannot write the report {html_path}: {folder} {what}; create it first or "
+                                   "choose another -o.")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise InvalidArgumentError(f"Cannot write the report {html_path}: {folder} is not writable "
+                                   f"({exc.strerror or exc}); choose another -o.") from None
+    return html_path, html_path.with_suffix(".json")
+
+
+def _write_atomic(files: dict[Path, str]) -> None:
+    """Write every file (each through a temporary file renamed into place), or none of them."""
+    tmps = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in files}
+    try:
+        for path, text in files.items():
+            tmps[path].write_text(text, encoding="utf-8")
+        for path in files:
+            os.replace(tmps[path], path)
+    except OSError as exc:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+        raise OutputPathError(f"Cannot write the report next to {next(iter(files))}: {exc.strerror or exc}.") from None
+
+
 def model_report(model_id: str | int, real: Any, train: Any = None, num_samples: int | None = None,
                  output: str | os.PathLike[str] = "report.html", model_args: dict[str, Any] | None = None,
                  metrics: str = "fid,kid,prdc", extractor: str = "inception", weights: Any = None,
@@ -198,7 +244,9 @@ def model_report(model_id: str | int, real: Any, train: Any = None, num_samples:
     against ``real`` (a folder, array or list of held-out real images) and write ``output`` (HTML)
     and the same name with ``.json``. ``train``: the model's training images; adds the real-real
     baseline (as many training images as samples vs ``real``) and the memorisation check.
-    ``model_args``: model inputs (e.g. ``{"condition": "T1"}``). Returns where it wrote and what.
+    ``model_args``: model inputs (e.g. ``{"condition": "T1"}``). ``output``: an existing folder gets
+    ``<model_id>.html`` (see :func:`report_paths`). The output place, the batch size and the model
+    inputs are checked before any image is read or generated. Returns where it wrote and what.
     """
     from ..version import __version__
     from .core import compute_features
@@ -210,7 +258,10 @@ def model_report(model_id: str | int, real: Any, train: Any = None, num_samples:
     model_id = generators.config_manager.resolve_model_id(str(model_id))
     config = generators.get_config_by_id(model_id)
     names = parse_metrics(metrics)
-    real_images, _, real_what = load_images(real, seed, device)
+    html_path, json_path = report_paths(output, model_id)  # a bad -o, batch size or input fails before any work
+    check_positive("batch_size", batch_size, allow_none=False)
+    check_inputs(generators.get_model_executor(model_id), model_args or {})
+    real_images, _, real_what = load_images(real, seed, device, normalize)
     n = len(real_images) if num_samples is None else int(num_samples)
     if n < 2:
         raise InvalidArgumentError(f"num_samples must be at least 2, got {n}.")
@@ -226,7 +277,7 @@ def model_report(model_id: str | int, real: Any, train: Any = None, num_samples:
     mem: MemorizationReport | None = None
     train_images: list[np.ndarray] = []
     if train is not None:
-        train_images, train_names, _ = load_images(train, seed, device)
+        train_images, train_names, _ = load_images(train, seed, device, normalize)
         ft, _ = compute_features(train_images, **feat)
         if len(train_images) >= n:
             pick = np.sort(np.random.default_rng(seed).choice(len(train_images), n, replace=False))
@@ -259,11 +310,8 @@ def model_report(model_id: str | int, real: Any, train: Any = None, num_samples:
             caption = (f"sample {i} | nearest training by features: {train_names[tf]} (d={row.get('feature_distance', 0):.3g})"
                        f" | by pixels: {train_names[tp]} (RMS {row['pixel_distance']:.3g})")
             panel_list.append((grid_png([synthetic[i], train_images[tf], train_images[tp]], ncols=3), caption))
-    html_path = Path(output)
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path = html_path.with_suffix(".json")
-    html_path.write_text(render_html(data, grids, panel_list), encoding="utf-8")
-    json_path.write_text(json.dumps(json_safe(data), indent=2, default=float) + "\n", encoding="utf-8")
+    _write_atomic({html_path: render_html(data, grids, panel_list),
+                   json_path: json.dumps(json_safe(data), indent=2, default=float) + "\n"})
     lines = [f"  {est}" + (f"   real-real {baseline[name].value:.3f}" if name in baseline else "")
              for name, est in figures.items()]
     if mem is not None:

@@ -10,6 +10,7 @@ archive (bad CRC, truncated) is refused with one line, and nothing is left behin
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import stat
 import tarfile
@@ -21,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from ..errors import PackageError, UnsafeArchiveError
+from .tree import IGNORED_DIRS, IGNORED_NAMES, IGNORED_SUFFIXES
 
 #: Defaults of MEDHUB_MAX_EXTRACT_BYTES / _MEMBERS / _RATIO (see :mod:`medhub.settings`).
 DEFAULT_MAX_BYTES = 8 * 2**30
@@ -171,14 +173,70 @@ def _open(archive: Path) -> tuple[str, Any]:
     raise _refuse(archive, "it is neither a zip nor a tar archive")
 
 
-def safe_extract(archive: Path, dest: Path, limits: Limits | None = None) -> None:
+def member_digests(archive: Path, limits: Limits | None = None) -> dict[str, str]:
+    """The sha256 of every file member of a (checked) archive, by normalised path, leaving out what
+    tree digests leave out (``__pycache__``, ``*.pyc``, ``.DS_Store``): the files it extracts to.
+
+    Example:
+        >>> import io, tempfile, zipfile
+        >>> path = Path(tempfile.mkdtemp()) / "p.zip"
+        >>> with zipfile.ZipFile(path, "w") as zf:
+        ...     zf.writestr("pkg/__init__.py", "")
+        >>> member_digests(path)
+        {'pkg/__init__.py': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'}
+    """
+    limits = limits or Limits.from_settings()
+    out: dict[str, str] = {}
+    try:
+        kind, handle = _open(archive)
+        with handle:
+            members = check_members(archive, _zip_members(archive, handle) if kind == "zip"
+                                    else _tar_members(archive, handle), limits)
+            for member in members:
+                parts = member.path.parts
+                if member.is_dir or any(p in IGNORED_DIRS for p in parts[:-1]) or parts[-1] in IGNORED_NAMES \
+                        or member.path.suffix in IGNORED_SUFFIXES:
+                    continue
+                digest = hashlib.sha256()
+                src = handle.open(member.entry) if kind == "zip" else handle.extractfile(member.entry)
+                assert src is not None
+                with src:
+                    while block := src.read(1 << 20):
+                        digest.update(block)
+                out[member.path.as_posix()] = digest.hexdigest()
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise _refuse(archive, f"it is damaged ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+def _relabel(exc: UnsafeArchiveError, archive: Path, label: str | None) -> UnsafeArchiveError:
+    """The error naming ``label`` (the model and its URL) instead of the archive's file name."""
+    text = str(exc)
+    if label and text.startswith(archive.name):
+        return UnsafeArchiveError(label + text[len(archive.name):])
+    return exc
+
+
+def safe_extract(archive: Path, dest: Path, limits: Limits | None = None, label: str | None = None) -> None:
     """Extract ``archive`` into the new folder ``dest`` after checking every member.
 
     Raises :class:`UnsafeArchiveError` (and leaves ``dest`` absent) for absolute paths, ``..``,
     links, special files, duplicate or clashing names, too many members or bytes, a too high
-    compression ratio, no files at all, or a damaged archive.
+    compression ratio, no files at all, or a damaged archive. Messages name ``label`` (e.g. the model
+    and the URL it came from) where given, else the archive's file name.
     """
     limits = limits or Limits.from_settings()
+    try:
+        _extract(archive, dest, limits)
+    except UnsafeArchiveError as exc:
+        raise _relabel(exc, archive, label) from None
+    except PackageError as exc:
+        if label and archive.name in str(exc):
+            raise PackageError(str(exc).replace(archive.name, label, 1)) from None
+        raise
+
+
+def _extract(archive: Path, dest: Path, limits: Limits) -> None:
     try:
         kind, handle = _open(archive)
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as exc:

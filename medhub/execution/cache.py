@@ -6,12 +6,15 @@ Layout::
     $MEDHUB_HOME/packages/<model_id>/<sha256[:16]>/  extracted packages (+ .medhub-package.json)
     $MEDHUB_HOME/downloads/                          partial downloads (unique names) and their validators
     $MEDHUB_HOME/locks/                              one lock file per package
+    $MEDHUB_HOME/locks/in-use/                       markers of packages used by running processes
     $MEDHUB_HOME/trust.json                          sha256 seen for packages the user trusted
 
 ``.medhub-package.json`` records the sha256, size and mtime of every extracted file. Each use of a
-cached package checks it against that record (:meth:`PackageCache.check`): Python files are hashed
-every time, other files again only when their size or mtime changed, so a package edited in the
-cache is refused before anything of it is imported.
+cached package checks, before anything of it is imported (:meth:`PackageCache.check`), that the
+record is of the archive the catalog pins (or the user trusted), that the record matches that kept
+archive's members (the archive hashed again, once per process while it is unchanged: a record
+rewritten together with the files is refused), and that the files are the recorded ones: every file
+but weights hashed on every use, weights once per process (see :mod:`medhub.execution.tree`).
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, PackageNotAvailableError, UntrustedPackageError
-from .archive import Limits, safe_extract
+from .archive import Limits, member_digests, safe_extract
 from .fetch import download, validators_of
 from .tree import (
     FileRecord,
     file_sha256,
     first_difference,
+    identity,
     manifest_digest,
     package_files,
     package_root,
@@ -49,6 +53,11 @@ META = ".medhub-package.json"
 #: work (then nothing tells whether a process still uses them).
 STALE_S = 3600.0
 _TMP = ".tmp-"
+#: Kept archives checked in this process: identity of the file -> (its sha256, its members' sha256).
+#: Only memory of this process, which no one else can write, lets a later check skip the work.
+_ARCHIVES: dict[tuple[int, ...], tuple[str, dict[str, str]]] = {}
+#: Folder of ``locks/`` holding the markers of packages in use (:meth:`PackageCache.hold`).
+IN_USE = "in-use"
 
 
 def trust_from_env() -> bool:
@@ -138,6 +147,49 @@ class PackageCache:
         finally:
             lock.release()
 
+    # ------------------------------------------------------------------ packages in use
+    @staticmethod
+    def _package_key(folder: Path) -> str:
+        """Name of the lock that orders :meth:`hold` and :meth:`prune` for one extracted package."""
+        return f"package-{folder.parent.name}.{folder.name}"
+
+    def _markers(self, folder: Path) -> list[Path]:
+        return sorted((self.root / "locks" / IN_USE).glob(f"{folder.parent.name}.{folder.name}.*.lock"))
+
+    def hold(self, folder: Path) -> Any:
+        """Mark the extracted package ``folder`` as in use by this process, so that no
+        :meth:`prune` (of any process, whatever its catalog) removes it, until the returned marker is
+        released, dropped or the process ends (the OS releases its lock).
+
+        The marker is a file of ``locks/in-use/`` named after the package and this process, locked
+        by this process; :meth:`prune` skips a package whose marker it cannot lock. Returns None when
+        ``folder`` is gone (a prune removed it just before: fetch it again).
+        """
+        from filelock import FileLock, Timeout
+
+        with self._lock(self._package_key(folder)):
+            if not (folder / META).is_file():
+                return None
+            (self.root / "locks" / IN_USE).mkdir(parents=True, exist_ok=True)
+            name = f"{IN_USE}/{folder.parent.name}.{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            marker = FileLock(str(self._lock_file(name)))
+            try:
+                marker.acquire(timeout=0)
+            except (OSError, NotImplementedError, Timeout) as exc:  # no file locks: the marker's age counts
+                logger.warning("Cannot lock %s (%s); a prune keeps %s for an hour", self._lock_file(name), exc, folder)
+            return marker
+
+    def _held(self, folder: Path, now: float) -> bool:
+        """Whether a live process holds ``folder`` (see :meth:`hold`); removes the markers of processes
+        that ended. Call with the package's lock held."""
+        held = False
+        for marker in self._markers(folder):
+            if self._leftover(marker, f"{IN_USE}/{marker.stem}", now):
+                marker.unlink(missing_ok=True)
+            else:
+                held = True
+        return held
+
     def _in_use(self, key: str) -> bool | None:
         """Whether a process holds the lock of ``key`` now (None where file locks do not work)."""
         from filelock import FileLock, Timeout
@@ -170,7 +222,8 @@ class PackageCache:
             _write_json(self.trust_file, records)
 
     # ------------------------------------------------------------------ lookup
-    def _expected_sha(self, model_id: str, execution: dict[str, Any]) -> str | None:
+    def expected_sha(self, model_id: str, execution: dict[str, Any]) -> str | None:
+        """The archive sha256 a package must have: the catalog's pin, else the one the user trusted."""
         if execution.get("sha256"):
             return execution["sha256"]
         record = self.trusted().get(model_id)
@@ -178,20 +231,21 @@ class PackageCache:
 
     def find(self, model_id: str, execution: dict[str, Any]) -> Path | None:
         """The extracted package for this catalog entry, if it is in the cache (not checked: see :meth:`check`)."""
-        sha = self._expected_sha(model_id, execution)
+        sha = self.expected_sha(model_id, execution)
         if sha is None:
             return None
         folder = self.package_dir(model_id, sha)
         return folder if (folder / META).is_file() else None
 
-    def check(self, model_id: str, folder: Path) -> tuple[str, dict[str, FileRecord]]:
-        """Check an extracted package against the record made when it was extracted.
+    def check(self, model_id: str, folder: Path, expected: str | None = None) -> tuple[str, dict[str, FileRecord]]:
+        """Check an extracted package against the record made when it was extracted, and the record
+        against the kept archive whose sha256 is ``expected`` (the catalog's pin, or the trusted one).
 
         Returns the archive's sha256 and the record of every file; raises :class:`IntegrityError`
-        naming the first file added, removed or changed. Python files are hashed on every call;
-        other files only when their size or mtime differs from the record.
+        naming the first difference. Every file but weights is hashed on every call; weights as
+        :func:`~medhub.execution.tree.current_sha256` says.
         """
-        fix = f"Run `medhub cache rm {model_id}` and fetch it again."
+        fix = f"Run `medhub prefetch {model_id} --force` to fetch it again (or `medhub cache rm {model_id}`)."
         try:
             meta = json.loads((folder / META).read_text())
             recorded = {rel: FileRecord(*entry) for rel, entry in meta["files"].items()}
@@ -202,6 +256,10 @@ class PackageCache:
             raise IntegrityError(f"Cached package {model_id} at {folder} has no readable record {META}. {fix}") from None
         if manifest_digest(recorded)[0] != meta.get("tree_sha256") or not archive_sha.startswith(folder.name):
             raise IntegrityError(f"Cached package {model_id} at {folder}: its record {META} was altered. {fix}")
+        if expected is not None and archive_sha != expected:
+            raise IntegrityError(f"Cached package {model_id} at {folder} was extracted from the archive {archive_sha}, "
+                                 f"not the one the catalog pins ({expected}); refusing to import it. {fix}")
+        self._match_archive(model_id, folder, meta, recorded, fix)
         present = {path.relative_to(folder).as_posix(): path for path in package_files(folder)}
         present.pop(META, None)
         found = first_difference(present, recorded)
@@ -211,12 +269,36 @@ class PackageCache:
                                  f"refusing to import it. {fix}")
         return archive_sha, recorded
 
+    def _match_archive(self, model_id: str, folder: Path, meta: dict[str, Any], recorded: dict[str, FileRecord],
+                       fix: str, fresh: bool = False) -> None:
+        """The record's files against the members of the kept archive it names, whose sha256 is checked too
+        (``fresh``: read again even if this process checked the unchanged archive before)."""
+        sha = str(meta["archive_sha256"])
+        archive = self.archives / str(meta.get("archive") or "")
+        if not meta.get("archive") or not archive.is_file():
+            raise IntegrityError(f"Cached package {model_id} at {folder}: its archive {archive.name or sha} is gone "
+                                 f"from {self.archives}, so the extracted files cannot be checked. {fix}")
+        known = None if fresh else _ARCHIVES.get(identity(archive.stat()))
+        if known is None or known[0] != sha:
+            before = identity(archive.stat())
+            if file_sha256(archive) != sha:
+                raise IntegrityError(f"Cached archive {archive} of {model_id} does not match its sha256. {fix}")
+            known = (sha, member_digests(archive, self.limits))
+            if identity(archive.stat()) == before:
+                _ARCHIVES[before] = known
+        if {rel: r.sha256 for rel, r in recorded.items()} != known[1]:
+            rel = next((r for r in sorted(known[1].keys() | recorded.keys())
+                        if r not in recorded or r not in known[1] or recorded[r].sha256 != known[1][r]), "?")
+            raise IntegrityError(f"Cached package {model_id} at {folder}: its record {META} does not match the archive "
+                                 f"it was extracted from ({rel}); refusing to import it. {fix}")
+
     def _upgrade(self, model_id: str, folder: Path, fix: str) -> tuple[str, dict[str, FileRecord]]:
         meta = json.loads((folder / META).read_text())
         manifest = tree_manifest(folder, exclude=frozenset({META}))
         if manifest_digest(manifest)[0] != meta.get("tree_sha256"):
             raise IntegrityError(f"Cached package {model_id} at {folder}: files changed since extraction. {fix}")
         meta["files"] = {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()}
+        self._match_archive(model_id, folder, meta, manifest, fix)
         _write_json(folder / META, meta)
         return meta["archive_sha256"], manifest
 
@@ -277,7 +359,7 @@ class PackageCache:
         tmp = target.parent / f"{_TMP}{key}-{uuid.uuid4().hex[:8]}"
         downloaded = archive.parent == self.downloads
         try:
-            safe_extract(archive, tmp, limits)
+            safe_extract(archive, tmp, limits, label=f"The package of {model_id} ({url})")
             package_root(tmp, model_id, execution)  # a package is in there
             manifest = tree_manifest(tmp)
             tree, total = manifest_digest(manifest)
@@ -329,10 +411,24 @@ class PackageCache:
             if meta.get("broken"):
                 problems.append(f"package {folder}: unreadable {META}")
                 continue
-            manifest = tree_manifest(folder, exclude=frozenset({META}))
+            manifest = tree_manifest(folder, exclude=frozenset({META}), fresh=True)
             if manifest_digest(manifest)[0] != meta.get("tree_sha256"):
                 problems.append(f"package {meta['model_id']} ({folder}): files changed since extraction")
+                continue
+            try:
+                self._match_archive(str(meta.get("model_id")), folder, meta, manifest, "", fresh=True)
+            except (IntegrityError, KeyError) as exc:
+                problems.append(f"package {meta.get('model_id')} ({folder}): {str(exc).strip() or 'no archive'}")
         return problems
+
+    def discard_extracted(self, model_id: str) -> list[Path]:
+        """Remove a model's extracted packages (not its archives or trust record), so that the next
+        fetch extracts them again from the verified archive."""
+        folder = self.packages / model_id
+        if not folder.is_dir():
+            return []
+        shutil.rmtree(folder, ignore_errors=True)
+        return [folder]
 
     def remove(self, model_id: str, execution: dict[str, Any] | None = None) -> list[Path]:
         """Remove a model's extracted packages, their archives, its partial downloads (when its
@@ -380,7 +476,9 @@ class PackageCache:
 
         * partial downloads and extraction folders that no running process holds (by their
           package lock; by age, an hour, where file locks do not work), and empty folders;
-        * with ``catalog``: packages whose model is gone from it or pinned to another sha256;
+        * with ``catalog``: packages whose model is gone from it or pinned to another sha256,
+          unless a running process holds them (:meth:`hold`: runs started with another catalog
+          keep their package);
         * archives no package refers to.
         """
         removed: list[Path] = []
@@ -404,11 +502,19 @@ class PackageCache:
             entry = (catalog or {}).get(model_id) if catalog is not None else None
             pinned = entry["execution"].get("sha256") if entry else None
             stale = catalog is not None and (entry is None or (pinned and pinned != meta.get("archive_sha256")))
-            if stale or meta.get("broken"):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder)
-            else:
-                keep_archives.add(meta.get("archive"))
+            with self._lock(self._package_key(folder)):
+                if (stale or meta.get("broken")) and not self._held(folder, now):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+                    continue
+            if stale:
+                logger.info("Kept %s: a running process uses it", folder)
+            keep_archives.add(meta.get("archive"))
+        for marker in sorted((self.root / "locks" / IN_USE).glob("*.lock")) if self.root.exists() else []:
+            model_id, sha, _ = marker.stem.rsplit(".", 2) if marker.stem.count(".") >= 2 else ("", "", "")
+            with self._lock(self._package_key(self.packages / model_id / sha)):  # markers of packages gone
+                if self._leftover(marker, f"{IN_USE}/{marker.stem}", now):
+                    marker.unlink(missing_ok=True)
         for archive in sorted(self.archives.glob("*")) if self.archives.exists() else []:
             if archive.name not in keep_archives:
                 archive.unlink()

@@ -37,6 +37,8 @@ from ..settings import get as get_setting
 from ..validate import check_batch_size, check_in_memory, check_num_samples
 from .deps import ensure_dependencies, requirement_name
 from .device import device_name, resolve_device
+from .inputs import check_inputs
+from .introspect import accepts_indices, jsonable
 from .loader import import_resolved
 from .pipeline import BatchStream, collect, progress_bar
 from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
@@ -54,17 +56,6 @@ INTERFACES = ("medhub/1", "medigan", *ADAPTER_INTERFACES)
 AMP_DTYPES = ("float16", "bfloat16")
 #: Weight layouts a package may declare in ``execution.generate_method.memory_format``.
 MEMORY_FORMATS = ("contiguous", "channels_last")
-
-
-def _accepts_indices(function: Callable[..., Any]) -> bool:
-    """Whether a package's ``sample`` declares an ``indices`` parameter (the run positions of its
-    samples, e.g. to pick the i-th file of an ``input_path`` folder)."""
-    import inspect
-
-    try:
-        return "indices" in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _to_host(raw: Any) -> Any:
@@ -94,20 +85,6 @@ def _to_host(raw: Any) -> Any:
     for device in devices:
         torch.cuda.current_stream(device).synchronize()
     return {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in out.items()}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, np.ndarray):
-        return f"<array shape={value.shape} dtype={value.dtype}>"
-    return repr(value)
 
 
 class ModelExecutor:
@@ -191,7 +168,7 @@ class ModelExecutor:
                     f"Model package {self.model_id} ({self.interface} interface) does not define {', '.join(missing)}(); "
                     "see docs/model-package.md for the contract."
                 )
-            self._takes_indices = self.is_native and _accepts_indices(module.sample)
+            self._takes_indices = self.is_native and accepts_indices(module.sample)
             self._module = module
         return self._module
 
@@ -253,11 +230,12 @@ class ModelExecutor:
                                f"torch.nn.Module, not {type(model).__name__}.")
         return model.to(memory_format=torch.channels_last)
 
-    def _default_args(self) -> dict[str, Any]:
+    def default_args(self) -> dict[str, Any]:
+        """The catalog's default model arguments (``generate_method.args.custom``), as the package gets them."""
         args = dict(self.execution_config.get("generate_method", {}).get("args", {}).get("custom", {}) or {})
-        return self._call_args(args)
+        return self.call_args(args)
 
-    def _call_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def call_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """Arguments as the package gets them: paths in medigan's form ``models/<model_id>/...``
         (the catalog's defaults, or the user's own, as medigan's README writes them) point into
         this package's folder."""
@@ -272,7 +250,7 @@ class ModelExecutor:
         once, in order; batching would hand every batch the same first inputs."""
         if self.interface != "medigan":
             return False
-        args = {**self._default_args(), **inputs}
+        args = {**self.default_args(), **inputs}
         return any(v not in (None, False, "", []) and ("path" in k.lower() or "input" in k.lower())
                    for k, v in args.items())
 
@@ -377,6 +355,7 @@ class ModelExecutor:
             [(2, 64, 64)]
         """
         self.prepare()
+        check_inputs(self, inputs)
         device = resolve_device(device, self.uses_torch)
         streams = self.cpu_streams(device, cpu_streams)
         size = check_batch_size(batch_size) or self.default_batch_size()
@@ -396,7 +375,7 @@ class ModelExecutor:
         """One call into the package for the samples at run ``indices`` with their ``seeds``;
         returns the outputs checked against the spec (inferred from this call when the catalog has none)."""
         module = self.prepare()
-        args = {**self._default_args(), **self._call_args(inputs)}
+        args = {**self.default_args(), **self.call_args(inputs)}
         seeds = list(seeds)
         try:
             if self.is_native:
@@ -478,20 +457,25 @@ class ModelExecutor:
         shard: Any = None,
         cpu_streams: int | None = None,
         output_format: str | None = None,
+        mark: bool = True,
+        sign: tuple[str, str] | None = None,
         **kwargs: Any,
     ) -> list[Any] | GenerationRun | Callable[..., Any]:
-        """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate`."""
+        """Generate ``num_samples`` samples; see :meth:`medhub.Generators.generate` (``mark=False``:
+        files without the marks of :mod:`medhub.outputs.marks`; ``sign=(key, cert)``: PNG files with
+        C2PA content credentials, :mod:`medhub.outputs.credentials`)."""
         num_samples = check_num_samples(num_samples)
         check_format(output_format)
         seed = check_seed(seed)
         batch_size = check_batch_size(batch_size)
         if save_images and output_path is not None and shard is None:
             output_folder(output_path)  # a bad path fails before any work
+        self.prepare(install_dependencies, trust_remote_code)
+        check_inputs(self, kwargs)  # a misspelt input too
         if is_gen_function_returned:
-            self.prepare(install_dependencies, trust_remote_code)
             defaults = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, seed=seed,
-                            device=device, batch_size=batch_size, progress=progress, cpu_streams=cpu_streams,
-                            output_format=output_format, **kwargs)
+                            device=device, batch_size=batch_size, progress=progress, cpu_streams=cpu_streams, mark=mark,
+                            sign=sign, output_format=output_format, **kwargs)
 
             def generate_function(**overrides: Any) -> Any:
                 return self.generate(**{**defaults, **overrides})
@@ -499,7 +483,6 @@ class ModelExecutor:
             generate_function.__doc__ = f"Generate samples with {self.model_id}; keyword arguments override {sorted(defaults)}."
             return generate_function
 
-        self.prepare(install_dependencies, trust_remote_code)
         device = resolve_device(device, self.uses_torch)
         batch_size = batch_size or self.default_batch_size()
         started = datetime.now(timezone.utc)
@@ -507,7 +490,7 @@ class ModelExecutor:
             from ..shards import generate_shard, parse_shard
 
             return generate_shard(self, parse_shard(shard), num_samples, output_path, save_images, seed, device,
-                                  batch_size, progress, cpu_streams, kwargs, started, output_format)
+                                  batch_size, progress, cpu_streams, kwargs, started, mark, sign, output_format)
         run_seed = new_seed() if seed is None else seed
         stream = self.batches(range(num_samples), run_seed, device, batch_size, cpu_streams, **kwargs)
         bar = progress_bar(num_samples, self.model_id, progress)
@@ -519,21 +502,28 @@ class ModelExecutor:
                 from .._paths import medhub_home
 
                 output_path = unique_run_dir(medhub_home() / "outputs", self.model_id)
+            from .marking import mark_provenance, run_marker
+
+            marker = run_marker(self, run_seed, device, kwargs, sign=sign) if mark else None
             with signals_as_exit():
-                writer = RunWriter(output_path, self.output_specs(output_format, stream.specs),
-                                   run=self.record_base(run_seed, device, started))
+                writer = RunWriter(output_path, self.output_specs(output_format, stream.specs), marker=marker)
                 try:
                     for batch in stream:
-                        writer.submit(batch.indices, batch.seeds, batch.arrays)
+                        writer.submit(batch.indices, batch.seeds, batch.arrays, batch.inputs)
                         bar.update(len(batch))
                     record = self.provenance(run_seed, writer.num_samples, batch_size, device, kwargs, started,
                                              stream.streams)
-                    return writer.finish(dict(record, requested_samples=num_samples))
+                    return writer.finish(dict(record, requested_samples=num_samples, **mark_provenance(marker)))
                 except BaseException:
                     writer.abort()
                     raise
         finally:
             bar.close()
+
+    @property
+    def package(self) -> ResolvedPackage | None:
+        """The resolved package (None before :meth:`prepare`)."""
+        return self._package
 
     @property
     def package_sha256(self) -> str:
@@ -544,33 +534,20 @@ class ModelExecutor:
 
     def output_specs(self, output_format: str | None = None,
                      specs: Sequence[OutputSpec] | None = None) -> list[OutputSpec]:
-        """The outputs spec (``specs``, default the executor's) as a run in ``output_format`` writes
-        it (None: each output in its own format); DICOM outputs get the catalog's modality."""
+        """The outputs spec (``specs``, default the executor's) as a run in ``output_format`` writes it; a
+        DICOM run's with the catalog's modality (:func:`medhub.outputs.dicom.dicom_specs`)."""
         specs = self.specs if specs is None else specs
-        if output_format == "dicom":
-            from ..outputs.dicom import dicom_specs
+        if output_format != "dicom":
+            return with_format(specs, output_format)
+        from ..outputs.dicom import dicom_specs
 
-            return dicom_specs(specs, self.selection.get("modality"))
-        return with_format(specs, output_format)
+        return dicom_specs(specs, self.selection.get("modality"))
 
-    def record_base(self, seed: int, device: str, started: datetime) -> dict[str, Any]:
-        """What every sample record of a run holds (the files' marks); the sample's own fields
-        (``sample_seed``, ``index``, ``output``) are added per file."""
-        from ..version import __version__
-
-        package = self._package
-        return {"mark": "medhub-sample/1", "synthetic": True, "medhub_version": __version__,
-                "model_id": self.model_id, "model_version": self.description.get("version"),
-                "package_digest": self.package_sha256,
-                "commit": package.folder.name if package is not None and package.source == "hub" else None,
-                "seed": int(seed), "inputs": None, "inputs_digest": None, "device": device.split(":")[0],
-                "created": started.isoformat()}
-
-    def run_record(self, seed: int, num_samples: int, **extra: Any) -> dict[str, Any]:
-        """What a shared run's ``run.json`` pins (model, seed, number of samples, package): a resumed
-        run must match it."""
+    def run_record(self, seed: int, num_samples: int, mark: bool = True, **extra: Any) -> dict[str, Any]:
+        """What a shared run's ``run.json`` pins (model, seed, number of samples, package, marks on or
+        off): a resumed run must match it."""
         return {"model_id": self.model_id, "seed": int(seed), "num_samples": int(num_samples),
-                "package_sha256": self.package_sha256, **extra}
+                "package_sha256": self.package_sha256, "mark": bool(mark), **extra}
 
     def provenance(self, seed: int, num_samples: int, batch_size: int, device: str, kwargs: Mapping[str, Any],
                    started: datetime, streams: int = 1) -> dict[str, Any]:
@@ -580,6 +557,8 @@ class ModelExecutor:
         package = self._package
         assert package is not None
         torch = sys.modules.get("torch")
+        # pipelines and bundles: the versions of diffusers/MONAI/huggingface_hub and their own
+        adapter = getattr(self._module, "provenance", None) if self.interface in ADAPTER_INTERFACES else None
         return {
             "model_id": self.model_id,
             "model_version": self.description.get("version"),
@@ -589,6 +568,7 @@ class ModelExecutor:
             "package_source": package.source,
             "package_verified": package.verified,
             "package_commit": package.folder.name if package.source == "hub" else None,
+            **({"adapter": adapter()} if callable(adapter) else {}),
             "seed": seed,
             "seed_scheme": "medhub.execution.seeds.sample_seeds(seed, index)",
             "num_samples": num_samples,
@@ -597,7 +577,7 @@ class ModelExecutor:
             "device_name": device_name(device),
             "memory_format": self.memory_format() if self.is_native else None,
             "cpu_streams": streams,
-            "arguments": _jsonable({**self._default_args(), **kwargs}),
+            "arguments": jsonable({**self.default_args(), **kwargs}),
             "medhub_version": __version__,
             "torch_version": getattr(torch, "__version__", None),
             "cuda_version": getattr(getattr(torch, "version", None), "cuda", None),

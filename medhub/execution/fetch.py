@@ -8,8 +8,9 @@
   only when complete and verified, so concurrent processes never see or produce a partial archive;
 * a resumed download is validated: ``Range`` goes with ``If-Range`` and the ETag or Last-Modified
   the server gave for the first bytes (kept beside the partial file), so a file that changed on the
-  server is downloaded again from the start. Without either validator only a pinned download
-  resumes (the pinned sha256 is the check; a mismatch after resuming restarts from byte 0 once);
+  server is downloaded again from the start, also where a server ignores ``If-Range`` and answers
+  ``206`` with another ETag (or Last-Modified) than the first attempt's. Without either validator
+  only a pinned download resumes (the pinned sha256 is the check; a mismatch after resuming restarts from byte 0 once);
   an unpinned one starts again.
 """
 
@@ -144,6 +145,20 @@ def _validators(headers: Any) -> dict[str, str]:
     if headers.get("Last-Modified"):
         out["last_modified"] = headers["Last-Modified"]
     return out
+
+
+def _changed(first: dict[str, str], now: dict[str, str]) -> str:
+    """What says that a resumed response is of another file than the first attempt's (its ETag, else its
+    Last-Modified, differing from those kept), or ``""``.
+
+    Example:
+        >>> _changed({"etag": '"a"'}, {"etag": '"b"'}), _changed({"etag": '"a"'}, {"etag": '"a"'})
+        ('ETag "a", now "b"', '')
+    """
+    for key, name in (("etag", "ETag"), ("last_modified", "Last-Modified")):
+        if first.get(key) and now.get(key):
+            return f"{name} {first[key]}, now {now[key]}" if first[key] != now[key] else ""
+    return ""
 
 
 def _blocks(raw: Any) -> Any:
@@ -309,6 +324,13 @@ def _run(session: Any, transfer: _Transfer, budget: Budget, ends: float, sha256:
                         f"bytes {transfer.have}-"):
                     transfer.restart()
                     last_error = "server answered a different range"
+                    continue
+                elif status == 206 and _changed(transfer.validators, _validators(response.headers)):
+                    logger.warning("%s changed on the server since its first bytes were downloaded (%s); downloading "
+                                   "it again from the start", url, _changed(transfer.validators,
+                                                                            _validators(response.headers)))
+                    transfer.restart()
+                    last_error = "the file changed on the server while it was downloaded"
                     continue
                 if status == 200:
                     transfer.keep_validators(_validators(response.headers))

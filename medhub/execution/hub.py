@@ -13,10 +13,14 @@ has verified before are used.
 
 Integrity, as for medhub's own cache: after a download every file is checked against the Hub's
 listing of that commit (git blob id, or sha256 for LFS files), then medhub's tree digest of the
-files is recorded in ``$MEDHUB_HOME/hub/<model_id>/<commit>.json`` with each file's sha256, size and
-mtime. Every later use checks the snapshot against that record (Python files hashed every time,
-other files when their size or mtime changed) before anything of it runs. An optional ``sha256``
-in the entry pins the tree digest itself.
+files is recorded in ``$MEDHUB_HOME/hub/<model_id>/<commit>.json`` with each file's sha256 and size,
+keyed by repository, commit and digest (never by where the snapshot lies, so ``HF_HOME`` and
+``MEDHUB_HOME`` copied together to another machine or path work offline). Every later use checks,
+before anything of it runs, that the record is the one the catalog pins (repository, commit and,
+where the entry gives one, the tree digest in ``sha256``) and that the snapshot is what the record
+says: every file but weights hashed on every use, weights hashed once per process and then known by
+their identity (inode, size, mtime and ctime; see :mod:`medhub.execution.tree`). ``medhub cache
+verify`` hashes everything again; ``medhub prefetch <id> --force`` downloads a damaged snapshot again.
 
 Example:
     >>> link = HubLink.of({"package_link": "hf://MONAI/mednist_ddpm", "revision": "main"})
@@ -152,6 +156,19 @@ def _hf_error(name: str) -> type[BaseException]:
     return type(f"Missing{name}", (Exception,), {})  # never raised by this huggingface_hub
 
 
+def _constants() -> Any:
+    """``huggingface_hub.constants``, imported (it is not an attribute of the package until then)."""
+    _hf()
+    import huggingface_hub.constants
+
+    return huggingface_hub.constants
+
+
+def _fix(model_id: str) -> str:
+    return (f"Run `medhub prefetch {model_id} --force` to download it again from the Hub and verify it "
+            f"(or `medhub cache rm {model_id}` to forget it).")
+
+
 def _quiet_tqdm() -> type:
     """A tqdm class that shows nothing (Hub downloads outside a terminal)."""
     from tqdm.auto import tqdm
@@ -196,12 +213,18 @@ class HubSource:
 
     @staticmethod
     def offline() -> bool:
-        """``MEDHUB_OFFLINE``, or ``huggingface_hub``'s own ``HF_HUB_OFFLINE``."""
+        """``MEDHUB_OFFLINE``, or ``huggingface_hub``'s own ``HF_HUB_OFFLINE`` (also when it is set before
+        ``huggingface_hub`` was first imported)."""
         if settings.is_offline():
             return True
-        constants = getattr(_hf(), "constants", None)
+        constants = _constants()
         check = getattr(constants, "is_offline_mode", None)
         return bool(check() if callable(check) else getattr(constants, "HF_HUB_OFFLINE", False))
+
+    @staticmethod
+    def snapshot_folder(repo_id: str, commit: str) -> Path:
+        """Where Hugging Face's cache (``HF_HUB_CACHE``, ``HF_HOME``) keeps ``repo_id`` at ``commit``."""
+        return Path(_constants().HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
 
     # ------------------------------------------------------------------ records
     def _read(self, path: Path) -> dict[str, Any] | None:
@@ -228,9 +251,14 @@ class HubSource:
         return removed
 
     # ------------------------------------------------------------------ use
-    def fetch(self, model_id: str, execution: Mapping[str, Any], trust_remote_code: bool = False) -> HubSnapshot:
+    def fetch(self, model_id: str, execution: Mapping[str, Any], trust_remote_code: bool = False,
+              force: bool = False) -> HubSnapshot:
         """The verified snapshot of an ``hf://`` entry: checked against medhub's record when there is one,
-        else downloaded, checked against the Hub's listing of the commit, and recorded."""
+        else downloaded, checked against the Hub's listing of the commit, and recorded.
+
+        ``force`` downloads the files again (replacing what Hugging Face's cache holds of the commit,
+        e.g. after a snapshot was refused as changed) and verifies them as a first download.
+        """
         link = HubLink.of(execution, model_id)
         interface = str(execution.get("interface", ""))
         patterns = allow_patterns(interface, execution)
@@ -243,14 +271,17 @@ class HubSource:
                 "records the commit it gets and keeps to it.")
         commit = link.revision if link.pinned else self.trusted_commit(model_id, link)
         record = self._read(self.record_path(model_id, commit)) if commit else None
-        if record and Path(record.get("folder", "")).is_dir():
-            return self._snapshot(model_id, record, self.check(model_id, record), link.pinned)
+        if record and not force and self.snapshot_folder(link.repo_id, commit).is_dir():
+            manifest = self.check(model_id, record, link, commit, execution.get("sha256"))
+            return self._snapshot(record, manifest, link.pinned)
         if self.offline():
             where = f"{link.repo_id}@{link.revision}"
             raise PackageNotAvailableError(
                 f"Model {model_id} ({where}) has no snapshot verified by medhub on this machine, and offline mode is "
                 f"on (MEDHUB_OFFLINE or HF_HUB_OFFLINE). While online, run `medhub prefetch {model_id}`.")
-        folder = self._download(model_id, link, commit or link.revision, patterns)
+        if force and commit:
+            self._clear(self.snapshot_folder(link.repo_id, commit), patterns)
+        folder = self._download(model_id, link, commit or link.revision, patterns, force=force)
         seen = folder.name
         if commit and seen != commit:
             raise IntegrityError(f"Model {model_id}: the Hub answered with commit {seen} for {link.repo_id}@{commit}; "
@@ -262,7 +293,7 @@ class HubSource:
                     f"Model {model_id}: {link.repo_id}@{seen[:12]} has no {needed}, which a {interface} package needs "
                     f"(files fetched: {', '.join(patterns)}). Check the repository and execution.revision.")
         tree, size = manifest_digest(manifest)
-        if record and record.get("tree_sha256") != tree:
+        if record and record.get("tree_sha256") != tree and not force:
             raise IntegrityError(f"Model {model_id}: {link.repo_id}@{seen[:12]} downloaded again differs from the "
                                  f"snapshot medhub verified before (tree {record.get('tree_sha256')}, now {tree}).")
         pinned_tree = execution.get("sha256")
@@ -270,7 +301,7 @@ class HubSource:
             raise IntegrityError(f"Model {model_id}: the files of {link.repo_id}@{seen[:12]} do not match the sha256 "
                                  f"pinned in the catalog (expected {pinned_tree}, found {tree}).")
         record = {"model_id": model_id, "repo_id": link.repo_id, "revision": link.revision, "commit": seen,
-                  "folder": str(folder), "patterns": list(patterns), "tree_sha256": tree, "size": size,
+                  "patterns": list(patterns), "tree_sha256": tree, "size": size,
                   "files": {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()},
                   "fetched": datetime.now(timezone.utc).isoformat()}
         _write_json(self.record_path(model_id, seen), record)
@@ -280,12 +311,12 @@ class HubSource:
                                                     "trusted_at": record["fetched"]})
         logger.info("Model %s: %s@%s verified (%d files, tree %s)", model_id, link.repo_id, seen[:12], len(manifest),
                     tree[:16])
-        return self._snapshot(model_id, record, manifest, link.pinned)
+        return self._snapshot(record, manifest, link.pinned)
 
-    def _snapshot(self, model_id: str, record: Mapping[str, Any], manifest: Mapping[str, FileRecord],
-                  pinned: bool) -> HubSnapshot:
-        return HubSnapshot(Path(record["folder"]), record["repo_id"], record["commit"], record["tree_sha256"],
-                           int(record.get("size", 0)), {rel: r.sha256 for rel, r in manifest.items()}, pinned)
+    def _snapshot(self, record: Mapping[str, Any], manifest: Mapping[str, FileRecord], pinned: bool) -> HubSnapshot:
+        return HubSnapshot(self.snapshot_folder(record["repo_id"], record["commit"]), record["repo_id"],
+                           record["commit"], record["tree_sha256"], int(record.get("size", 0)),
+                           {rel: r.sha256 for rel, r in manifest.items()}, pinned)
 
     def files_of(self, folder: Path, patterns: Sequence[str]) -> dict[str, Path]:
         """The files of a snapshot folder that the package kind uses (those matching ``patterns``)."""
@@ -296,24 +327,92 @@ class HubSource:
                 out[rel] = path
         return out
 
-    def check(self, model_id: str, record: Mapping[str, Any]) -> dict[str, FileRecord]:
-        """Check a snapshot against medhub's record of it; raises :class:`IntegrityError` naming the
-        first file added, removed or changed. Python files are hashed every time, others when their
-        size or mtime differs from the record."""
-        folder = Path(record["folder"])
-        fix = (f"Delete {folder} (or run `hf cache delete`), then `medhub cache rm {model_id}` and fetch it again.")
+    def _clear(self, folder: Path, patterns: Sequence[str]) -> None:
+        """Remove the kind's files from a snapshot folder (links or files; never the blobs others share),
+        so that a forced download puts back every one of them."""
+        for path in self.files_of(folder, patterns).values() if folder.is_dir() else []:
+            path.unlink(missing_ok=True)
+
+    def check(self, model_id: str, record: Mapping[str, Any], link: HubLink | None = None, commit: str | None = None,
+              pinned_tree: str | None = None) -> dict[str, FileRecord]:
+        """Check medhub's record against the catalog's pins (``link``'s repository, ``commit``, the tree
+        digest ``pinned_tree``) and the snapshot against the record; raises :class:`IntegrityError`
+        naming the first difference. Every file but weights is hashed on every call, weights as
+        :func:`~medhub.execution.tree.current_sha256` says."""
+        fix = _fix(model_id)
         try:
             recorded = {rel: FileRecord(*entry) for rel, entry in record["files"].items()}
-        except (KeyError, TypeError, AttributeError):
-            raise IntegrityError(f"Model {model_id}: medhub's record of {folder} is unreadable. {fix}") from None
+            repo_id, recorded_commit = str(record["repo_id"]), str(record["commit"])
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise IntegrityError(f"Model {model_id}: medhub's record of its Hub snapshot is unreadable. {fix}") from None
+        where = f"{repo_id}@{recorded_commit[:12]}"
+        if (link is not None and repo_id != link.repo_id) or (commit is not None and recorded_commit != commit):
+            raise IntegrityError(f"Model {model_id}: medhub's record is of {where}, but the catalog names "
+                                 f"{link.repo_id if link else repo_id}@{(commit or recorded_commit)[:12]}; refusing to "
+                                 f"run it. {fix}")
         if manifest_digest(recorded)[0] != record.get("tree_sha256"):
-            raise IntegrityError(f"Model {model_id}: medhub's record of {folder} was altered. {fix}")
+            raise IntegrityError(f"Model {model_id}: medhub's record of {where} was altered. {fix}")
+        if pinned_tree and pinned_tree != record.get("tree_sha256"):
+            raise IntegrityError(f"Model {model_id}: the files medhub verified for {where} (tree "
+                                 f"{record.get('tree_sha256')}) do not match the sha256 pinned in the catalog "
+                                 f"({pinned_tree}); refusing to run them. Fix the catalog entry, or {fix[0].lower()}"
+                                 f"{fix[1:]}")
+        folder = self.snapshot_folder(repo_id, recorded_commit)
         found = first_difference(self.files_of(folder, record.get("patterns") or ["*"]), recorded)
         if found is not None:
             rel, what = found
-            where = f"{rel} in {folder} {what}" if what == "changed" else f"{rel} {what} in {folder}"
-            raise IntegrityError(f"Model {model_id}: {where} since medhub verified it; refusing to run it. {fix}")
+            place = f"{rel} in {folder} {what}" if what == "changed" else f"{rel} {what} in {folder}"
+            raise IntegrityError(f"Model {model_id}: {place} since medhub verified it; refusing to run it. {fix}")
         return recorded
+
+    # ------------------------------------------------------------------ cache management
+    def _records(self) -> list[tuple[Path, dict[str, Any] | None]]:
+        paths = sorted(p for p in self.records.glob("*/*.json") if p.name != "trusted.json") \
+            if self.records.is_dir() else []
+        return [(path, self._read(path)) for path in paths]
+
+    def list(self) -> list[dict[str, Any]]:
+        """One row per Hub snapshot medhub verified: model id, tree digest, size, folder, ``hf://repo@commit``
+        (rows of the same shape as :meth:`~medhub.execution.cache.PackageCache.list`)."""
+        rows = []
+        for path, record in self._records():
+            if not record or "repo_id" not in record or "commit" not in record:
+                rows.append({"model_id": path.parent.name, "sha256": "", "size": 0, "path": str(path),
+                             "url": "unreadable record", "fetched": None})
+                continue
+            folder = self.snapshot_folder(record["repo_id"], record["commit"])
+            rows.append({"model_id": record.get("model_id", path.parent.name), "sha256": record.get("tree_sha256", ""),
+                         "size": record.get("size"), "path": str(folder) if folder.is_dir() else f"{folder} (absent)",
+                         "url": f"{SCHEME}{record['repo_id']}@{record['commit']}", "fetched": record.get("fetched")})
+        return rows
+
+    def verify(self) -> list[str]:
+        """Hash every file of every Hub snapshot medhub verified again and compare it with the record.
+        Returns the problems found (a snapshot no longer in Hugging Face's cache is none)."""
+        problems = []
+        for path, found in self._records():
+            record = found or {}
+            model_id = str(record.get("model_id", path.parent.name))
+            try:
+                recorded = {rel: FileRecord(*entry) for rel, entry in record["files"].items()}
+                repo_id, commit = str(record["repo_id"]), str(record["commit"])
+            except (KeyError, TypeError, AttributeError, ValueError):
+                problems.append(f"hub snapshot {model_id}: unreadable record {path}; {_fix(model_id)}")
+                continue
+            where = f"hub snapshot {model_id} ({repo_id}@{commit[:12]})"
+            if manifest_digest(recorded)[0] != record.get("tree_sha256"):
+                problems.append(f"{where}: its record {path} was altered; {_fix(model_id)}")
+                continue
+            folder = self.snapshot_folder(repo_id, commit)
+            if not folder.is_dir():
+                continue
+            present = self.files_of(folder, record.get("patterns") or ["*"])
+            for rel in sorted(present.keys() | recorded.keys()):
+                what = ("was added" if rel not in recorded else "is missing" if rel not in present
+                        else "changed" if file_sha256(present[rel]) != recorded[rel].sha256 else None)
+                if what:
+                    problems.append(f"{where}: {rel} {what} since medhub verified it; {_fix(model_id)}")
+        return problems
 
     # ------------------------------------------------------------------ network
     def _download(self, model_id: str, link: HubLink, revision: str, patterns: Sequence[str],
@@ -401,6 +500,7 @@ class HubSource:
             return manifest
         if not retried:
             logger.warning("Model %s: %s; downloading %s@%s again", model_id, problem, link.repo_id, commit[:12])
+            self._clear(folder, patterns)
             folder = self._download(model_id, link, commit, patterns, force=True)
             return self._verify_with_hub(model_id, link, folder, commit, patterns, retried=True)
         raise IntegrityError(f"Model {model_id}: {link.repo_id}@{commit[:12]}: {problem}; refusing to use it.")

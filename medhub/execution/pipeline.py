@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,11 +37,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Batch:
-    """Checked samples of one package call: their run indices, per-sample seeds and arrays."""
+    """Checked samples of one package call: their run indices, per-sample seeds and arrays, and
+    their rows of the per-sample inputs (``inputs``, recorded in the files' marks)."""
 
     indices: Sequence[int]
     seeds: list[int]
     arrays: dict[str, np.ndarray]
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -82,18 +84,19 @@ class BatchStream:
         hi = min(lo + self.call_size, len(self.indices))
         indices = self.indices[lo:hi]
         seeds = sample_seeds(self.seed, indices)
-        inputs = {**self.common, **{k: v[lo:hi] for k, v in self.per_sample.items()}}
-        arrays = self.executor.call_package(indices, seeds, self.device, inputs)
+        rows = {k: v[lo:hi] for k, v in self.per_sample.items()}
+        arrays = self.executor.call_package(indices, seeds, self.device, {**self.common, **rows})
         if self.executor.interface != "medigan":  # medhub/1 returns one sample per seed (checked)
-            return Batch(indices, seeds, arrays)
+            return Batch(indices, seeds, arrays, rows)
         # medigan packages may return their own count; their calls run one at a time, in order
         count = len(next(iter(arrays.values()))) if arrays else len(indices)
         if count != len(indices) or self._produced != lo:  # number what the package really returned
             first = self.indices[0] if len(self.indices) else 0
             indices = range(first + self._produced, first + self._produced + count)
             seeds = sample_seeds(self.seed, indices)
+            rows = {}  # the samples do not line up with the input rows any more
         self._produced += count
-        return Batch(indices, seeds, arrays)
+        return Batch(indices, seeds, arrays, rows)
 
     def __iter__(self) -> Iterator[Batch]:
         if self._started:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, PackageNotAvailableError
 from .tree import (
     IGNORED_DIRS,
     check_relative,
@@ -59,6 +59,9 @@ class ResolvedPackage:
     sha256: str | None
     verified: bool
     files: Mapping[str, str] | None = None
+    #: What keeps a cached package from ``medhub cache prune`` while the package is used
+    #: (:meth:`~medhub.execution.cache.PackageCache.hold`).
+    in_use: Any = field(default=None, compare=False, repr=False)
 
 
 class PackageResolver:
@@ -120,13 +123,20 @@ class PackageResolver:
         from .cache import PackageCache
 
         cache = PackageCache(self.home)
-        root = cache.fetch(model_id, execution, trust_remote_code=trust_remote_code)
-        sha, manifest = cache.check(model_id, root)
+        for _ in range(3):  # held before it is checked: no prune removes it while this process uses it
+            root = cache.fetch(model_id, execution, trust_remote_code=trust_remote_code)
+            marker = cache.hold(root)
+            if marker is not None:
+                break
+        else:
+            raise PackageNotAvailableError(f"Cached package {model_id} was removed three times while this run "
+                                           "started (medhub cache prune in a loop?); run it again.")
+        sha, manifest = cache.check(model_id, root, cache.expected_sha(model_id, execution))
         folder = package_root(root, model_id, execution)
         prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
         files = {rel[len(prefix):]: r.sha256 for rel, r in manifest.items() if rel.startswith(prefix)}
         # verified means: matched a pin of the catalog; a trusted unpinned package matched none
-        return ResolvedPackage(folder, "cache", sha, bool(execution.get("sha256")), files)
+        return ResolvedPackage(folder, "cache", sha, bool(execution.get("sha256")), files, marker)
 
 
 def weights_path(folder: Path, execution: dict[str, Any], model_id: str = "the model") -> Path:

@@ -1,8 +1,18 @@
 """The files of a package folder: which count, their sha256, the tree digest, and where the package's
 ``__init__.py`` is.
 
-These are shared by :mod:`~medhub.execution.resolve` (verifying folders) and
-:mod:`~medhub.execution.cache` (recording what was extracted), so neither imports the other.
+These are shared by :mod:`~medhub.execution.resolve` (verifying folders),
+:mod:`~medhub.execution.cache` (recording what was extracted) and :mod:`~medhub.execution.hub`, so
+none imports another.
+
+What is hashed when a tree is checked (:func:`first_difference`):
+
+* every file that can steer what runs (Python, configs, JSON/YAML, scripts, text: everything that is
+  not a weights file) is hashed on every use, so a same-length edit with its mtime put back is seen;
+* weights files (:data:`WEIGHT_SUFFIXES`, loaded only as data: safetensors or
+  ``torch.load(weights_only=True)``) are hashed once per process and then recognised by their
+  identity (device, inode, size, mtime and ctime: :func:`os.utime` can put the mtime back, never the
+  ctime, and a replaced file has another inode). A record on disk is never trusted to skip a hash.
 """
 
 from __future__ import annotations
@@ -36,12 +46,51 @@ def package_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
+#: Files loaded as data only (safetensors, or ``torch.load(weights_only=True)``): checked by identity
+#: after their first hash in a process. Every other file is hashed on every use.
+WEIGHT_SUFFIXES = frozenset({".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".npy", ".npz", ".h5", ".onnx"})
+
+#: sha256 of weights files hashed in this process, by file identity (see :func:`identity`). Only
+#: memory of this process, which no one else can write, can let a later check skip a hash.
+_HASHED: dict[tuple[int, ...], str] = {}
+
+
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def is_weights(rel: str) -> bool:
+    """Whether a package file is a weights file (checked by identity after its first hash in a process).
+
+    Example:
+        >>> is_weights("unet/diffusion_pytorch_model.safetensors"), is_weights("configs/inference.json")
+        (True, False)
+    """
+    return PurePosixPath(rel).suffix.lower() in WEIGHT_SUFFIXES
+
+
+def identity(st: os.stat_result) -> tuple[int, ...]:
+    """What identifies one version of a file: device, inode, size, mtime and ctime (in ns)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def current_sha256(path: Path, rel: str) -> str:
+    """The sha256 of a package file as it is now: hashed, except a weights file this process hashed
+    before and whose identity has not changed since."""
+    if not is_weights(rel):
+        return file_sha256(path)
+    before = identity(path.stat())
+    known = _HASHED.get(before)
+    if known is not None:
+        return known
+    sha = file_sha256(path)
+    if identity(path.stat()) == before:  # not changed while it was read
+        _HASHED[before] = sha
+    return sha
 
 
 @dataclass(frozen=True)
@@ -53,15 +102,16 @@ class FileRecord:
     mtime_ns: int
 
 
-def tree_manifest(folder: Path, exclude: frozenset[str] = frozenset()) -> dict[str, FileRecord]:
-    """The :class:`FileRecord` of every file of ``folder`` (as :func:`package_files`), by relative posix path."""
+def tree_manifest(folder: Path, exclude: frozenset[str] = frozenset(), fresh: bool = False) -> dict[str, FileRecord]:
+    """The :class:`FileRecord` of every file of ``folder`` (as :func:`package_files`), by relative posix path
+    (``fresh``: every file hashed now, weights too)."""
     out = {}
     for path in package_files(folder):
         rel = path.relative_to(folder).as_posix()
         if rel in exclude:
             continue
         st = path.stat()
-        out[rel] = FileRecord(file_sha256(path), st.st_size, st.st_mtime_ns)
+        out[rel] = FileRecord(file_sha256(path) if fresh else current_sha256(path, rel), st.st_size, st.st_mtime_ns)
     return out
 
 
@@ -85,15 +135,14 @@ def first_difference(present: Mapping[str, Path], recorded: Mapping[str, FileRec
     """The first file that differs from its verified record, as ``(relative path, "was added" |
     "is missing" | "changed")``, or None when the files are the recorded ones.
 
-    Python files are hashed every time (a same-size edit with a restored mtime must not pass);
-    other files only when their size or mtime differs from the record.
+    Every file but weights is hashed on every call (a same-length edit of a config with its mtime
+    put back must not pass); weights as :func:`current_sha256` says.
     """
     for rel in sorted(present.keys() ^ recorded.keys()):
         return rel, "was added" if rel in present else "is missing"
-    for rel, path in present.items():
-        record, st = recorded[rel], path.stat()
-        if (rel.endswith(".py") or st.st_size != record.size or st.st_mtime_ns != record.mtime_ns) \
-                and file_sha256(path) != record.sha256:
+    for rel, path in sorted(present.items()):
+        record = recorded[rel]
+        if path.stat().st_size != record.size or current_sha256(path, rel) != record.sha256:
             return rel, "changed"
     return None
 

@@ -2,6 +2,9 @@
 
 * :mod:`~medhub.outputs.specs`: what one sample holds (:class:`OutputSpec`) and the batch checks;
 * :mod:`~medhub.outputs.encode`: one output of one sample -> the bytes of its file;
+* :mod:`~medhub.outputs.marks`: the mark every file carries (its sample record; IPTC
+  ``trainedAlgorithmicMedia``), read back from any format; :mod:`~medhub.outputs.credentials`:
+  optional C2PA content credentials on PNG files;
 * :mod:`~medhub.outputs.manifest`: one manifest row builder and one manifest writer;
 * :mod:`~medhub.outputs.runs`: a single-process run, written privately and published whole;
 * :mod:`~medhub.outputs.store` and :mod:`~medhub.outputs.shared`: shared runs (shards, Ray) with

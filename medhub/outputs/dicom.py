@@ -30,14 +30,15 @@ import hashlib
 import io
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import DependencyError, InvalidArgumentError, OutputSpecError
+from ..errors import DependencyError, OutputSpecError
+from .marks import record_json
 from .specs import OutputSpec, with_format
 
 logger = logging.getLogger("medhub.outputs")
@@ -81,13 +82,23 @@ def modality_of(words: Iterable[str] | None) -> str:
 
 
 def dicom_specs(specs: Sequence[OutputSpec], catalog_modality: Iterable[str] | None = None) -> list[OutputSpec]:
-    """The specs of a DICOM run (every image, mask and volume as DICOM, with the modality of the
-    catalog's ``selection.modality`` words where an output names none), once pydicom (and
-    highdicom, for masks) are found to be importable: a missing one fails before any work."""
+    """The specs of a DICOM run, once pydicom (and highdicom, for masks) are found to be importable
+    (a missing one fails before any work): every image, mask and volume as DICOM, with the modality
+    of the catalog's ``selection.modality`` words where an output names none, its series number
+    (its place among the run's files) and, for a mask, the image it segments (:func:`source_of`).
+
+    Example:
+        >>> image, mask = OutputSpec("image", "image", (4, 4), "uint8"), OutputSpec("mask", "mask", (4, 4), "uint8")
+        >>> [(s.series, s.modality, s.source and s.source.name) for s in dicom_specs([image, mask], ["MRI"])]
+        [(1, 'MR', None), (2, 'MR', 'image')]
+    """
     import_pydicom()
     if any(s.kind == "mask" for s in specs):
         import_pydicom("highdicom")
-    return with_format(specs, "dicom", modality_of(catalog_modality))
+    out = with_format(specs, "dicom", modality_of(catalog_modality))
+    numbers = {s.name: k + 1 for k, s in enumerate(s for s in out if s.file_format == "dicom")}
+    out = [replace(s, series=numbers[s.name]) if s.name in numbers else s for s in out]
+    return [replace(s, source=source_of(s, out)) if s.kind == "mask" and s.name in numbers else s for s in out]
 
 
 def derived_uid(*parts: Any) -> str:
@@ -261,7 +272,7 @@ def _base_dataset(spec: OutputSpec, record: Mapping[str, Any] | None, sop_class:
                         f"seed {record.get('seed')}, sample {record.get('index')}); not an image of a patient.")
     if record:
         block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-        block.add_new(RECORD_ELEMENT, "UT", json.dumps(dict(record), sort_keys=True, default=str))
+        block.add_new(RECORD_ELEMENT, "UT", record_json(record))
     return ds
 
 
@@ -335,9 +346,14 @@ def _set_geometry(ds: Any, shape: tuple[int, ...], spacing: Sequence[float], rec
 
 
 def source_of(spec: OutputSpec, specs: Sequence[OutputSpec]) -> OutputSpec | None:
-    """The output a mask segments: the first image or volume output of the same shape."""
+    """The output a mask segments: the first image or volume output of the same shape (None when
+    there is none, or it is a volume without the ``spacing`` a Segmentation needs)."""
     for other in specs:
         if other.kind in ("image", "volume") and other.shape == spec.shape and other.name != spec.name:
+            if len(other.shape) == 3 and not other.is_2d and not other.spacing:
+                logger.warning("Mask %r: its volume %r has no spacing in the outputs spec, which a DICOM Segmentation "
+                               "needs; written as a Secondary Capture image instead.", spec.name, other.name)
+                return None
             return other
     return None
 
@@ -393,21 +409,20 @@ def _segmentation(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] |
     seg.ImageComments = header.ImageComments.replace("Synthetic image", "Segmentation of a synthetic image")
     if record:
         block = seg.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-        block.add_new(RECORD_ELEMENT, "UT", json.dumps(dict(record), sort_keys=True, default=str))
+        block.add_new(RECORD_ELEMENT, "UT", record_json(record))
     return seg
 
 
 # ---------------------------------------------------------------------------- files
-def encode_dicom(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
-                 specs: Sequence[OutputSpec] = ()) -> bytes:
+def encode_dicom(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None) -> bytes:
     """The DICOM file of output ``spec`` of one sample.
 
     Args:
         arr: the sample's array (2D image, ``(H, W, 3)`` RGB, 3D volume ``(x, y, z)`` or a mask).
-        spec: its output spec (``modality``, ``spacing``, ``range`` and ``values`` are used).
+        spec: its output spec (``modality``, ``spacing``, ``range``, ``values``, ``series`` and, for a
+            mask, ``source``, the image it segments: see :func:`dicom_specs`).
         record: the sample record (model, version, seed, index...): the UIDs derive from it, and
             it is stored in the file (:func:`read_record`). None writes no record.
-        specs: the run's outputs, where a mask finds the image it segments.
 
     Returns:
         The bytes of the file (Explicit VR Little Endian).
@@ -417,30 +432,23 @@ def encode_dicom(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | 
         >>> spec = OutputSpec("image", "image", (4, 4), "uint8", modality="MR")
         >>> record = {"mark": "medhub-sample/1", "model_id": "00101", "model_version": "2.0", "seed": 0, "index": 3}
         >>> ds = pydicom.dcmread(io.BytesIO(encode_dicom(np.arange(16, dtype=np.uint8).reshape(4, 4), spec, record)))
-        >>> ds.Modality, ds.SyntheticData, int(ds.pixel_array[3, 3]), read_record(encode_dicom(ds.pixel_array, spec, record))["index"]
+        >>> ds.Modality, ds.SyntheticData, int(ds.pixel_array[3, 3]), read_record(io.BytesIO(encode_dicom(ds.pixel_array, spec, record)))["index"]
         ('MR', 'YES', 15, 3)
     """
     import_pydicom()
-    series = {s.name: k + 1 for k, s in enumerate(specs or [spec])}
-    number = series.get(spec.name, 1)
-    source = source_of(spec, specs) if spec.kind == "mask" else None
-    if source is not None and len(source.shape) == 3 and not source.is_2d and not source.spacing:
-        logger.warning("Mask %r: its volume %r has no spacing in the outputs spec, which a DICOM Segmentation needs; "
-                       "written as a Secondary Capture image instead.", spec.name, source.name)
-        source = None
-    if source is not None:
-        ds = _segmentation(arr, spec, record, source, number, series.get(source.name, 1))
+    if spec.kind == "mask" and spec.source is not None:
+        ds = _segmentation(arr, spec, record, spec.source, spec.series or 1, spec.source.series or 1)
     else:
-        ds = _image_dataset(arr, spec, record, number)
+        ds = _image_dataset(arr, spec, record, spec.series or 1)
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
 
 
-def write_dicom(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
-                specs: Sequence[OutputSpec] = ()) -> None:
-    """Write :func:`encode_dicom` 's file to a path or a binary file object."""
-    data = encode_dicom(arr, spec, record, specs)
+def write_dicom(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None) -> None:
+    """Write :func:`encode_dicom` 's file to a path or a binary file object (the writer of
+    ``medhub.outputs.encode`` for the ``dicom`` format)."""
+    data = encode_dicom(arr, spec, record)
     if hasattr(path, "write"):
         path.write(data)  # type: ignore[union-attr]
         return
@@ -448,33 +456,53 @@ def write_dicom(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record
         fh.write(data)
 
 
-def read_record(source: str | os.PathLike[str] | bytes) -> dict[str, Any] | None:
-    """The medhub sample record stored in a DICOM file (a path or its bytes), or None for a file
-    that holds none (a DICOM file medhub did not write, or not a DICOM file at all).
-
-    Raises :class:`InvalidArgumentError` for a path that cannot be read.
-
-    Example:
-        >>> read_record(b"not a DICOM file") is None
-        True
-    """
+def _dataset(fileobj: BinaryIO, pixels: bool) -> Any:
+    """The dataset of a DICOM file object; ValueError for one pydicom cannot read."""
     pydicom = import_pydicom()
     from pydicom.errors import InvalidDicomError
 
-    if isinstance(source, (bytes, bytearray)):
-        fh: Any = io.BytesIO(source)
-    else:
-        try:
-            fh = open(source, "rb")
-        except OSError as exc:
-            raise InvalidArgumentError(f"Cannot read {os.fspath(source)}: {exc.strerror or exc}.") from None
     try:
-        with fh:
-            ds = pydicom.dcmread(fh, stop_before_pixels=True)
-        block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)
-        record = json.loads(block[RECORD_ELEMENT].value)
-    except (InvalidDicomError, KeyError, ValueError, TypeError, EOFError, OSError):
+        return pydicom.dcmread(fileobj, stop_before_pixels=not pixels)
+    except (InvalidDicomError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"pydicom cannot read it: {exc}") from None
+
+
+def read_record(fileobj: BinaryIO) -> dict[str, Any] | None:
+    """The medhub sample record stored in a DICOM file (a binary file object), or None for one
+    that holds none (a DICOM file medhub did not write). ValueError for a damaged file.
+
+    :func:`medhub.outputs.marks.record_of` (``medhub inspect`` and ``medhub verify``) reads DICOM
+    files through it.
+
+    Example:
+        >>> spec = OutputSpec("image", "image", (2, 2), "uint8")
+        >>> read_record(io.BytesIO(encode_dicom(np.zeros((2, 2), np.uint8), spec))) is None
+        True
+    """
+    ds = _dataset(fileobj, pixels=False)
+    try:
+        text = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)[RECORD_ELEMENT].value
+    except KeyError:
         return None
+    record = json.loads(text)
     if not isinstance(record, dict) or not str(record.get("mark", "")).startswith(RECORD_MARK):
         return None
     return record
+
+
+def read_pixels(fileobj: BinaryIO) -> np.ndarray:
+    """The stored pixel values of a DICOM file (a binary file object): frames first for a
+    multi-frame image or a Segmentation, as pydicom decodes them (no rescale applied).
+
+    :func:`medhub.outputs.marks.read_pixels` (``medhub verify``) reads DICOM files through it.
+
+    Example:
+        >>> spec = OutputSpec("image", "image", (2, 2), "uint8")
+        >>> read_pixels(io.BytesIO(encode_dicom(np.eye(2, dtype=np.uint8), spec))).tolist()
+        [[1, 0], [0, 1]]
+    """
+    ds = _dataset(fileobj, pixels=True)
+    try:
+        return np.asarray(ds.pixel_array)
+    except (AttributeError, KeyError, TypeError, RuntimeError) as exc:
+        raise ValueError(f"its pixel data cannot be decoded: {exc}") from None

@@ -7,13 +7,17 @@ import logging
 import struct
 import tempfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from .marks import mark_nifti, png_chunk, png_chunks, png_texts_of
 from .specs import OutputSpec
+
+#: A file's sample record (:func:`medhub.outputs.marks.sample_record`), or None for an unmarked file.
+Record = Mapping[str, Any] | None
 
 logger = logging.getLogger("medhub.outputs")
 
@@ -56,16 +60,14 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
 
 
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
-
-
-def encode_png(arr: np.ndarray, level: int = 1) -> bytes:
+def encode_png(arr: np.ndarray, level: int = 1, chunks: bytes = b"") -> bytes:
     """A PNG file of ``arr``: (H, W) uint8 or uint16 grey, or (H, W, C) uint8 with C in 1..4.
 
     Plain numpy and zlib (no Pillow, fewer per-file Python calls): each row is stored with the
     PNG *Sub* filter (the difference to the pixel on its left, computed for the whole image at
     once) and the rows are deflated at zlib level ``level``. Any PNG reader gives back ``arr``.
+    ``chunks`` (whole ancillary chunks, e.g. the mark of :func:`medhub.outputs.marks.png_chunks`)
+    go before the image data.
 
     Example:
         >>> import io
@@ -91,20 +93,32 @@ def encode_png(arr: np.ndarray, level: int = 1) -> bytes:
     filtered[:, 1 : 1 + bpp] = rows[:, :bpp]
     np.subtract(rows[:, bpp:], rows[:, :-bpp], out=filtered[:, 1 + bpp :])  # wraps modulo 256, as PNG wants
     header = struct.pack(">IIBBBBB", w, h, depth, _PNG_COLOR_TYPE[channels], 0, 0, 0)
-    return b"".join((_PNG_SIGNATURE, _png_chunk(b"IHDR", header),
-                     _png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), level)), _png_chunk(b"IEND", b"")))
+    return b"".join((_PNG_SIGNATURE, png_chunk(b"IHDR", header), chunks,
+                     png_chunk(b"IDAT", zlib.compress(filtered.tobytes(), level)), png_chunk(b"IEND", b"")))
 
 
-def write_png(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec) -> None:
-    """Write one PNG file to a path or a binary file object (the Ray workers encode into memory)."""
+def write_png(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Record = None) -> None:
+    """Write one PNG file to a path or a binary file object (the Ray workers encode into memory),
+    marked with ``record`` when one is given (and signed with C2PA content credentials when the
+    record carries a signing key, :mod:`medhub.outputs.credentials`)."""
     image = _to_png_array(arr, spec)
+    chunks = png_chunks(record) if record is not None else b""
     try:
-        data = encode_png(image)
+        data = encode_png(image, chunks=chunks)
     except ValueError:  # a layout the plain encoder does not write: Pillow decides (and explains)
-        from PIL import Image
+        from PIL import Image, PngImagePlugin
 
-        Image.fromarray(image).save(path, format="PNG", compress_level=1)
-        return
+        info = PngImagePlugin.PngInfo()
+        for key, text in (png_texts_of(record) if record is not None else {}).items():
+            info.add_itxt(key, text)  # the same two iTXt chunks, written by Pillow
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="PNG", compress_level=1, pnginfo=info)
+        data = buf.getvalue()
+    signing = getattr(record, "signing", None)
+    if signing is not None:
+        from .credentials import sign_png
+
+        data = sign_png(data, record, signing)  # type: ignore[arg-type]
     if hasattr(path, "write"):
         path.write(data)  # type: ignore[union-attr]
         return
@@ -112,25 +126,30 @@ def write_png(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec) -> None:
         fh.write(data)
 
 
-def write_nifti(path: Path, arr: np.ndarray, spec: OutputSpec) -> None:
+def write_nifti(path: Path, arr: np.ndarray, spec: OutputSpec, record: Record = None) -> None:
+    """Write one NIfTI file, marked with ``record`` (``descrip`` and a header extension) when one is given."""
     import nibabel as nib
 
     affine = np.eye(4)
     if spec.spacing:
         affine[: len(spec.spacing[:3]), : len(spec.spacing[:3])] = np.diag(spec.spacing[:3])
     data = arr.astype(np.uint8) if arr.dtype == np.bool_ else arr
-    nib.save(nib.Nifti1Image(data, affine), str(path))
+    image = nib.Nifti1Image(data, affine)
+    if record is not None:
+        mark_nifti(image, record)
+    nib.save(image, str(path))
 
 
-def write_npy(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec) -> None:
+def write_npy(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Record = None) -> None:
+    """Write one NPY file (the format has no place for metadata: ``record`` is not stored)."""
     np.save(path, arr)
 
 
-def write_dicom(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
-                specs: Sequence[OutputSpec] = ()) -> None:
-    from .dicom import write_dicom as write  # pydicom and highdicom load only for DICOM runs
+def write_dicom(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Record = None) -> None:
+    """:func:`medhub.outputs.dicom.write_dicom` (pydicom and highdicom load only for DICOM runs)."""
+    from .dicom import write_dicom as write
 
-    write(path, arr, spec, record, specs)
+    write(path, arr, spec, record)
 
 
 _WRITERS = {"png": (write_png, ".png"), "nifti": (write_nifti, ".nii.gz"), "npy": (write_npy, ".npy"),
@@ -143,29 +162,21 @@ def sample_filename(index: int, spec: OutputSpec) -> str | None:
     return None if fmt == "manifest" else f"{index:06d}_{spec.name}{_WRITERS[fmt][1]}"
 
 
-def write_file(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
-               specs: Sequence[OutputSpec] = ()) -> None:
-    """Write output ``spec`` of one sample to ``path`` in the spec's file format.
-
-    ``record`` is the sample's record and ``specs`` the run's outputs (where a DICOM mask finds the
-    image it segments); formats that store neither ignore them.
-    """
-    if spec.file_format == "dicom":
-        write_dicom(path, arr, spec, record, specs)
-        return
-    _WRITERS[spec.file_format][0](path, arr, spec)  # type: ignore[operator]
+def write_file(path: Path | BinaryIO, arr: np.ndarray, spec: OutputSpec, record: Record = None) -> None:
+    """Write output ``spec`` of one sample to ``path`` in the spec's file format, marked with the
+    sample ``record`` (:mod:`medhub.outputs.marks`) when one is given."""
+    _WRITERS[spec.file_format][0](path, arr, spec, record)  # type: ignore[operator]
 
 
-def encode(arr: np.ndarray, spec: OutputSpec, record: Mapping[str, Any] | None = None,
-           specs: Sequence[OutputSpec] = ()) -> bytes:
+def encode(arr: np.ndarray, spec: OutputSpec, record: Record = None) -> bytes:
     """The file of output ``spec`` of one sample, as bytes: exactly what :func:`write_file` writes."""
     if spec.file_format in ("png", "npy", "dicom"):  # these writers take a file object
         buf = io.BytesIO()
-        write_file(buf, arr, spec, record, specs)
+        write_file(buf, arr, spec, record)
         return buf.getvalue()
     with tempfile.TemporaryDirectory(prefix="medhub-encode-") as tmp:  # nibabel writes to a path only
         path = Path(tmp) / f"sample{_WRITERS[spec.file_format][1]}"
-        write_file(path, arr, spec, record, specs)
+        write_file(path, arr, spec, record)
         return path.read_bytes()
 
 

@@ -20,12 +20,13 @@ import numpy as np
 
 from ..errors import OutputPathError
 from .encode import sample_filename
+from .marks import Marker
 from .specs import OutputSpec, plain_value
 
 MANIFEST = "manifest.csv"
 _PART = re.compile(r"^manifest\.part-(\d+)-of-(\d+)\.csv$")
 
-#: One file to write: (file name, the sample's array, its spec, the sample's record or None).
+#: One file to write: (file name, the sample's array, its spec, its sample record or None for no mark).
 FileJob = tuple[str, np.ndarray, OutputSpec, "dict[str, Any] | None"]
 
 
@@ -39,12 +40,14 @@ def manifest_columns(specs: Sequence[OutputSpec]) -> list[str]:
 
 
 def sample_rows(indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[str, np.ndarray],
-                specs: Sequence[OutputSpec], run: Mapping[str, Any] | None = None,
-                ) -> list[tuple[dict[str, Any], list[FileJob]]]:
+                specs: Sequence[OutputSpec], marker: Marker | None = None,
+                inputs: Mapping[str, np.ndarray] | None = None) -> list[tuple[dict[str, Any], list[FileJob]]]:
     """For each sample of a batch: its manifest row and the files to write for it.
 
     File outputs get their file name in the row; outputs kept in the manifest (labels) their value.
-    With ``run`` (what every record of the run holds), each file gets its sample record.
+    With a ``marker`` (:class:`medhub.outputs.marks.Marker`) each file gets its sample record
+    (``inputs``: the batch's rows of the per-sample inputs, recorded in it); without one the files
+    are not marked.
 
     Example:
         >>> spec = OutputSpec("image", "image", (2, 2), "uint8")
@@ -54,6 +57,7 @@ def sample_rows(indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[st
     """
     out = []
     for j, (index, seed) in enumerate(zip(indices, seeds)):
+        own = {k: v[j] for k, v in inputs.items()} if inputs else None
         row: dict[str, Any] = {"index": int(index), "seed": int(seed)}
         files: list[FileJob] = []
         for spec in specs:
@@ -63,16 +67,12 @@ def sample_rows(indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[st
                 row[spec.name] = plain_value(value)
             else:
                 row[spec.name] = name
-                files.append((name, value, spec, None if run is None else _sample_record(run, index, seed, spec.name)))
+                record = None if marker is None else marker.record(index, seed, spec.name, own)
+                files.append((name, value, spec, record))
             if spec.scale:
                 row[f"{spec.name}_scale"] = spec.scale
         out.append((row, files))
     return out
-
-
-def _sample_record(run: Mapping[str, Any], index: int, seed: int, output: str) -> dict[str, Any]:
-    """The record of output ``output`` of sample ``index``: the run's fields and the sample's own."""
-    return {**run, "sample_seed": int(seed), "index": int(index), "output": output}
 
 
 class ManifestWriter:

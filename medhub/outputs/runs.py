@@ -32,8 +32,9 @@ import numpy as np
 from ..errors import InvalidArgumentError, OutputPathError
 from .encode import write_file
 from .manifest import MANIFEST, FileJob, ManifestWriter, read_manifest, sample_rows
+from .marks import Marker
 from .specs import OutputSpec
-from .workers import AUTO_MIN_FILES, WriterPool, auto_processes, configured_processes
+from .workers import AUTO_MIN_FILES, WriterPool, auto_processes, configured_processes, writer_timeout
 
 OWNER_FILE = ".medhub-run.json"
 PARTIAL = ".partial-"
@@ -115,19 +116,20 @@ class RunWriter:
     ``MEDHUB_WRITERS``) asks for them, or automatically once a run reaches
     :data:`~medhub.outputs.workers.AUTO_MIN_FILES` files on a machine with more than 2 cores;
     otherwise by ``workers`` threads. ``processes``: None for ``MEDHUB_WRITERS`` (automatic by
-    default), 0 for threads only, N for N processes. At most ``max_pending`` thread tasks (or a few
+    default), 0 for threads only, N for N processes. With a ``marker``
+    (:class:`~medhub.outputs.marks.Marker`) every file carries its sample record. At most ``max_pending`` thread tasks (or a few
     chunks per process) are in flight and manifest rows are streamed to ``manifest.csv``, so memory
     stays bounded for any run length. :meth:`finish` writes ``provenance.json`` and renames the
     staging folder into place; :meth:`abort` removes it, leaving the output path as it was.
     """
 
     def __init__(self, output_path: str | os.PathLike[str], specs: Sequence[OutputSpec], workers: int | None = None,
-                 max_pending: int | None = None, processes: int | None = None,
-                 run: Mapping[str, Any] | None = None) -> None:
+                 max_pending: int | None = None, processes: int | None = None, marker: Marker | None = None) -> None:
         self.specs = list(specs)
-        self.run = run
+        self.marker = marker
         if processes is None:
             processes = configured_processes()  # a bad MEDHUB_WRITERS fails before the folder is made
+        writer_timeout()  # and so does a bad MEDHUB_WRITER_TIMEOUT
         self.final, self.staging = prepare_output_dir(output_path)
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.max_pending = max_pending or 4 * self.workers
@@ -147,11 +149,14 @@ class RunWriter:
 
     def _encode(self, jobs: list[FileJob]) -> None:
         for name, arr, spec, record in jobs:
-            write_file(self.staging / name, arr, spec, record, self._file_specs)
+            write_file(self.staging / name, arr, spec, record)
 
-    def submit(self, indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[str, np.ndarray]) -> None:
-        """Queue one checked batch: its manifest rows now, its files on the encoder threads or processes."""
-        samples = sample_rows(indices, seeds, arrays, self.specs, self.run)
+    def submit(self, indices: Sequence[int], seeds: Sequence[int], arrays: Mapping[str, np.ndarray],
+               inputs: Mapping[str, np.ndarray] | None = None) -> None:
+        """Queue one checked batch: its manifest rows now, its files on the encoder threads or processes.
+
+        ``inputs``: the batch's rows of the per-sample inputs (recorded in the marks)."""
+        samples = sample_rows(indices, seeds, arrays, self.specs, self.marker, inputs)
         jobs = [job for _, files in samples for job in files]
         try:
             self._rows.write(row for row, _ in samples)
@@ -196,15 +201,10 @@ class RunWriter:
 
     def _publish(self) -> None:
         try:
-            if self.final.exists():
-                self.final.rmdir()  # checked empty in prepare_output_dir; fails if another run filled it since
-            os.replace(self.staging, self.final)
-        except OSError as exc:
+            publish(self.staging, self.final)
+        except OutputPathError:
             self.abort()
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise OutputPathError(f"Output folder {self.final} was filled by another run while this one "
-                                      "generated; nothing of this run was kept. Choose a new folder.") from None
-            raise _write_error(self.final, exc) from None
+            raise
 
     def abort(self) -> None:
         """Stop the encoders and remove the staging folder, whatever fails on the way (a full disk)."""
@@ -220,6 +220,25 @@ class RunWriter:
             with contextlib.suppress(OSError):
                 manifest.close()  # on a full disk the flush fails again; the folder goes anyway
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def publish(staging: Path, final: Path) -> None:
+    """Rename a finished staging folder (of :func:`prepare_output_dir`) into place as ``final``.
+
+    ``final`` must not exist or be empty; on failure the staging folder is removed and
+    :class:`OutputPathError` says why, leaving ``final`` as it was.
+    """
+    try:
+        (staging / OWNER_FILE).unlink(missing_ok=True)
+        if final.exists():
+            final.rmdir()  # checked empty in prepare_output_dir; fails if another run filled it since
+        os.replace(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise OutputPathError(f"Output folder {final} was filled by another run while this one "
+                                  "generated; nothing of this run was kept. Choose a new folder.") from None
+        raise _write_error(final, exc) from None
 
 
 def unique_run_dir(root: Path, model_id: str) -> Path:

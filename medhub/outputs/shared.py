@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import OutputPathError
 from .encode import encode
 from .manifest import FileJob, sample_rows
+from .marks import Marker
 from .specs import OutputSpec
 from .store import MARKERS, FsspecStore, LocalStore
 
@@ -36,8 +37,13 @@ RUN_FILE = "run.json"
 Store = LocalStore | FsspecStore
 
 
-def claim_run(store: Store, run: dict[str, Any]) -> None:
-    """Create ``run.json`` in an empty output, or check that the one there is this run's."""
+def claim_run(store: Store, run: dict[str, Any]) -> dict[str, Any]:
+    """Create ``run.json`` in an empty output, or check that the one there is this run's; return it.
+
+    ``created`` (the time in the files' marks) is the one thing a later shard or a resumed run takes
+    from the record already there instead of comparing it, so that every file of the run carries
+    the same time.
+    """
     store.makedirs()
     data = (json.dumps(run, sort_keys=True) + "\n").encode()
     if not store.create_exclusive(RUN_FILE, data):
@@ -46,10 +52,13 @@ def claim_run(store: Store, run: dict[str, Any]) -> None:
             existing = json.loads(raw) if raw is not None else None
         except ValueError:
             existing = None
-        if existing != run:
+        same = isinstance(existing, dict) and {k: v for k, v in existing.items() if k != "created"} == {
+            k: v for k, v in run.items() if k != "created"}
+        if not same:
             raise OutputPathError(
                 f"Output {store.url} holds another run ({RUN_FILE}: {existing}); resuming needs the same model, "
                 "seed and number of samples (and shards). Use a new folder, or pass the seed recorded there.")
+        run = {**run, **existing}
     else:
         others = [n for n in store.names() if n != RUN_FILE]
         if others:
@@ -57,6 +66,7 @@ def claim_run(store: Store, run: dict[str, Any]) -> None:
             raise OutputPathError(f"Output {store.url} is not empty ({others[:3]}...); medhub does not mix runs. "
                                   "Choose a new folder or empty it.")
     store.makedirs(MARKERS)
+    return run
 
 
 def load_done(store: Store, num_samples: int, clean: bool = True) -> dict[int, dict[str, Any]]:
@@ -97,11 +107,10 @@ class SharedWriter:
     """
 
     def __init__(self, store: Store, specs: Sequence[OutputSpec], threads: int | None = None,
-                 max_pending: int = 4, run: dict[str, Any] | None = None) -> None:
+                 max_pending: int = 4, marker: Marker | None = None) -> None:
         self.store = store
         self.specs = list(specs)
-        self.run = run
-        self._file_specs = [s for s in self.specs if s.file_format != "manifest"]
+        self.marker = marker
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
         self.max_pending = max_pending
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="medhub-shared")
@@ -111,18 +120,19 @@ class SharedWriter:
     def _write(self, row: dict[str, Any], files: list[FileJob]) -> dict[str, Any]:
         entry: dict[str, Any] = {"row": row, "sha256": {}, "size": {}}
         for name, arr, spec, record in files:
-            data = encode(arr, spec, record, self._file_specs)
+            data = encode(arr, spec, record)
             self.store.write_bytes(name, data)
             entry["sha256"][spec.name] = hashlib.sha256(data).hexdigest()
             entry["size"][spec.name] = len(data)
         return entry
 
-    def submit(self, indices: Sequence[int], seeds: Sequence[int], arrays: Any) -> None:
-        """Queue the files of one checked batch (``arrays`` keyed by output name)."""
+    def submit(self, indices: Sequence[int], seeds: Sequence[int], arrays: Any, inputs: Any = None) -> None:
+        """Queue the files of one checked batch (``arrays`` keyed by output name; ``inputs``: its rows
+        of the per-sample inputs, recorded in the marks when the writer has a ``marker``)."""
         while len(self._pending) >= self.max_pending:
             self._settle()
         futures = [self._pool.submit(self._write, row, files)
-                   for row, files in sample_rows(indices, seeds, arrays, self.specs, self.run)]
+                   for row, files in sample_rows(indices, seeds, arrays, self.specs, self.marker, inputs)]
         self._pending.append((futures, int(indices[0]) if len(indices) else 0))
 
     def _settle(self) -> None:

@@ -37,6 +37,14 @@ class OutputSpec:
     spacing: tuple[float, ...] | None = None
     scale: int | None = None
     modality: str | None = None
+    #: DICOM runs (:func:`medhub.outputs.dicom.dicom_specs`): the output's Series Number, and for a
+    #: mask the spec of the image it segments (the referenced image of its Segmentation).
+    series: int | None = None
+    source: OutputSpec | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.source, Mapping):  # a spec sent as a dict (dataclasses.asdict) to a writer process
+            object.__setattr__(self, "source", OutputSpec(**self.source))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OutputSpec:

@@ -8,7 +8,8 @@ worker writes its files into the run's staging folder with the same encoder as t
 the files are the same bytes. At most :data:`IN_FLIGHT` chunks wait per worker (the caller blocks
 when all are full), so memory stays bounded. Errors come back as the same kind of error (an
 ``OSError`` keeps its errno: a full disk stays a full disk); a worker that dies is a
-:class:`~medhub.errors.WriterError` naming how it ended.
+:class:`~medhub.errors.WriterError` naming how it ended, and so is one that makes no progress for
+``MEDHUB_WRITER_TIMEOUT`` seconds (the watchdog: a stopped or hung process; :func:`writer_timeout`).
 
 How many: ``MEDHUB_WRITERS`` (:func:`configured_processes`); automatically, one per core available
 to this process (at most :data:`MAX_PROCESSES`) on machines with more than 2 cores, for runs of
@@ -22,6 +23,7 @@ import contextlib
 import dataclasses
 import os
 import pickle
+import select
 import selectors
 import signal
 import subprocess
@@ -36,7 +38,7 @@ import numpy as np
 from .. import settings
 from ..errors import WriterError
 from .specs import OutputSpec
-from .writer_worker import HEAD, LENGTH, encode_frame, write_all
+from .writer_worker import HEAD, LENGTH, encode_frame
 
 try:
     import fcntl
@@ -84,6 +86,12 @@ def configured_processes() -> int | None:
     return 0 if value == 1 or not processes_supported() else value
 
 
+def writer_timeout() -> float:
+    """``MEDHUB_WRITER_TIMEOUT``: seconds a writer process may make no progress (answer no chunk it
+    holds, take in no byte of the next one) before the run is stopped."""
+    return float(settings.get("MEDHUB_WRITER_TIMEOUT"))
+
+
 @dataclasses.dataclass
 class Worker:
     """One writer process, its pipes and the chunks it has not answered yet."""
@@ -91,6 +99,14 @@ class Worker:
     proc: subprocess.Popen[bytes]
     pending: dict[int, int] = dataclasses.field(default_factory=dict)  # chunk id -> its bytes
     received: bytearray = dataclasses.field(default_factory=bytearray)
+    since: float = dataclasses.field(default_factory=time.monotonic)  # its last progress
+
+    def stalled(self, timeout: float) -> WriterError:
+        """The error of a worker that made no progress for ``timeout`` seconds (stopped or hung)."""
+        return WriterError(f"A process writing the run's files (pid {self.proc.pid}) made no progress for "
+                           f"{timeout:g} s (it may be stopped or hung); the run was stopped and nothing of it was "
+                           "kept. Run it again; MEDHUB_WRITER_TIMEOUT sets how long to wait, MEDHUB_WRITERS=1 "
+                           "writes with threads of this process.")
 
     def ended(self) -> WriterError:
         """The error of a worker that stopped answering (its pipe closed): how it ended."""
@@ -136,19 +152,20 @@ class WriterPool:
 
     def __init__(self, folder: Path, specs: Sequence[OutputSpec], processes: int) -> None:
         self.folder, self.specs, self.size = Path(folder), list(specs), max(1, int(processes))
+        self.timeout = writer_timeout()
         self.workers: list[Worker] = []
         self._selector: selectors.BaseSelector | None = None
         self._pieces: list[tuple[int, list[str], Any, list[Any]]] = []
         self._files = self._bytes = self._next_id = 0
 
     def add(self, spec: OutputSpec, names: Sequence[str], block: np.ndarray,
-            records: Sequence[dict[str, Any] | None] | None = None) -> None:
-        """Queue files ``names[i]`` of output ``spec`` holding ``block[i]`` (and sample record
-        ``records[i]``); sends each full chunk."""
+            records: Sequence[Any] | None = None) -> None:
+        """Queue files ``names[i]`` of output ``spec`` holding ``block[i]``, marked with ``records[i]``
+        (sample records, or None for unmarked files); sends each full chunk."""
         index = self.specs.index(spec)
+        records = list(records) if records is not None else [None] * len(names)
         block = np.asarray(block)
         per_file = max(1, block[0].nbytes if len(block) else 1)
-        records = list(records) if records is not None else [None] * len(names)
         start = 0
         while start < len(names):
             room = min(CHUNK_FILES - self._files, max(1, (CHUNK_BYTES - self._bytes) // per_file))
@@ -177,6 +194,8 @@ class WriterPool:
         chunk_id, self._next_id = self._next_id, self._next_id + 1
         frame = encode_frame((chunk_id, self._pieces))
         size, self._pieces, self._files, self._bytes = self._bytes, [], 0, 0
+        if not worker.pending:
+            worker.since = time.monotonic()  # an idle worker's clock starts with its new chunk
         self._send(worker, frame)
         worker.pending[chunk_id] = size
 
@@ -185,7 +204,7 @@ class WriterPool:
         self.flush()
         while any(w.pending for w in self.workers):
             self._receive()
-        self._stop(kill_after=None)
+        self._stop(kill_after=self.timeout)  # every file is written: a process that does not end is killed
 
     def abort(self) -> None:
         """Stop the processes now (each ends after its current file; killed after a short wait)."""
@@ -206,6 +225,7 @@ class WriterPool:
             worker = Worker(proc)
             self.workers.append(worker)
             assert proc.stdin is not None and proc.stdout is not None
+            os.set_blocking(proc.stdin.fileno(), False)  # a full pipe: waited for in _send, with a timeout
             if hasattr(fcntl, "F_SETPIPE_SZ"):  # a deeper pipe (Linux): fewer waits while a chunk is sent
                 with contextlib.suppress(OSError):
                     fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
@@ -213,20 +233,37 @@ class WriterPool:
             self._send(worker, setup)
 
     def _send(self, worker: Worker, frame: list[Any]) -> None:
+        """Write ``frame`` to the worker's pipe; a worker that takes no byte of it for :attr:`timeout` s
+        is stalled."""
         assert worker.proc.stdin is not None
-        try:
-            write_all(worker.proc.stdin.fileno(), frame)
-        except BrokenPipeError:
-            raise worker.ended() from None
+        fd = worker.proc.stdin.fileno()
+        for piece in frame:
+            view = memoryview(piece).cast("B")
+            while view:
+                try:
+                    view = view[os.write(fd, view):]
+                    continue
+                except BlockingIOError:  # the pipe is full: wait until the worker reads
+                    pass
+                except BrokenPipeError:
+                    raise worker.ended() from None
+                poller = select.poll()
+                poller.register(fd, select.POLLOUT)
+                if not poller.poll(self.timeout * 1000):
+                    raise worker.stalled(self.timeout)
 
     def _receive(self) -> None:
-        """Wait for answers of any worker and take them in; raise a worker's error or death."""
+        """Wait for answers of any worker and take them in; raise a worker's error, death or stall
+        (no answer to a chunk it holds for :attr:`timeout` s)."""
         assert self._selector is not None
-        for key, _ in self._selector.select():
+        busy = [w.since for w in self.workers if w.pending]
+        wait = max(0.0, min(busy) + self.timeout - time.monotonic()) if busy else None
+        for key, _ in self._selector.select(wait):
             worker: Worker = key.data
             data = os.read(key.fd, 1 << 16)
             if not data:
                 raise worker.ended()
+            worker.since = time.monotonic()
             worker.received += data
             while len(worker.received) >= HEAD.size:
                 size, count = HEAD.unpack_from(worker.received)
@@ -241,6 +278,10 @@ class WriterPool:
                 worker.pending.pop(answer[1], None)
                 if answer[0] == "error":
                     raise_error(answer[2])
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.pending and now - worker.since >= self.timeout:
+                raise worker.stalled(self.timeout)
 
     def _stop(self, kill_after: float | None) -> None:
         """Close every worker's input (it ends) and reap it; kill those still running after ``kill_after`` s."""

@@ -119,7 +119,7 @@ def serve(inp: BinaryIO, out: int) -> None:
                 for name, arr, record in zip(names, block, records):
                     if ended.is_set():  # the parent aborted the run: stop now
                         return
-                    write_file(folder / name, arr, spec, record, specs)
+                    write_file(folder / name, arr, spec, record)
             answer: tuple[Any, ...] = ("ok", chunk_id)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent, which raises it
             answer = ("error", chunk_id, error_record(exc))

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from medhub import noise
+from medhub import package_kit as kit
 
 LATENT_DIM = 100
 IMAGE_SIZE = 64
@@ -69,64 +70,24 @@ def latents(seeds: Sequence[int], device: Any = "cpu") -> torch.Tensor:
     return noise.normal(seeds, LATENT_DIM, device=device)
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Map generator output in [-1, 1] to uint8 images (N, H, W)."""
-    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x[:, 0].cpu().numpy()
-
-
-def forward(model: Generator, z: torch.Tensor) -> torch.Tensor:
-    """Run the generator on ``z`` in fixed blocks of :data:`CHUNK`; bit-identical per sample."""
-    device = next(model.parameters()).device
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, z.shape[0], CHUNK):
-            block = z[start : start + CHUNK]
-            n = block.shape[0]
-            if n < CHUNK:
-                block = torch.cat([block, block.new_zeros(CHUNK - n, block.shape[1])])
-            outs.append(model(block.to(device))[:n])
-    return torch.cat(outs)
-
-
 def sample(model: Generator, seeds: Sequence[int], latent: Any = None, **_: Any) -> dict[str, np.ndarray]:
     """Generate one image per seed; sample i depends only on ``seeds[i]``.
 
     ``latent`` (optional, shape (N, 100)) replaces the seeded latent vectors; the latent
-    explorer uses it.
+    explorer uses it. Returns ``{"image": uint8 array (N, 64, 64)}``.
     """
-    if latent is None:
-        z = latents(seeds, next(model.parameters()).device)
-    else:
-        z = torch.as_tensor(np.asarray(latent, dtype=np.float32)).reshape(len(seeds), LATENT_DIM)
-    return {"image": to_uint8(forward(model, z))}
+    device = next(model.parameters()).device
+    z = latents(seeds, device) if latent is None else kit.latent_input(latent, len(seeds), LATENT_DIM)
+    return {"image": kit.to_uint8(kit.run_in_blocks(model, z, block=CHUNK, device=device))}
 
 
-def generate(
-    model_file: str | Path,
-    num_samples: int = 16,
-    output_path: str | Path | None = None,
-    save_images: bool = True,
-    seed: int | None = None,
-    **kwargs: Any,
-) -> list[np.ndarray] | None:
+def generate(model_file: str | Path, num_samples: int = 16, output_path: str | Path | None = None,
+             save_images: bool = True, seed: int | None = None, **kwargs: Any) -> list[np.ndarray] | None:
     """medigan-compatible entry point: returns a list of (64, 64) uint8 arrays, or writes PNGs.
 
     Without ``seed`` the per-sample seeds come from numpy's global generator, so seeding it
-    (as medigan users do with ``np.random.seed``) makes the call reproducible.
+    (as medigan users do with ``np.random.seed``) makes the call reproducible. ``latent``
+    (optional, (num_samples, 100)) is passed through to :func:`sample`.
     """
-    if seed is None:
-        drawn = np.random.randint(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    else:
-        drawn = np.random.default_rng(seed).integers(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    seeds = [int(s) for s in drawn]
-    images = sample(load(model_file, "cpu"), seeds)["image"]
-    if not save_images:
-        return list(images)
-    from PIL import Image
-
-    out = Path(output_path or ".")
-    out.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
-        Image.fromarray(img).save(out / f"{i}.png")
-    return None
+    return kit.medigan_generate(load, sample, model_file, num_samples, output_path, save_images, seed,
+                                latent=kwargs.get("latent"))

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from medhub import noise
+from medhub import package_kit as kit
 
 LATENT_DIM = 100
 IMAGE_SIZE = 64
@@ -139,27 +140,6 @@ def latents(seeds: Sequence[int], device: Any = "cpu") -> torch.Tensor:
     return noise.normal(seeds, LATENT_DIM, device=device)
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Map generator output in [-1, 1] to uint8 images (N, H, W)."""
-    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x[:, 0].cpu().numpy()
-
-
-def forward(model: Generator, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """Run the generator in fixed blocks of :data:`CHUNK`; bit-identical per sample."""
-    device = next(model.parameters()).device
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, z.shape[0], CHUNK):
-            zb, cb = z[start : start + CHUNK], c[start : start + CHUNK]
-            n = zb.shape[0]
-            if n < CHUNK:
-                zb = torch.cat([zb, zb.new_zeros(CHUNK - n, zb.shape[1])])
-                cb = torch.cat([cb, cb.new_zeros(CHUNK - n)])
-            outs.append(model(zb.to(device), cb.to(device))[:n].cpu())
-    return torch.cat(outs)
-
-
 def _conditions(condition: Any, n: int, drawn: torch.Tensor) -> torch.Tensor:
     """Class indices (n,) from ``condition``: None (use ``drawn``), one value, or one value per sample
     (a None entry uses that sample's drawn class)."""
@@ -187,27 +167,19 @@ def sample(model: Generator, seeds: Sequence[int], condition: Any = None, latent
     ``label`` is the condition each sample was generated with. Sample i depends only on
     ``seeds[i]`` and the inputs.
     """
-    z, drawn = draw_inputs(seeds, next(model.parameters()).device)
+    device = next(model.parameters()).device
+    z, drawn = draw_inputs(seeds, device)
     c = _conditions(condition, len(seeds), drawn.cpu())
     if latent is not None:
-        lat = np.asarray(latent, dtype=np.float32)
-        if lat.size != len(seeds) * LATENT_DIM:
-            raise ValueError(f"latent must have shape ({len(seeds)}, {LATENT_DIM}), not {lat.shape}.")
-        z = torch.as_tensor(lat).reshape(len(seeds), LATENT_DIM)
-    images = to_uint8(forward(model, z, c))
+        z = kit.latent_input(latent, len(seeds), LATENT_DIM)
+    images = kit.to_uint8(kit.run_in_blocks(model, z, c, block=CHUNK, device=device))
     labels = np.array([CONDITIONS[i] for i in c.tolist()], dtype="<U2")
     return {"image": images, "label": labels}
 
 
-def generate(
-    model_file: str | Path,
-    num_samples: int = 16,
-    output_path: str | Path | None = None,
-    save_images: bool = True,
-    seed: int | None = None,
-    condition: Any = None,
-    **kwargs: Any,
-) -> list[tuple[np.ndarray, str]] | None:
+def generate(model_file: str | Path, num_samples: int = 16, output_path: str | Path | None = None,
+             save_images: bool = True, seed: int | None = None, condition: Any = None,
+             **kwargs: Any) -> list[tuple[np.ndarray, str]] | None:
     """medigan-compatible entry point: a list of ``(image (64, 64) uint8, label str)`` tuples, or PNGs.
 
     ``condition`` is as in :func:`sample`. With ``save_images=True`` it writes one file per
@@ -215,19 +187,6 @@ def generate(
     per-sample seeds come from numpy's global generator, so seeding it (as medigan users do with
     ``np.random.seed``) makes the call reproducible.
     """
-    if seed is None:
-        drawn = np.random.randint(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    else:
-        drawn = np.random.default_rng(seed).integers(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    seeds = [int(s) for s in drawn]
-    out_batch = sample(load(model_file, "cpu"), seeds, condition=condition, latent=kwargs.get("latent"))
-    samples = [(out_batch["image"][i], str(out_batch["label"][i])) for i in range(num_samples)]
-    if not save_images:
-        return samples
-    from PIL import Image
-
-    out = Path(output_path or ".")
-    out.mkdir(parents=True, exist_ok=True)
-    for i, (img, label) in enumerate(samples):
-        Image.fromarray(img).save(out / f"{i}_{label}.png")
-    return None
+    return kit.medigan_generate(load, sample, model_file, num_samples, output_path, save_images, seed,
+                                outputs=("image", "label"), files={"image": "{i}_{label}.png"}, condition=condition,
+                                latent=kwargs.get("latent"))

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from medhub import noise
+from medhub import package_kit as kit
 
 IMAGE_SIZE = 64
 NUM_LABELS = 4
@@ -243,29 +244,10 @@ def one_hot(masks: np.ndarray | torch.Tensor) -> torch.Tensor:
     return (m.unsqueeze(1) == labels).float()
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Map generator output in [-1, 1] to uint8 images (N, H, W)."""
-    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x[:, 0].cpu().numpy()
-
-
-def forward(generator: Generator, x: torch.Tensor) -> torch.Tensor:
-    """Run the generator on one-hot maps ``x`` in fixed blocks of :data:`CHUNK`; bit-identical per sample."""
-    device = next(generator.parameters()).device
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, x.shape[0], CHUNK):
-            block = x[start : start + CHUNK]
-            n = block.shape[0]
-            if n < CHUNK:
-                block = torch.cat([block, block[-1:].expand(CHUNK - n, *block.shape[1:])])
-            outs.append(generator(block.contiguous().to(device))[:n].cpu())
-    return torch.cat(outs)
-
-
 def translate(model: Pix2Pix, masks: np.ndarray) -> np.ndarray:
     """T1 images (N, 64, 64) uint8 for label maps (N, 64, 64) with values 0..3."""
-    return to_uint8(forward(model.generator, one_hot(masks)))
+    device = next(model.generator.parameters()).device
+    return kit.to_uint8(kit.run_in_blocks(model.generator, one_hot(masks), block=CHUNK, device=device, pad="edge"))
 
 
 def sample(
@@ -293,15 +275,9 @@ def sample(
 
 
 # ----------------------------------------------------------------------------- medigan interface
-def generate(
-    model_file: str | Path,
-    num_samples: int = 16,
-    output_path: str | Path | None = None,
-    save_images: bool = True,
-    seed: int | None = None,
-    input_path: str | Path | None = None,
-    **kwargs: Any,
-) -> list[tuple[np.ndarray, np.ndarray]] | None:
+def generate(model_file: str | Path, num_samples: int = 16, output_path: str | Path | None = None,
+             save_images: bool = True, seed: int | None = None, input_path: str | Path | None = None,
+             **kwargs: Any) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """medigan-compatible entry point.
 
     With ``save_images=False`` returns a list of ``(image, mask)`` tuples of (64, 64) uint8 arrays.
@@ -310,21 +286,6 @@ def generate(
     maps (sample i uses file ``i % n_files``). Without ``seed`` the per-sample seeds come from
     numpy's global generator, so ``np.random.seed`` makes the call reproducible.
     """
-    if seed is None:
-        drawn = np.random.randint(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    else:
-        drawn = np.random.default_rng(seed).integers(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    seeds = [int(s) for s in drawn]
-    out = sample(load(model_file, "cpu"), seeds, input_path=input_path, indices=list(range(num_samples)))
-    pairs = [(out["image"][i], out["mask"][i]) for i in range(num_samples)]
-    if not save_images:
-        return pairs
-    from PIL import Image
-
-    root = Path(output_path or ".")
-    for i, (image, mask) in enumerate(pairs):
-        folder = root / str(i)
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(folder / "image.png")
-        Image.fromarray(mask).save(folder / "mask.png")
-    return None
+    return kit.medigan_generate(load, sample, model_file, num_samples, output_path, save_images, seed,
+                                outputs=("image", "mask"), files={"image": "{i}/image.png", "mask": "{i}/mask.png"},
+                                input_path=input_path, indices=list(range(num_samples)))

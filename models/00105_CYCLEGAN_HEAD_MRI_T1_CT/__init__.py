@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medhub import package_kit as kit
+
 IMAGE_SIZE = 64
 WIDTH = 16
 N_RES = 6
@@ -170,32 +172,12 @@ def read_image(path: Path) -> np.ndarray:
     return np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Map generator output (N, 1, H, W) in [-1, 1] to uint8 images (N, H, W)."""
-    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x[:, 0].cpu().numpy()
-
-
-def forward(generator: Generator, x: torch.Tensor) -> torch.Tensor:
-    """Run ``generator`` on ``x`` (N, 1, 64, 64) in fixed blocks of :data:`CHUNK`; bit-identical per
-    sample whatever N."""
-    device = next(generator.parameters()).device
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, x.shape[0], CHUNK):
-            block = x[start : start + CHUNK]
-            n = block.shape[0]
-            if n < CHUNK:
-                block = torch.cat([block, block.new_zeros(CHUNK - n, *block.shape[1:])])
-            outs.append(generator(block.to(device))[:n].cpu())
-    return torch.cat(outs)
-
-
 def translate(model: CycleGAN, images: np.ndarray, direction: str = "T1_to_CT") -> np.ndarray:
     """Translate uint8 images (N, 64, 64) of the source domain of ``direction``; returns uint8."""
     generator = getattr(model, DIRECTIONS[parse_direction(direction)][0])
     x = torch.from_numpy(np.asarray(images, dtype=np.float32) / 127.5 - 1.0)[:, None]
-    return to_uint8(forward(generator, x))
+    device = next(generator.parameters()).device
+    return kit.to_uint8(kit.run_in_blocks(generator, x, block=CHUNK, device=device))
 
 
 def sample(model: CycleGAN, seeds: Sequence[int], direction: str = "T1_to_CT", input_path: str | Path | None = None,
@@ -227,16 +209,9 @@ def sample(model: CycleGAN, seeds: Sequence[int], direction: str = "T1_to_CT", i
     return {"image": images[take], "source": sources[take], "label": np.array([p.name for p in picked], dtype=str)}
 
 
-def generate(
-    model_file: str | Path,
-    num_samples: int = 8,
-    output_path: str | Path | None = None,
-    save_images: bool = True,
-    seed: int | None = None,
-    direction: str = "T1_to_CT",
-    input_path: str | Path | None = None,
-    **kwargs: Any,
-) -> list[tuple[np.ndarray, np.ndarray, str]] | None:
+def generate(model_file: str | Path, num_samples: int = 8, output_path: str | Path | None = None,
+             save_images: bool = True, seed: int | None = None, direction: str = "T1_to_CT",
+             input_path: str | Path | None = None, **kwargs: Any) -> list[tuple[np.ndarray, np.ndarray, str]] | None:
     """medigan-compatible entry point.
 
     With ``save_images=False`` returns a list of ``num_samples`` tuples ``(image, source, label)``:
@@ -245,14 +220,6 @@ def generate(
     ``output_path``. Sample i translates file ``i % n_files`` of ``input_path`` (or of the shipped
     examples). ``seed`` is accepted for compatibility and not used: the translation is deterministic.
     """
-    out = sample(load(model_file, "cpu"), list(range(num_samples)), direction=direction, input_path=input_path)
-    samples = [(out["image"][i], out["source"][i], str(out["label"][i])) for i in range(num_samples)]
-    if not save_images:
-        return samples
-    from PIL import Image
-
-    folder = Path(output_path or ".")
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, (image, _, _) in enumerate(samples):
-        Image.fromarray(image).save(folder / f"{i}.png")
-    return None
+    return kit.medigan_generate(load, sample, model_file, num_samples, output_path, save_images, seed,
+                                outputs=("image", "source", "label"), seeds=range(num_samples), direction=direction,
+                                input_path=input_path)

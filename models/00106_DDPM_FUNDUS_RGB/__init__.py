@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medhub import noise
+from medhub import package_kit as kit
 
 IMAGE_SIZE = 64
 CHANNELS = 3
@@ -214,21 +216,6 @@ def initial_noise(seeds: Sequence[int], device: Any = "cpu") -> torch.Tensor:
     return noise.normal(seeds, (CHANNELS, IMAGE_SIZE, IMAGE_SIZE), device=device)
 
 
-def forward(model: UNet, x: torch.Tensor, t: int) -> torch.Tensor:
-    """Run the UNet on ``x`` at timestep ``t`` in fixed blocks of :data:`CHUNK`; bit-identical per sample."""
-    device = next(model.parameters()).device
-    tt = torch.tensor([t], device=device)
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, x.shape[0], CHUNK):
-            block = x[start : start + CHUNK]
-            n = block.shape[0]
-            if n < CHUNK:
-                block = torch.cat([block, block.new_zeros(CHUNK - n, *block.shape[1:])])
-            outs.append(model(block.to(device), tt)[:n])
-    return torch.cat(outs)
-
-
 def ddim_sample(model: UNet, noise: torch.Tensor, num_inference_steps: int = DEFAULT_STEPS) -> torch.Tensor:
     """Deterministic DDIM (eta = 0) from ``noise`` (N, 3, 64, 64); returns images in [-1, 1]."""
     device = next(model.parameters()).device
@@ -238,18 +225,13 @@ def ddim_sample(model: UNet, noise: torch.Tensor, num_inference_steps: int = DEF
     for i, t in enumerate(ts):
         a_t = alpha_bar[t]
         a_prev = alpha_bar[ts[i + 1]] if i + 1 < len(ts) else torch.ones((), dtype=alpha_bar.dtype, device=device)
-        eps = forward(model, x, t).double()
+        tt = torch.tensor([t], device=device)
+        eps = kit.run_in_blocks(partial(model, t=tt), x, block=CHUNK, device=device).double()
         xd = x.double()
         x0 = ((xd - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
         eps = (xd - a_t.sqrt() * x0) / (1 - a_t).sqrt()
         x = (a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps).float()
     return x.clamp(-1, 1)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Map images (N, 3, H, W) in [-1, 1] to uint8 arrays (N, H, W, 3)."""
-    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def sample(model: UNet, seeds: Sequence[int], num_inference_steps: int = DEFAULT_STEPS,
@@ -262,36 +244,17 @@ def sample(model: UNet, seeds: Sequence[int], num_inference_steps: int = DEFAULT
     steps = check_steps(num_inference_steps)
     if len(seeds) == 0:
         return {"image": np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), np.uint8)}
-    return {"image": to_uint8(ddim_sample(model, initial_noise(seeds, next(model.parameters()).device), steps))}
+    return {"image": kit.to_uint8(ddim_sample(model, initial_noise(seeds, next(model.parameters()).device), steps))}
 
 
-def generate(
-    model_file: str | Path,
-    num_samples: int = 16,
-    output_path: str | Path | None = None,
-    save_images: bool = True,
-    seed: int | None = None,
-    num_inference_steps: int = DEFAULT_STEPS,
-    **kwargs: Any,
-) -> list[np.ndarray] | None:
+def generate(model_file: str | Path, num_samples: int = 16, output_path: str | Path | None = None,
+             save_images: bool = True, seed: int | None = None, num_inference_steps: int = DEFAULT_STEPS,
+             **kwargs: Any) -> list[np.ndarray] | None:
     """medigan-compatible entry point: returns a list of (64, 64, 3) uint8 arrays, or writes PNGs.
 
     Without ``seed`` the per-sample seeds come from numpy's global generator, so seeding it
     (as medigan users do with ``np.random.seed``) makes the call reproducible.
     """
     steps = check_steps(num_inference_steps)
-    if seed is None:
-        drawn = np.random.randint(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    else:
-        drawn = np.random.default_rng(seed).integers(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    seeds = [int(s) for s in drawn]
-    images = sample(load(model_file, "cpu"), seeds, num_inference_steps=steps)["image"]
-    if not save_images:
-        return list(images)
-    from PIL import Image
-
-    out = Path(output_path or ".")
-    out.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
-        Image.fromarray(img).save(out / f"{i}.png")
-    return None
+    return kit.medigan_generate(load, sample, model_file, num_samples, output_path, save_images, seed,
+                                num_inference_steps=steps)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from medhub.noise import normal, uniform
+from medhub.package_kit import latent_input, medigan_generate
 
 SIZE = 64
 GRID = 4
@@ -175,10 +176,7 @@ def sample(model: AtlasModel, seeds: Sequence[int], latent: Any = None, deformat
     if latent is None:
         z = latents(seeds, model.device)
     else:
-        z = torch.as_tensor(np.asarray(latent, dtype=np.float32))
-        if z.numel() != len(seeds) * LATENT_DIM:
-            raise ValueError(f"latent must have shape ({len(seeds)}, {LATENT_DIM}), not {tuple(z.shape)}")
-        z = z.reshape(len(seeds), LATENT_DIM)
+        z = latent_input(latent, len(seeds), LATENT_DIM)
     u = uniform(seeds, 4, stream=AFFINE_STREAM)
     appearance = normal(seeds, APPEARANCE_DIM, stream=APPEARANCE_STREAM)
     vols, masks = [], []
@@ -191,31 +189,15 @@ def sample(model: AtlasModel, seeds: Sequence[int], latent: Any = None, deformat
     return {"volume": np.stack(vols), "mask": np.stack(masks)}
 
 
-def generate(
-    model_file: str | Path,
-    num_samples: int = 4,
-    output_path: str | Path | None = None,
-    save_images: bool = True,
-    seed: int | None = None,
-    **kwargs: Any,
-) -> list[tuple[np.ndarray, np.ndarray]] | None:
+def generate(model_file: str | Path, num_samples: int = 4, output_path: str | Path | None = None,
+             save_images: bool = True, seed: int | None = None,
+             **kwargs: Any) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """medigan-compatible entry point: a list of (volume, mask) pairs of (64, 64, 64) uint8 arrays,
     or, with ``save_images``, NIfTI files ``<i>_volume.nii.gz`` / ``<i>_mask.nii.gz`` in
     ``output_path``. Keyword arguments are those of :func:`sample`."""
-    if seed is None:
-        drawn = np.random.randint(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    else:
-        drawn = np.random.default_rng(seed).integers(0, 2**63 - 1, size=num_samples, dtype=np.int64)
-    out = sample(load(model_file, "cpu"), [int(s) for s in drawn], **kwargs)
-    pairs = list(zip(out["volume"], out["mask"]))
-    if not save_images:
-        return pairs
     import nibabel as nib
 
-    folder = Path(output_path or ".")
-    folder.mkdir(parents=True, exist_ok=True)
     affine = np.diag([SPACING_MM, SPACING_MM, SPACING_MM, 1.0])
-    for i, (vol, mask) in enumerate(pairs):
-        nib.save(nib.Nifti1Image(vol, affine), str(folder / f"{i}_volume.nii.gz"))
-        nib.save(nib.Nifti1Image(mask, affine), str(folder / f"{i}_mask.nii.gz"))
-    return None
+    return medigan_generate(load, sample, model_file, num_samples, output_path, save_images, seed,
+                            outputs=("volume", "mask"), files={"volume": "{i}_volume.nii.gz", "mask": "{i}_mask.nii.gz"},
+                            save=lambda path, array: nib.save(nib.Nifti1Image(array, affine), str(path)), **kwargs)

@@ -29,6 +29,8 @@ from common import ROOT, augment, load_package, save_grid, write_json
 from data_sources import mni152_axial
 from torch import nn
 
+from medhub.package_kit import to_uint8
+
 MODEL_ID = "00103_CDCGAN_BRAIN_MRI_TISSUE"
 KINDS = ("t1", "gm", "wm")  # class 0, 1, 2 (the package's CONDITIONS order)
 
@@ -109,7 +111,7 @@ def preview(pkg, g: nn.Module, path: Path) -> None:
     z = pkg.latents(range(8)).repeat(3, 1)
     c = torch.arange(3).repeat_interleave(8)
     with torch.no_grad():
-        save_grid(pkg.to_uint8(g(z, c)), path)
+        save_grid(to_uint8(g(z, c)), path)
     g.train()
 
 

@@ -17,6 +17,8 @@ from common import ROOT, augment, load_package, recalibrate_batchnorm, save_grid
 from data_sources import mni152_axial
 from torch import nn
 
+from medhub.package_kit import to_uint8
+
 MODEL_ID = "00101_DCGAN_BRAIN_MRI_T1"
 
 
@@ -117,7 +119,7 @@ def main() -> None:
             (args.run_dir / "checkpoint.tmp").replace(ckpt)
             g.eval()
             with torch.no_grad():
-                preview = pkg.to_uint8(g(pkg.latents(range(32))))
+                preview = to_uint8(g(pkg.latents(range(32))))
             g.train()
             save_grid(preview, args.run_dir / f"preview_{it + 1:05d}.png")
     wall = time.time() - t0
@@ -128,7 +130,7 @@ def main() -> None:
     out = ROOT / "models" / MODEL_ID / pkg.WEIGHTS_FILE
     save_file({k: v.contiguous() for k, v in g.state_dict().items()}, str(out))
     with torch.no_grad():
-        save_grid(pkg.to_uint8(g(pkg.latents(range(32)))), ROOT / "docs" / "img" / "00101_grid.png")
+        save_grid(to_uint8(g(pkg.latents(range(32)))), ROOT / "docs" / "img" / "00101_grid.png")
     write_json(args.run_dir / "training.json", {"iterations": total, "wall_time_s": round(wall, 1),
                                                 "batch_size": args.batch_size, "lr_g": args.lr_g,
                                                 "lr_d": args.lr_d, "seed": args.seed,

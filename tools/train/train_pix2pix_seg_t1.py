@@ -29,6 +29,8 @@ from common import ROOT, load_package, save_grid, write_json
 from data_sources import mni152_axial, mni152_tissue_labels
 from torch import nn
 
+from medhub.package_kit import to_uint8
+
 MODEL_ID = "00104_PIX2PIX_BRAIN_SEG_TO_T1"
 
 
@@ -85,7 +87,7 @@ def preview(pkg, g: nn.Module, labels: np.ndarray, real: np.ndarray, path: Path)
     """Rows of 8: label maps (x85), generated images, real images."""
     g.eval()
     with torch.no_grad():
-        fake = pkg.to_uint8(g(pkg.one_hot(labels)))
+        fake = to_uint8(g(pkg.one_hot(labels)))
     g.train()
     rows = []
     for k in range(0, len(labels), 8):
@@ -154,7 +156,7 @@ def main() -> None:
     labels = torch.from_numpy(labels_np.astype(np.int64))
     images = torch.from_numpy(mni152_axial("t1", pkg.IMAGE_SIZE, part="train"))
     held_labels = mni152_tissue_labels(pkg.IMAGE_SIZE, part="held_out")[:16]
-    held_real = pkg.to_uint8(torch.from_numpy(mni152_axial("t1", pkg.IMAGE_SIZE, part="held_out")[:16])[:, None])
+    held_real = to_uint8(torch.from_numpy(mni152_axial("t1", pkg.IMAGE_SIZE, part="held_out")[:16])[:, None])
 
     g, d = pkg.Generator(), Discriminator()
     g.apply(init_weights)

@@ -22,6 +22,8 @@ from common import ROOT, augment, load_package, recalibrate_batchnorm, save_grid
 from data_sources import ct_head_axial
 from torch import nn
 
+from medhub.package_kit import to_uint8
+
 MODEL_ID = "00102_WGANGP_HEAD_CT"
 
 
@@ -157,7 +159,7 @@ def main() -> None:
         if done % args.preview_every == 0 or done == args.iterations:
             g.eval()
             with torch.no_grad():
-                preview = pkg.to_uint8(g(pkg.latents(range(32))))
+                preview = to_uint8(g(pkg.latents(range(32))))
             g.train()
             save_grid(preview, args.run_dir / f"preview_{done:05d}.png")
     trained = max(start, args.iterations if args.iterations > start else start)

@@ -1,5 +1,5 @@
-"""Shared by the adapters: optional imports with the install command, per-sample seeding, and the
-conversion of a generator's float batch into the arrays of the outputs spec.
+"""Shared by the adapters: optional imports with the install command, per-sample seeding, weights
+loaded as data only, and the conversion of a generator's float batch into the arrays of the outputs spec.
 
 Example:
     >>> import numpy as np
@@ -10,8 +10,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +37,48 @@ def require(module: str, model_id: str, kind: str) -> Any:
         command = f"pip install 'medhub[{extra}]'" if extra else f"pip install {root}"
         raise DependencyError(f"Model {model_id} ({kind}) needs {root}, which cannot be imported ({exc}). Install it "
                               f"with:\n    {command}", requirements=[root]) from None
+
+
+@contextlib.contextmanager
+def weights_only_loads() -> Iterator[None]:
+    """Within the block, every ``torch.load`` loads weights only (``weights_only=True``, even where a
+    bundle's config asks otherwise): a pickle in a ``.pt`` file can then hold tensors, never code.
+
+    Example:
+        >>> with weights_only_loads():
+        ...     os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"]
+        '1'
+    """
+    names = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ[names[0]] = "1"
+    os.environ.pop(names[1], None)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def library_versions(*names: str) -> dict[str, str | None]:
+    """The installed versions of the distributions ``names`` (None when one is not installed).
+
+    Example:
+        >>> library_versions("numpy")["numpy"] == np.__version__
+        True
+    """
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def generators(seeds: Sequence[int]) -> list[Any]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from ...errors import InvalidArgumentError, PackageError
 from ...outputs import parse_specs
-from .convert import generators, require, to_outputs
+from .convert import generators, library_versions, require, to_outputs
 
 logger = logging.getLogger("medhub.execution.adapters.diffusers")
 
@@ -37,6 +37,26 @@ logger = logging.getLogger("medhub.execution.adapters.diffusers")
 DIFFUSERS_PATTERNS = ("model_index.json", "*.json", "*.safetensors", "*.txt", "*.model", "LICENSE*", "README.md")
 #: Inputs medhub itself passes (never taken from the user).
 _RESERVED = ("generator", "output_type", "return_dict", "batch_size", "num_images_per_prompt")
+#: Parameters of pipelines that are not inputs: the starting noise (medhub draws it from each sample's
+#: seed) and callbacks (Python functions).
+_NOT_INPUTS = ("latents", "callback", "callback_steps", "callback_on_step_end", "callback_on_step_end_tensor_inputs")
+
+
+def pipeline_inputs(function: Any) -> list[str]:
+    """The inputs a pipeline's ``__call__`` takes from the user: its named parameters, less those
+    medhub sets (``generator``, ``output_type``...), the starting ``latents`` and callbacks.
+
+    Example:
+        >>> def call(self, batch_size=1, generator=None, num_inference_steps=1000, latents=None, **kwargs): ...
+        >>> pipeline_inputs(call)
+        ['num_inference_steps']
+    """
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # pragma: no cover - pipelines are Python classes
+        return []
+    return sorted(n for n, p in params.items() if n != "self" and n not in _RESERVED and n not in _NOT_INPUTS
+                  and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 class DiffusersAdapter:
@@ -93,15 +113,21 @@ class DiffusersAdapter:
         return pipe
 
     def input_names(self) -> list[str]:
-        """The inputs the pipeline's ``__call__`` takes (besides those medhub sets), without loading it."""
+        """The inputs the pipeline's ``__call__`` takes (:func:`pipeline_inputs`), without loading it."""
         diffusers = require("diffusers", self.model_id, "a diffusers pipeline")
         cls = getattr(diffusers, self.pipeline_class(), None)
+        return pipeline_inputs(cls.__call__) if isinstance(cls, type) else []
+
+    def provenance(self) -> dict[str, Any]:
+        """What a run's ``provenance.json`` records of the pipeline: the versions of the libraries that run
+        it, and the pipeline's own (its class and the diffusers version it was saved with, from
+        ``model_index.json``)."""
         try:
-            params = inspect.signature(cls.__call__).parameters if isinstance(cls, type) else {}
-        except (TypeError, ValueError):  # pragma: no cover - pipelines are Python classes
-            params = {}
-        return sorted(n for n, p in params.items() if n != "self" and n not in _RESERVED
-                      and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+            index = json.loads((self.folder / "model_index.json").read_text())
+        except (OSError, ValueError):
+            index = {}
+        return {"versions": {**library_versions("diffusers", "huggingface_hub", "torch"),
+                             "pipeline": index.get("_class_name"), "pipeline_diffusers": index.get("_diffusers_version")}}
 
     def call_arguments(self, pipe: Any, count: int, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments of the pipeline call for ``count`` samples (without the generators)."""
@@ -110,6 +136,7 @@ class DiffusersAdapter:
         except (TypeError, ValueError):  # pragma: no cover - pipelines are Python classes
             params = {}
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        takes = pipeline_inputs(pipe.__call__)
         args: dict[str, Any] = {"output_type": "np", "return_dict": True}
         given = {k: v for k, v in inputs.items() if v is not None}
         if "prompt" in params:
@@ -126,12 +153,11 @@ class DiffusersAdapter:
         else:
             args["batch_size"] = count
         for name, value in given.items():
-            if name in _RESERVED:
+            if name in _RESERVED or name in _NOT_INPUTS:
                 raise InvalidArgumentError(f"Model {self.model_id}: {name} is set by medhub; leave it out.")
-            if name not in params and not takes_any:
-                takes = ", ".join(sorted(n for n in params if n not in ("self", "kwargs", *_RESERVED)))
+            if name not in takes and not (takes_any and name not in params):
                 raise InvalidArgumentError(f"Model {self.model_id}: its {type(pipe).__name__} takes no input {name!r}; "
-                                           f"it takes {takes}.")
+                                           f"it takes {', '.join(takes) or 'none'}.")
             args[name] = value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
         return args
 

@@ -8,23 +8,32 @@ config, ``models/``, optional ``scripts/``), run as a ``medhub/1`` package.
   the verified folder, ``device`` to medhub's device, catalog ``overrides`` applied) and builds the
   networks, scheduler and sampler the bundle defines (every item the sampling expression refers to,
   except the noise). A bundle's ``scripts`` package is imported through medhub's verifying loader
-  under a private name (never put on ``sys.path``).
+  under a private name (never put on ``sys.path``). Its ``torch.load`` calls go through medhub's
+  loader: ``map_location`` the target device and ``weights_only=True``; checkpoints with the old
+  MONAI GenerativeAI key names load as the bundle says (``load_old_state_dict``); every other
+  ``torch.load`` while the bundle is built or sampled loads weights only too, whatever the config says.
+* The bundle's own post-processing and writing (``run``, ``postprocessing``, ``saver``, items
+  computed from its ``sample``) is not applied: a warning names the items (unless the catalog lists
+  them in ``not_applied``) and every run's provenance records them.
 * ``sample`` runs the bundle's sampling expression (its ``sample`` item, or the catalog's
   ``execution.adapter.sample``) once per sample, with the noise item replaced by noise drawn from a
   CPU generator seeded with the sample's seed and torch's global generator seeded with it too (for
   samplers that draw more noise, e.g. DDPM steps): sample ``i`` depends only on ``(seed, i)``.
-  Inputs name items of the config (``age=0.5`` replaces the bundle's ``age``, and every expression
-  using it is evaluated again), plus ``num_inference_steps`` (the scheduler's ``set_timesteps``).
+  Inputs are the plain items the sampling expression uses (``age=0.5`` replaces the bundle's ``age``,
+  and every expression using it is evaluated again), plus ``num_inference_steps`` (the scheduler's
+  ``set_timesteps``); anything else is refused with the list of what the bundle takes.
 * The result, ``(1, C, *spatial)``, becomes the outputs spec's dtype: integers scaled from the
-  bundle's value range (``network_data_format`` of the metadata, or ``execution.adapter.value_range``),
-  floats clipped to it; 3D volumes are written as NIfTI with the spec's ``spacing``.
+  bundle's value range (``execution.adapter.value_range``, else the metadata's
+  ``autoencoder_data_format`` for latent diffusion, else its ``network_data_format``), floats
+  clipped to it; 3D volumes are written as NIfTI with the spec's ``spacing``.
 
 ``execution.adapter`` settings (all optional): ``config`` (a file or a list, merged in order; default
 ``configs/inference.json`` / ``.yaml``), ``sample`` (a MONAI expression using ``@noise``), ``noise``
 (the noise item, default ``noise``), ``noise_distribution`` (``normal`` or ``uniform``),
 ``scheduler`` (default ``scheduler`` or ``noise_scheduler``), ``load`` (items to evaluate once at
 load, e.g. a ``load_state``), ``overrides`` (``{item: value}``), ``value_range``,
-``ignore_packages`` (required packages the sampling does not use, e.g. training-only ones).
+``ignore_packages`` (required packages the sampling does not use, e.g. training-only ones),
+``not_applied`` (the bundle items medhub does not run, checked by the entry's author: no warning).
 
 Example:
     >>> "configs/*" in BUNDLE_PATTERNS
@@ -34,26 +43,39 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-import re
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from ...errors import DependencyError, InvalidArgumentError, PackageError
+from ...errors import DependencyError, IntegrityError, InvalidArgumentError, MedhubError, PackageError
 from ...outputs import parse_specs
 from ..deps import ensure_dependencies
 from ..loader import import_package
 from ..tree import check_relative
-from .convert import require, to_outputs
+from .bundle_config import (
+    LOAD_NAME,
+    first_cause,
+    metadata_value_range,
+    refs,
+    rename_scripts,
+    route_weight_loads,
+    sample_inputs,
+    unapplied_items,
+    weights_loader,
+)
+from .convert import library_versions, require, to_outputs, weights_only_loads
+
+logger = logging.getLogger("medhub.execution.adapters.monai_bundle")
 
 #: What a MONAI bundle needs from its repository: configs, weights (not TorchScript or TensorRT), scripts.
 BUNDLE_PATTERNS = ("configs/*", "models/*.pt", "models/*.pth", "models/*.safetensors", "scripts/*.py",
                    "scripts/**/*.py", "LICENSE*", "docs/README.md", "README.md")
 _CONFIG_NAMES = ("configs/inference.json", "configs/inference.yaml", "configs/inference.yml")
-_SCRIPTS = re.compile(r"(?<![\w.])scripts(?=\.)")
 
 
 @dataclass
@@ -69,6 +91,7 @@ class BundleModel:
     default_steps: int | None = None
     value_range: tuple[float, float] = (0.0, 1.0)
     refs: dict[str, set[str]] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
 
 
 class MonaiBundleAdapter:
@@ -91,6 +114,7 @@ class MonaiBundleAdapter:
         self.settings = dict(execution.get("adapter") or {})
         self.specs = parse_specs(execution.get("outputs"))
         self.metadata: dict[str, Any] = {}
+        self.not_applied: list[str] = []
         if check:
             self.metadata = self.read_metadata()
             self.check_requirements(install)
@@ -138,16 +162,13 @@ class MonaiBundleAdapter:
             ensure_dependencies(self.model_id, needed, install=install)
 
     def source_range(self) -> tuple[float, float]:
-        """The value range of the bundle's output: the catalog's, else the metadata's, else [0, 1]."""
+        """The value range of the bundle's output: the catalog's, else the metadata's (``autoencoder_data_format``
+        for latent diffusion, else ``network_data_format``; see :func:`.bundle_config.metadata_value_range`),
+        else [0, 1]."""
         given = self.settings.get("value_range")
         if given:
             return float(given[0]), float(given[1])
-        outputs = (self.metadata.get("network_data_format") or {}).get("outputs") or {}
-        for output in outputs.values():
-            window = output.get("value_range") if isinstance(output, dict) else None
-            if isinstance(window, list) and len(window) == 2:
-                return float(window[0]), float(window[1])
-        return 0.0, 1.0
+        return metadata_value_range(self.metadata) or (0.0, 1.0)
 
     # ------------------------------------------------------------------ config
     def config_files(self) -> list[Path]:
@@ -162,12 +183,61 @@ class MonaiBundleAdapter:
                                    "its inference config).")
         return paths
 
-    def input_names(self) -> list[str]:
-        """The inputs the bundle takes: the items of its inference config, and ``num_inference_steps``."""
+    def read_configs(self) -> dict[str, Any]:
+        """The inference configs merged in order (as ``ConfigParser.load_config_files``), each checked, as
+        it is read, against the sha256 of the verified snapshot: a config is code (``$`` expressions)."""
         bundle = require("monai.bundle", self.model_id, "a MONAI bundle")
-        config = bundle.ConfigParser.load_config_files([str(p) for p in self.config_files()])
-        noise = str(self.settings.get("noise", "noise"))
-        return sorted({k for k in config if not k.startswith("_") and k != noise} | {"num_inference_steps"})
+        merged = bundle.ConfigParser(config={})
+        for path in self.config_files():
+            data = path.read_bytes()
+            rel = path.relative_to(self.folder).as_posix()
+            if self.files is not None and self.files.get(rel) != hashlib.sha256(data).hexdigest():
+                raise IntegrityError(f"Model {self.model_id}: {rel} is not the file medhub verified in {self.folder}; "
+                                     f"refusing to run it. Run `medhub prefetch {self.model_id} --force`.")
+            yaml = require("yaml", self.model_id, "a MONAI bundle with YAML configs") if path.suffix != ".json" else None
+            try:
+                doc = json.loads(data) if yaml is None else yaml.safe_load(data)
+            except (ValueError, getattr(yaml, "YAMLError", ValueError)) as exc:
+                raise PackageError(f"Model {self.model_id}: {rel} of the bundle cannot be read "
+                                   f"({' '.join(str(exc).split())[:200]}).") from None
+            if not isinstance(doc, dict):
+                raise PackageError(f"Model {self.model_id}: {rel} of the bundle is not a mapping of items.")
+            for key, value in doc.items():
+                merged[key] = value
+        return merged.get()
+
+    def input_names(self) -> list[str]:
+        """The inputs the bundle takes, without building it: the items its sampling expression uses
+        and medhub can replace (:func:`.bundle_config.sample_inputs`), and ``num_inference_steps``
+        when it has a scheduler. Items used only to make the starting noise (``latent_shape``) are
+        not inputs: medhub draws the noise."""
+        bundle = require("monai.bundle", self.model_id, "a MONAI bundle")
+        parser = bundle.ConfigParser(self.read_configs())
+        for key, value in (self.settings.get("overrides") or {}).items():
+            parser[str(key)] = route_weight_loads(value)
+        return self.inputs_of(parser)
+
+    def inputs_of(self, parser: Any) -> list[str]:
+        """The inputs of the bundle read by ``parser`` (built or not); see :meth:`input_names`."""
+        expression = self.settings.get("sample") or parser.get("sample")
+        if not isinstance(expression, str):
+            return []
+        names = set(sample_inputs(parser.get, expression, str(self.settings.get("noise", "noise"))))
+        if self.settings.get("scheduler") or any(n in parser for n in ("scheduler", "noise_scheduler")):
+            names.add("num_inference_steps")
+        return sorted(names)
+
+    def provenance(self) -> dict[str, Any]:
+        """What a run's ``provenance.json`` records of the bundle: the versions of the libraries that run it
+        and the bundle's own (``version`` of its metadata), and the bundle items medhub did not apply."""
+        return {"versions": {**library_versions("monai", "huggingface_hub", "torch"),
+                             "bundle": self.metadata.get("version")},
+                "bundle_not_applied": list(self.not_applied)}
+
+    def catalog_inputs(self) -> set[str]:
+        """The inputs the catalog entry gives defaults for (``generate_method.args.custom``)."""
+        method = self.execution.get("generate_method") or {}
+        return set(((method.get("args") or {}).get("custom")) or {}) - {"num_inference_steps"}
 
     def scripts_module(self) -> str | None:
         """The private module name of the bundle's ``scripts`` package, imported from its verified source."""
@@ -181,27 +251,32 @@ class MonaiBundleAdapter:
 
     def parser(self, device: str) -> Any:
         bundle = require("monai.bundle", self.model_id, "a MONAI bundle")
-        config = bundle.ConfigParser.load_config_files([str(p) for p in self.config_files()])
+        config = self.read_configs()
         scripts = self.scripts_module()
-        globals_: dict[str, Any] = {}
+        globals_: dict[str, Any] = {LOAD_NAME: weights_loader(str(device), self.model_id)}
+        config = route_weight_loads(config)
         if scripts is not None:
             import sys
 
-            config = _rename_scripts(config, scripts)
-            globals_ = {"scripts": sys.modules[scripts], scripts: sys.modules[scripts]}
-        parser = bundle.ConfigParser(globals=globals_ or None)
+            config = rename_scripts(config, scripts)
+            globals_.update({"scripts": sys.modules[scripts], scripts: sys.modules[scripts]})
+        parser = bundle.ConfigParser(globals=globals_)
         parser.read_meta(self.metadata)
         parser.read_config(config)
         parser["bundle_root"] = str(self.folder)
         parser["device"] = f"$torch.device({str(device)!r})"
         for key, value in (self.settings.get("overrides") or {}).items():
-            parser[str(key)] = value
+            parser[str(key)] = route_weight_loads(value)
         return parser
 
     # ------------------------------------------------------------------ the medhub/1 contract
     def load(self, weights_path: str, device: str) -> BundleModel:
         """Build the bundle's networks and sampler on ``device`` (``weights_path`` is unused)."""
         require("torch", self.model_id, "a MONAI bundle")
+        with weights_only_loads():
+            return self._load(device)
+
+    def _load(self, device: str) -> BundleModel:
         parser = self.parser(device)
         expression = self.settings.get("sample") or parser.get("sample")
         if not isinstance(expression, str) or not expression.startswith("$"):
@@ -216,19 +291,36 @@ class MonaiBundleAdapter:
         try:
             template = parser.get_parsed_content(noise_id)
             model.noise_shape = tuple(int(n) for n in template.shape[1:])
-            for ref in _refs(expression):
+            for ref in refs(expression):
                 if noise_id not in self._closure(model, ref):
                     parser.get_parsed_content(ref)
             for ref in self.settings.get("load", []):
                 parser.get_parsed_content(str(ref))
         except (KeyError, ValueError, RuntimeError, ModuleNotFoundError, AttributeError) as exc:
+            ours = first_cause(exc, [MedhubError])
+            if ours is not None:
+                raise ours from None
             raise PackageError(f"Model {self.model_id}: building the bundle failed: "
                                f"{' '.join(str(exc).split())[:300]}") from exc
         name = self.settings.get("scheduler") or next((n for n in ("scheduler", "noise_scheduler") if n in parser), None)
         if name:
             model.scheduler = parser.get_parsed_content(str(name))
             model.default_steps = getattr(model.scheduler, "num_inference_steps", None)
+        model.inputs = tuple(self.inputs_of(parser))
+        self.report_unapplied(parser, expression, noise_id)
         return model
+
+    def report_unapplied(self, parser: Any, expression: str, noise_id: str) -> None:
+        """Say which of the bundle's own post-processing and writing items medhub does not run (a
+        warning, unless the catalog lists them in ``execution.adapter.not_applied``); they go into
+        the provenance of every run."""
+        self.not_applied = unapplied_items(parser.get(), expression, noise_id)
+        unexpected = [n for n in self.not_applied if n not in set(self.settings.get("not_applied", []))]
+        if unexpected:
+            logger.warning("Model %s: medhub does not apply the bundle's own post-processing and writing (%s); only "
+                           "what the sampling expression returns is kept. Put orientation or scaling the bundle does "
+                           "there into execution.adapter.sample, and list the items in execution.adapter.not_applied.",
+                           self.model_id, ", ".join(unexpected))
 
     def sample(self, model: BundleModel, seeds: list[int], **inputs: Any) -> dict[str, Any]:
         """The bundle's sample for each seed (one sampler run per sample)."""
@@ -237,10 +329,11 @@ class MonaiBundleAdapter:
 
         steps = inputs.pop("num_inference_steps", None)
         values = {}
+        takes = set(model.inputs) | self.catalog_inputs()
         for name, value in inputs.items():
-            if name not in model.parser or name == model.noise_id:
-                raise InvalidArgumentError(f"Model {self.model_id}: {name!r} is not an item of the bundle's inference "
-                                           "config, so it cannot be set as an input.")
+            if name not in takes or name not in model.parser or name == model.noise_id:
+                raise InvalidArgumentError(f"Model {self.model_id} takes no input {name!r}; it takes "
+                                           f"{', '.join(sorted(takes)) or 'none'}.")
             values[name] = value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
         if model.scheduler is not None and (steps is not None or model.default_steps):
             model.scheduler.set_timesteps(num_inference_steps=int(steps or model.default_steps))
@@ -252,7 +345,7 @@ class MonaiBundleAdapter:
                 noise = torch.rand(model.noise_shape, generator=generator)
             else:
                 noise = torch.randn(model.noise_shape, generator=generator)
-            with torch.random.fork_rng(devices=devices):
+            with torch.random.fork_rng(devices=devices), weights_only_loads():
                 torch.manual_seed(int(seed) % 2**63)
                 result = self.evaluate(model, {**values, model.noise_id: noise[None].to(model.device)})
             if isinstance(result, (tuple, list)):
@@ -269,7 +362,7 @@ class MonaiBundleAdapter:
             todo = [item]
             while todo:
                 current = todo.pop()
-                for ref in _refs(model.parser.get(current)):
+                for ref in refs(model.parser.get(current)):
                     if ref not in seen:
                         seen.add(ref)
                         todo.append(ref)
@@ -301,43 +394,8 @@ class MonaiBundleAdapter:
                     memo: dict[str, Any]) -> Any:
         from monai.bundle import ConfigExpression, ReferenceResolver
 
-        refs = {ref: self._value(model, ref, replaced, memo) for ref in _refs(raw)}
-        code = ReferenceResolver.update_refs_pattern(raw, refs)
+        values = {ref: self._value(model, ref, replaced, memo) for ref in refs(raw)}
+        code = ReferenceResolver.update_refs_pattern(raw, values)
         expression = ConfigExpression(config=code, id=item, globals=model.parser.globals)
-        return expression.evaluate(globals={getattr(ReferenceResolver, "_vars", "__local_refs"): refs})
+        return expression.evaluate(globals={getattr(ReferenceResolver, "_vars", "__local_refs"): values})
 
-
-def _refs(config: Any) -> list[str]:
-    """The items a config value refers to (``@name``, also inside dicts and lists), in order.
-
-    Example:
-        >>> _refs({"_target_": "X", "a": "@net", "b": ["$@scheduler.f(@net)"]})
-        ['net', 'scheduler']
-    """
-    from monai.bundle import ReferenceResolver
-
-    out: list[str] = []
-    todo = [config]
-    while todo:
-        value = todo.pop(0)
-        if isinstance(value, dict):
-            todo.extend(value.values())
-        elif isinstance(value, list):
-            todo.extend(value)
-        elif isinstance(value, str):
-            out += [ref for ref in ReferenceResolver.match_refs_pattern(value) if ref not in out]
-    return out
-
-
-def _rename_scripts(config: Any, module: str) -> Any:
-    """``scripts`` references of a bundle config pointed at the privately imported scripts package."""
-    if isinstance(config, dict):
-        return {k: _rename_scripts(v, module) for k, v in config.items()}
-    if isinstance(config, list):
-        return [_rename_scripts(v, module) for v in config]
-    if isinstance(config, str):
-        if config.strip() == "$import scripts":
-            return f"$import {module} as scripts"
-        if config.startswith("$") or config.startswith("scripts."):
-            return _SCRIPTS.sub(module, config)
-    return config
