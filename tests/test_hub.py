@@ -292,7 +292,7 @@ def test_inputs_a_bundle_does_not_take_are_refused(hub, bundle2d, tmp_path, caps
         code = cli_main(["generate", "00291", "--config", str(cat), "-n", "1", "-o", str(tmp_path / "o"), "--arg", arg])
         err = capsys.readouterr().err
         assert code == 2 and "takes no input" in err and "its inputs: contrast, num_inference_steps" in err, err
-    with pytest.raises(InvalidArgumentError, match="takes no input 'latent_shape'; it takes contrast, num_inference"):
+    with pytest.raises(InvalidArgumentError, match="takes no input 'latent_shape'; its inputs: contrast, num_inference"):
         g.generate("00291", num_samples=1, save_images=False, seed=0, latent_shape=[1, 32, 32])
     assert cli_main(["generate", "00291", "--config", str(cat), "-n", "1", "-o", str(tmp_path / "ok"), "--arg",
                      "contrast=0.5"]) == 0
@@ -303,7 +303,7 @@ def test_diffusers_latents_are_not_an_input(hub, ddpm_files, tmp_path):
     cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": hub_entry(DDPM_REPO, commit, "diffusers", [IMG16])})
     g = Generators(config_file=str(cat))
     assert g.get_model_executor("00290").prepare().input_names() == ["num_inference_steps"]
-    with pytest.raises(InvalidArgumentError, match="latents is set by medhub"):
+    with pytest.raises(InvalidArgumentError, match="takes no input 'latents'; its inputs: num_inference_steps"):
         g.generate("00290", num_samples=1, save_images=False, seed=0, latents=np.zeros((1, 1, 16, 16)))
 
 

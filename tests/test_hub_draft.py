@@ -156,7 +156,7 @@ def test_draft_problems_give_one_line(tmp_path, capsys):
     cases = [(["hf://owner/x", "--from", str(tmp_path)], 1, "neither model_index.json"),
              (["not a link", "--from", str(folder)], 2, "is not a Hub model"),
              (["hf://owner/x"], 1, "--trust-remote-code"),
-             (["hf://owner/x", "--from", str(folder), "--id", "bad", "--check"], 2, "rule: propertyNames")]
+             (["hf://owner/x", "--from", str(folder), "--id", "bad", "--check"], 2, "is not a model id")]
     for argv, code, message in cases:
         assert cli_main(["hub", "draft", *argv]) == code
         err = capsys.readouterr().err.strip()
