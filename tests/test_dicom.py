@@ -102,6 +102,18 @@ def test_shards_write_the_instances_of_one_run(tmp_path, monkeypatch):
         assert (single / f"00000{i}_image.dcm").read_bytes() == (shards / f"00000{i}_image.dcm").read_bytes()
 
 
+def test_a_resumed_shard_refuses_another_format(tmp_path):
+    from medhub.errors import OutputPathError
+
+    shards = tmp_path / "shards"
+    Generators().generate(101, num_samples=4, output_path=shards, seed=0, device="cpu", progress=False,
+                          shard="0/2", output_format="dicom")
+    with pytest.raises(OutputPathError, match="output_format"):
+        Generators().generate(101, num_samples=4, output_path=shards, seed=0, device="cpu", progress=False,
+                              shard="1/2")
+    assert not list(shards.glob("*.png"))
+
+
 def test_ray_workers_write_the_instances_of_one_run(tmp_path, monkeypatch):
     """The Ray worker's writing path, in-process (with the driver's marker): the same files as a
     single-process run."""

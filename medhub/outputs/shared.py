@@ -57,7 +57,8 @@ def claim_run(store: Store, run: dict[str, Any]) -> dict[str, Any]:
         if not same:
             raise OutputPathError(
                 f"Output {store.url} holds another run ({RUN_FILE}: {existing}); resuming needs the same model, "
-                "seed and number of samples (and shards). Use a new folder, or pass the seed recorded there.")
+                "seed and number of samples (and shards, marks and output format). Use a new folder, or pass the "
+                "seed recorded there.")
         run = {**run, **existing}
     else:
         others = [n for n in store.names() if n != RUN_FILE]
