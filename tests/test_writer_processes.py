@@ -202,7 +202,10 @@ def test_a_killed_worker_is_a_clear_error_and_leaves_nothing(tmp_path, started):
 
 
 SIGNALLED_RUN = """
-import json, sys
+import json, signal, sys
+# Ctrl-C as in a terminal session: a shell that starts a job in the background (`nohup ... &`, as a CI
+# runner may) leaves SIGINT ignored in its children, and Python then installs no KeyboardInterrupt handler
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np
 from medhub.outputs import OutputSpec, RunWriter
 from medhub.outputs.runs import signals_as_exit
