@@ -612,14 +612,15 @@ def test_two_shards_of_a_bundle_equal_one_run(hub, bundle2d, tmp_path, monkeypat
 
 
 @pytest.mark.slow
-def test_ray_workers_run_a_hub_pipeline(hub, ddpm_files, tmp_path):
+def test_ray_workers_run_a_hub_pipeline(hub, ddpm_files, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # one `created` in the marks of both runs
     commit = hub.add(DDPM_REPO, ddpm_files)
     cat = catalog_for(tmp_path, **{"00290_TINY_DDPM": hub_entry(DDPM_REPO, commit, "diffusers", [IMG16],
                                                                  num_inference_steps=2)})
     g = Generators(config_file=str(cat))
     single = g.generate("00290", num_samples=6, output_path=tmp_path / "single", seed=2)
-    env = {k: os.environ[k] for k in ("HF_ENDPOINT", "HF_HOME", "MEDHUB_HOME")}
+    env = {k: os.environ[k] for k in ("HF_ENDPOINT", "HF_HOME", "MEDHUB_HOME", "SOURCE_DATE_EPOCH")}
     if ray.is_initialized():  # pragma: no cover - only when something else left Ray running
         ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
