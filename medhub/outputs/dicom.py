@@ -247,7 +247,9 @@ def _base_dataset(spec: OutputSpec, record: Mapping[str, Any] | None, sop_class:
     ds.PatientBirthDate = ds.PatientSex = ""
     # study and series: one study per run, one series per output
     ds.StudyInstanceUID = study_uid(record)
-    ds.StudyDate = ds.StudyTime = ds.ReferringPhysicianName = ds.AccessionNumber = ""
+    # the study's date is the run's creation time (a DICOMDIR needs one); empty without a record
+    ds.StudyDate, ds.StudyTime = when or ("", "")
+    ds.ReferringPhysicianName = ds.AccessionNumber = ""
     ds.StudyID = "SYNTHETIC"
     ds.StudyDescription = f"SYNTHETIC {model_id} seed {record.get('seed', '')}"[:64]
     ds.SeriesInstanceUID = series_uid(record, spec.name)
