@@ -712,7 +712,7 @@ def test_31_1_bundle_weights_load_as_data_only(hub, bundle2d, tmp_path):
     real_load = torch.load
 
     def spy(*args, **kwargs):
-        seen.append(os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD"))
+        seen.append((kwargs.get("weights_only"), os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")))
         return real_load(*args, **kwargs)
 
     cat = catalog_for(tmp_path, **{"00291_TINY_BUNDLE": hub_entry(BUNDLE_REPO, hub.add(BUNDLE_REPO, files),
@@ -722,7 +722,8 @@ def test_31_1_bundle_weights_load_as_data_only(hub, bundle2d, tmp_path):
         Generators(config_file=str(cat)).generate("00291", num_samples=1, save_images=False, seed=0)
     finally:
         torch.load = real_load
-    assert seen == ["1"] and "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
+    # weights only, and the user's environment untouched (no process-wide switch, not even for the call)
+    assert seen == [(True, None)] and "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
 
 
 def test_31_2_catalog_pins_are_checked_against_the_record_on_every_run(hub, ddpm_files, tmp_path):

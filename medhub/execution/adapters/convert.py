@@ -1,5 +1,4 @@
-"""Shared by the adapters: optional imports with the install command, per-sample seeding, weights
-loaded as data only, and the conversion of a generator's float batch into the arrays of the outputs spec.
+"""Shared by the adapters: optional imports with the install command, per-sample seeding, and the conversion of a generator's float batch into the arrays of the outputs spec.
 
 Example:
     >>> import numpy as np
@@ -10,10 +9,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,30 +34,6 @@ def require(module: str, model_id: str, kind: str) -> Any:
         command = f"pip install 'medhub[{extra}]'" if extra else f"pip install {root}"
         raise DependencyError(f"Model {model_id} ({kind}) needs {root}, which cannot be imported ({exc}). Install it "
                               f"with:\n    {command}", requirements=[root]) from None
-
-
-@contextlib.contextmanager
-def weights_only_loads() -> Iterator[None]:
-    """Within the block, every ``torch.load`` loads weights only (``weights_only=True``, even where a
-    bundle's config asks otherwise): a pickle in a ``.pt`` file can then hold tensors, never code.
-
-    Example:
-        >>> with weights_only_loads():
-        ...     os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"]
-        '1'
-    """
-    names = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ[names[0]] = "1"
-    os.environ.pop(names[1], None)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def library_versions(*names: str) -> dict[str, str | None]:

@@ -68,7 +68,7 @@ from .bundle_config import (
     unapplied_items,
     weights_loader,
 )
-from .convert import library_versions, require, to_outputs, weights_only_loads
+from .convert import library_versions, require, to_outputs
 
 logger = logging.getLogger("medhub.execution.adapters.monai_bundle")
 
@@ -273,8 +273,7 @@ class MonaiBundleAdapter:
     def load(self, weights_path: str, device: str) -> BundleModel:
         """Build the bundle's networks and sampler on ``device`` (``weights_path`` is unused)."""
         require("torch", self.model_id, "a MONAI bundle")
-        with weights_only_loads():
-            return self._load(device)
+        return self._load(device)
 
     def _load(self, device: str) -> BundleModel:
         parser = self.parser(device)
@@ -345,7 +344,7 @@ class MonaiBundleAdapter:
                 noise = torch.rand(model.noise_shape, generator=generator)
             else:
                 noise = torch.randn(model.noise_shape, generator=generator)
-            with torch.random.fork_rng(devices=devices), weights_only_loads():
+            with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(int(seed) % 2**63)
                 result = self.evaluate(model, {**values, model.noise_id: noise[None].to(model.device)})
             if isinstance(result, (tuple, list)):
