@@ -177,3 +177,20 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     for var in ("MEDHUB_CONFIG", "MEDHUB_OFFLINE", "MEDHUB_CATALOG_URL"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture
+def server():
+    """A loopback HTTP server (:class:`fake_http.Server`), stopped after the test."""
+    from fake_http import Server
+
+    srv = Server()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fast_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Downloads retry once, after 50 ms (tests of faults need not wait for the real backoff)."""
+    monkeypatch.setenv("MEDHUB_DOWNLOAD_BACKOFF", "0.05")
+    monkeypatch.setenv("MEDHUB_DOWNLOAD_RETRIES", "1")

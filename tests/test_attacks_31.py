@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_catalog
-from test_attacks import SPEC, Server, catalog, cli, package_zip, remote_entry
+from test_attacks import SPEC, catalog, cli, package_zip, remote_entry
 from test_remote import make_zip
 
 from medhub.cli import EXIT_OK
@@ -20,23 +20,12 @@ from medhub.errors import DownloadError, IntegrityError, UnsafeArchiveError
 from medhub.execution.cache import META
 from medhub.execution.tree import FileRecord, manifest_digest
 
-
-@pytest.fixture
-def http():
-    srv = Server()
-    yield srv
-    srv.stop()
+pytestmark = pytest.mark.usefixtures("fast_downloads")
 
 
-@pytest.fixture(autouse=True)
-def _fast(monkeypatch):
-    monkeypatch.setenv("MEDHUB_DOWNLOAD_BACKOFF", "0.05")
-    monkeypatch.setenv("MEDHUB_DOWNLOAD_RETRIES", "1")
-
-
-def test_31_2_weights_changed_with_a_consistently_rewritten_record_are_refused(http, tmp_path, capsys):
-    http.files["/p.zip"] = package_zip(7, padding=4096)
-    models = {"00001_P": remote_entry(http.url("/p.zip"), http.files["/p.zip"])}
+def test_31_2_weights_changed_with_a_consistently_rewritten_record_are_refused(server, tmp_path, capsys):
+    server.files["/p.zip"] = package_zip(7, padding=4096)
+    models = {"00001_P": remote_entry(server.url("/p.zip"), server.files["/p.zip"])}
     folder = Path(catalog(tmp_path, models).prefetch([1], progress=False)["00001_P"])
     weights = folder / "weights.bin"
     weights.write_bytes(os.urandom(4096))  # other weights, same size
@@ -56,40 +45,40 @@ def test_31_2_weights_changed_with_a_consistently_rewritten_record_are_refused(h
     assert cli(capsys, "--config", str(cat), "cache", "verify")[0] == EXIT_OK
 
 
-def test_31_2_a_zero_pin_never_runs_from_what_is_cached(http, tmp_path):
-    http.files["/p.zip"] = package_zip(7)
-    models = {"00001_P": remote_entry(http.url("/p.zip"), http.files["/p.zip"])}
+def test_31_2_a_zero_pin_never_runs_from_what_is_cached(server, tmp_path):
+    server.files["/p.zip"] = package_zip(7)
+    models = {"00001_P": remote_entry(server.url("/p.zip"), server.files["/p.zip"])}
     catalog(tmp_path, models).prefetch([1], progress=False)
     models["00001_P"]["execution"]["sha256"] = "0" * 64
     with pytest.raises(IntegrityError, match="catalog pins 0000"):
         catalog(tmp_path, models).generate(1, num_samples=1, save_images=False)
 
 
-def test_31_12a_archive_errors_name_the_model_and_its_url(http, tmp_path, _isolated_home):
-    http.files["/bad.zip"] = make_zip({"__init__.py": b"x = 1\n", "../evil.py": b"x"})
-    models = {"00001_BAD": remote_entry(http.url("/bad.zip"), http.files["/bad.zip"])}
+def test_31_12a_archive_errors_name_the_model_and_its_url(server, tmp_path, _isolated_home):
+    server.files["/bad.zip"] = make_zip({"__init__.py": b"x = 1\n", "../evil.py": b"x"})
+    models = {"00001_BAD": remote_entry(server.url("/bad.zip"), server.files["/bad.zip"])}
     with pytest.raises(UnsafeArchiveError) as err:
         catalog(tmp_path, models).prefetch([1], progress=False)
     message = str(err.value)
-    assert "00001_BAD" in message and http.url("/bad.zip") in message and ".part" not in message, message
+    assert "00001_BAD" in message and server.url("/bad.zip") in message and ".part" not in message, message
     assert "points outside the package" in message
 
 
-def test_31_12c_a_resumed_206_with_another_etag_starts_again(http, tmp_path, _isolated_home, monkeypatch):
+def test_31_12c_a_resumed_206_with_another_etag_starts_again(server, tmp_path, _isolated_home, monkeypatch):
     old, new = package_zip(5, padding=2 << 20), package_zip(6, padding=2 << 20)
     assert len(old) == len(new)
-    http.files["/u.zip"], http.etags["/u.zip"] = old, '"v1"'
-    http.modes["/u.zip"].append("cut:1048576")
-    models = {"00001_U": remote_entry(http.url("/u.zip"), None)}
+    server.files["/u.zip"], server.etags["/u.zip"] = old, '"v1"'
+    server.modes["/u.zip"].append("cut:1048576")
+    models = {"00001_U": remote_entry(server.url("/u.zip"), None)}
     monkeypatch.setenv("MEDHUB_DOWNLOAD_RETRIES", "0")
     with pytest.raises(DownloadError):
         catalog(tmp_path, models).prefetch([1], trust_remote_code=True, progress=False)
-    http.files["/u.zip"], http.etags["/u.zip"] = new, '"v2"'  # changed on the server ...
-    http.modes["/u.zip"].append("ignore-if-range")  # ... and a broken cache answers the range of the new file
+    server.files["/u.zip"], server.etags["/u.zip"] = new, '"v2"'  # changed on the server ...
+    server.modes["/u.zip"].append("ignore-if-range")  # ... and a broken cache answers the range of the new file
     monkeypatch.setenv("MEDHUB_DOWNLOAD_RETRIES", "1")
     out = catalog(tmp_path, models).generate(1, num_samples=1, save_images=False, trust_remote_code=True)
     assert (out[0] == 6).all()
-    assert http.requests[-2][1].get("If-Range") == '"v1"' and "Range" not in http.requests[-1][1]
+    assert server.requests[-2][1].get("If-Range") == '"v1"' and "Range" not in server.requests[-1][1]
     record = json.loads((_isolated_home / "trust.json").read_text())["00001_U"]
     assert record["sha256"] == hashlib.sha256(new).hexdigest()
     assert SPEC
