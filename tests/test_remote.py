@@ -375,10 +375,11 @@ def generate(model_file, num_samples, output_path, save_images, gate=None, **kwa
 """
 
 
-def test_prune_keeps_a_package_a_run_with_another_catalog_uses(zenodo, tmp_path, _isolated_home):
+def test_prune_and_rm_keep_a_package_a_run_with_another_catalog_uses(zenodo, tmp_path, _isolated_home):
     """Issue 31, point 3: `MEDHUB_CONFIG=other.json medhub generate` runs in one process while `medhub
     cache prune` (the bundled catalog, which does not know the model) runs in another: the package
-    stays, the run ends well; once the run is over, a prune removes it."""
+    stays, the run ends well; once the run is over, a prune removes it. `medhub cache rm` of the model
+    during the run is refused in one line and removes nothing (not even the archive)."""
     zenodo.files["g.zip"] = make_zip({"__init__.py": GATED_PKG, "gen.pt": b"w" * 100, "images/value.txt": b"5"})
     other = write_catalog(tmp_path / "other.json", {"00001_GATED": remote(zenodo.api_url("g.zip"), zenodo.files["g.zip"])})
     gate = tmp_path / "gate"
@@ -393,6 +394,11 @@ def test_prune_keeps_a_package_a_run_with_another_catalog_uses(zenodo, tmp_path,
             assert run.poll() is None and time.monotonic() < deadline, run.communicate()
             time.sleep(0.05)
         package = next((_isolated_home / "packages" / "00001_GATED").iterdir())
+        rm = subprocess.run([sys.executable, "-m", "medhub.cli", "cache", "rm", "1"], env=env,
+                            capture_output=True, text=True, timeout=120)  # `cache rm` refuses too, removing nothing
+        assert rm.returncode == 1 and "is in use by a running medhub process" in rm.stderr, rm.stderr
+        assert len(rm.stderr.strip().splitlines()) == 1 and (package / "images" / "value.txt").is_file()
+        assert list((_isolated_home / "archives").iterdir())
         env.pop("MEDHUB_CONFIG")
         prune = subprocess.run([sys.executable, "-m", "medhub.cli", "cache", "prune", "--json"], env=env,
                                capture_output=True, text=True, timeout=120)

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError, PackageNotAvailableError, UntrustedPackageError
+from ..errors import IntegrityError, PackageError, PackageNotAvailableError, UntrustedPackageError
 from .archive import Limits, member_digests, safe_extract
 from .fetch import download, validators_of
 from .tree import (
@@ -432,7 +432,16 @@ class PackageCache:
 
     def remove(self, model_id: str, execution: dict[str, Any] | None = None) -> list[Path]:
         """Remove a model's extracted packages, their archives, its partial downloads (when its
-        catalog entry ``execution`` is given) and its trust record."""
+        catalog entry ``execution`` is given) and its trust record.
+
+        Refused, with nothing removed, while a running process holds one of the model's packages
+        (:meth:`hold`): the run would lose files it still reads.
+        """
+        folders = sorted(p for p in (self.packages / model_id).glob("*") if p.is_dir()) \
+            if (self.packages / model_id).is_dir() else []
+        for folder in folders:  # nothing is removed while a run holds one of them
+            with self._refuse_held(model_id, folder):
+                pass
         removed = []
         archives = {str(meta.get("archive", "")) for folder, meta in self._metas()
                     if meta.get("model_id") == model_id or folder.parent.name == model_id}
@@ -446,6 +455,9 @@ class PackageCache:
             if (self.archives / name).is_file():
                 (self.archives / name).unlink()
                 removed.append(self.archives / name)
+        for folder in folders:  # each under its lock, so that no run starts on it meanwhile
+            with self._refuse_held(model_id, folder):
+                shutil.rmtree(folder)
         if (self.packages / model_id).exists():
             shutil.rmtree(self.packages / model_id)
             removed.append(self.packages / model_id)
@@ -460,6 +472,15 @@ class PackageCache:
                 records.pop(model_id, None)
                 _write_json(self.trust_file, records)
         return removed
+
+    @contextlib.contextmanager
+    def _refuse_held(self, model_id: str, folder: Path) -> Iterator[None]:
+        """Within the package lock of ``folder``: PackageError if a running process holds it (:meth:`hold`)."""
+        with self._lock(self._package_key(folder)):
+            if self._held(folder, time.time()):
+                raise PackageError(f"Model {model_id}: its package {folder} is in use by a running medhub process; "
+                                   "remove it when that run has ended.")
+            yield
 
     def _leftover(self, path: Path, key: str, now: float) -> bool:
         """Whether a partial download or extraction folder of ``key`` belongs to no running process."""
