@@ -220,10 +220,13 @@ def run_page(page: str, tmp: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- tests
-#: Pages whose blocks take 5 s or more on 2 cores (seconds at 7ec7579): they run with ``-m slow``;
-#: the other pages keep "every code block runs" in the default run.
+#: Pages whose blocks take 5 s or more on 2 cores (seconds at 7ec7579; the last five measured at 9cc91d1 on a
+#: loaded machine, about a third of it alone): they run with ``-m slow``; the other pages keep "every code block
+#: runs" in the default run.
 SLOW_PAGES = {"docs/evaluation.md": 100, "docs/scaling.md": 23, "docs/quickstart.md": 20, "README.md": 19,
-              "docs/visualization.md": 6, "docs/datasets.md": 5, "docs/training-sets.md": 15}
+              "docs/visualization.md": 6, "docs/datasets.md": 5, "docs/training-sets.md": 15, "docs/generation.md": 65,
+              "docs/adding-hub-models.md": 62, "docs/cli.md": 37, "docs/contributing-models.md": 22,
+              "docs/marks.md": 17}
 
 
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_PAGES else p for p in PAGES

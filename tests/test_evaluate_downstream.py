@@ -25,6 +25,7 @@ def _labelled(n: int, seed: int) -> tuple[np.ndarray, list[str]]:
     return np.concatenate([_bars(0, n, seed), _bars(1, n, seed + 1)]), ["horizontal"] * n + ["vertical"] * n
 
 
+@pytest.mark.slow  # about 15 s on 2 cores: trains classifiers
 def test_gan_train_test_separates_good_from_useless_samples():
     train, train_y = _labelled(24, 0)
     test, test_y = _labelled(12, 10)
@@ -65,6 +66,7 @@ def _squares(n: int, seed: int, wrong_masks: bool = False) -> tuple[np.ndarray, 
     return imgs, masks
 
 
+@pytest.mark.slow  # about 13 s on 2 cores: trains U-Nets
 def test_segmentation_transfer_scores_pairs_by_dice_on_real_pairs():
     torch = pytest.importorskip("torch")
     real, real_m = _squares(24, 0)

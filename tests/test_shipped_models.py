@@ -15,9 +15,11 @@ from medhub.outputs import parse_specs
 CM = ConfigManager()
 SHIPPED = [m for m in CM.model_ids
            if not (is_remote_link(link := CM.get_config_by_id(m, "execution.package_link")) or is_hub_link(link))]
-#: The DDPM takes 5-8 s a test on 2 cores (a U-Net call per step): its cases of the three longest tests
-#: run with ``-m slow``; test_cli_generates_offline and tests/test_model_ddpm_fundus.py keep it in the default run.
-SHIPPED_SLOW_DDPM = [pytest.param(m, marks=pytest.mark.slow) if m.startswith("00106_DDPM") else m for m in SHIPPED]
+#: The DDPM takes 5-8 s a test on 2 cores (a U-Net call per step) and the 3D atlas model's batch of 32 about
+#: 10 s: those cases of the longest tests run with ``-m slow``; tests/test_model_ddpm_fundus.py and
+#: test_model_atlas3d.py keep both models in the default run.
+SLOW_MODELS = ("00106_DDPM", "00107_ATLAS3D")
+SHIPPED_SLOW_DDPM = [pytest.param(m, marks=pytest.mark.slow) if m.startswith(SLOW_MODELS) else m for m in SHIPPED]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def test_medigan_interface_of_shipped_package(model_id, tmp_path):
     assert written == {"0", "1"}
 
 
-@pytest.mark.parametrize("model_id", SHIPPED)
+@pytest.mark.parametrize("model_id", SHIPPED_SLOW_DDPM)
 def test_cli_generates_offline(model_id, tmp_path, monkeypatch, capsys):
     import json
 
