@@ -319,7 +319,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(found.as_dict(), indent=2, ensure_ascii=False))
         return EXIT_OK
     if args.command == "fid":
-        return _fid(args)
+        return _fid(args, g)
     if args.command == "dataset":
         from .datasets.command import run as run_dataset
 
@@ -327,7 +327,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in ("evaluate", "report"):
         from .evaluate.commands import run as run_evaluate
 
-        return run_evaluate(args, _emit)
+        return run_evaluate(args, g, _emit)
     if args.command in ("inspect", "verify"):
         from .verification import command
 
@@ -398,23 +398,14 @@ def _generate_on_ray(args: argparse.Namespace, g: Any, kwargs: dict[str, Any]) -
                              progress=False if args.no_progress else None, **output_options(args), **kwargs)
 
 
-def _fid_source(text: str) -> Any:
-    if text.startswith("model:"):
-        _, model_id, n = (text.split(":") + [""])[:3]
-        if not n.isdigit():
-            from .errors import InvalidArgumentError
-
-            raise InvalidArgumentError(f"Write model sets as model:ID:N, e.g. model:101:500, not {text!r}.")
-        return (model_id, int(n))
-    return text
-
-
-def _fid(args: argparse.Namespace) -> int:
+def _fid(args: argparse.Namespace, g: Any) -> int:
     from . import evaluate
+    from .evaluate.commands import image_set
 
     options = dict(extractor=args.extractor, weights=args.weights, normalize=args.normalize,
-                   batch_size=args.batch_size, device=args.device, seed=args.seed, real_cache=args.real_cache)
-    real, synthetic = _fid_source(args.real), _fid_source(args.synthetic)
+                   batch_size=args.batch_size, device=args.device, seed=args.seed, real_cache=args.real_cache,
+                   catalog=g.config_manager)
+    real, synthetic = image_set(args.real), image_set(args.synthetic)
     if args.lower_bound or args.reference:
         report = evaluate.fid_report(real, synthetic, reference=args.reference, **options)
         _emit(args, report.to_dict(), str(report))

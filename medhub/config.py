@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _paths, settings
+from .atomic import write_json_atomically
 from .compat import convert_medigan_catalog, is_medigan_catalog
 from .errors import CatalogError, ConfigKeyError, ModelNotFoundError
 
@@ -102,7 +103,7 @@ def _remember_validation(key: str) -> None:
     store = _validation_store()
     try:
         keys = json.loads(store.read_text()) if store.exists() else []
-        _atomic_write_json(store, ([k for k in keys if k != key] + [key])[-32:])
+        write_json_atomically(store, ([k for k in keys if k != key] + [key])[-32:], parents=True)
     except (OSError, ValueError) as exc:  # a read-only home only costs speed
         logger.debug("Cannot remember catalog validation in %s: %s", store, exc)
 
@@ -432,9 +433,9 @@ class ConfigManager:
             return RefreshResult(
                 "not-newer", self.catalog_version, f"remote catalog_version {doc['catalog_version']} is not newer"
             )
-        _atomic_write_json(cache, doc)
+        write_json_atomically(cache, doc, parents=True)
         if response.headers.get("ETag"):
-            _atomic_write_json(etag_file, {"url": url, "etag": response.headers["ETag"]})
+            write_json_atomically(etag_file, {"url": url, "etag": response.headers["ETag"]})
         self.source = cache
         self._set(doc)
         logger.info("Catalog updated to version %s from %s", self.catalog_version, url)
@@ -442,6 +443,21 @@ class ConfigManager:
 
     def __repr__(self) -> str:
         return f"ConfigManager(source={str(self.source)!r}, catalog_version={self.catalog_version!r}, models={len(self.model_ids)})"
+
+
+def catalog_or_default(catalog: ConfigManager | None = None) -> ConfigManager:
+    """``catalog``, or, when None, the default catalog (``MEDHUB_CONFIG``, else the bundled one).
+
+    What a function called without a catalog uses: a ``Generators`` passes its own
+    ``config_manager`` down (its ``config_file``, the CLI's ``--config``), so that every part of a
+    run resolves model ids in the same catalog.
+
+    Example:
+        >>> mine = ConfigManager()
+        >>> catalog_or_default(mine) is mine, catalog_or_default().catalog_version == mine.catalog_version
+        (True, True)
+    """
+    return catalog if catalog is not None else ConfigManager()
 
 
 def _bounded_body(response: Any, url: str, deadline_s: float) -> bytes:
@@ -458,18 +474,3 @@ def _bounded_body(response: Any, url: str, deadline_s: float) -> bytes:
             raise CatalogError(f"the catalog at {url} took longer than {deadline_s:g} s to download")
         chunks.append(block)
     return b"".join(chunks)
-
-
-def _atomic_write_json(path: Path, doc: Any) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it into place."""
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

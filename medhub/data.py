@@ -58,6 +58,7 @@ except ImportError as exc:  # pragma: no cover - torch is a runtime dependency
     ) from exc
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .config import ConfigManager
     from .execution import ModelExecutor
 
 logger = logging.getLogger("medhub.data")
@@ -66,7 +67,8 @@ logger = logging.getLogger("medhub.data")
 DEFAULT_CHUNK_SIZE = 64
 #: Chunks kept in each dataset's LRU cache (per process).
 DEFAULT_CACHE_CHUNKS = 4
-_LOADER_PARAMS = frozenset(inspect.signature(DataLoader.__init__).parameters) - {"self", "dataset"}
+#: The parameters of torch's ``DataLoader`` (but ``dataset``): keyword arguments so named go to it.
+LOADER_PARAMETERS = frozenset(inspect.signature(DataLoader.__init__).parameters) - {"self", "dataset"}
 
 __all__ = [
     "ChunkShuffleSampler",
@@ -85,12 +87,13 @@ def default_chunk_size(ref: ModelRef) -> int:
     return min(DEFAULT_CHUNK_SIZE, int(declared)) if declared else DEFAULT_CHUNK_SIZE
 
 
-def default_executors() -> Callable[..., ModelExecutor]:
-    """``get_executor(model_id, package_path=None)`` over the default catalog (a new executor each call)."""
-    from .config import ConfigManager
+def default_executors(catalog: ConfigManager | None = None) -> Callable[..., ModelExecutor]:
+    """``get_executor(model_id, package_path=None)`` over ``catalog`` (a new executor each call);
+    default: the default catalog (``MEDHUB_CONFIG``, else the bundled one)."""
+    from .config import catalog_or_default
     from .execution.ref import executor_for
 
-    catalog = ConfigManager()
+    catalog = catalog_or_default(catalog)
 
     def get_executor(model_id: str | int, package_path: str | os.PathLike[str] | None = None) -> ModelExecutor:
         return executor_for(catalog, model_id, package_path)
@@ -110,10 +113,9 @@ class _ChunkedModel:
                  limit: int | None = None) -> None:
         from .execution.seeds import check_seed
 
-        if not isinstance(model, ModelRef):
-            from .config import ConfigManager
-
-            model = ModelRef.from_catalog(ConfigManager(), model)
+        if not isinstance(model, ModelRef):  # a model id of the default catalog
+            executor = executor or default_executors()(model)
+            model = ModelRef.of(executor)
         seed = check_seed(seed)
         if seed is None:
             raise InvalidArgumentError("A dataset needs a seed (a non-negative integer): item i depends on (seed, i).")
@@ -424,19 +426,23 @@ def get_as_torch_dataset(
     package_path: str | os.PathLike[str] | None = None,
     trust_remote_code: bool = False,
     get_executor: Callable[..., ModelExecutor] | None = None,
+    catalog: ConfigManager | None = None,
     **inputs: Any,
 ) -> SyntheticDataset | SyntheticIterableDataset:
     """A lazy torch dataset over a model (see :class:`SyntheticDataset`).
 
     ``iterable=True`` returns a :class:`SyntheticIterableDataset` (endless when ``num_samples``
-    is None). Other keyword arguments are model inputs, as for ``generate``.
+    is None). The model's executor comes from ``get_executor(model_id, package_path=...)``
+    (``Generators`` passes its own), else from ``catalog`` (default: the default catalog). The
+    keyword-only parameters here are the dataset options that :func:`get_as_torch_dataloader`
+    passes on; other keyword arguments are model inputs, as for ``generate``.
 
     Example:
         >>> ds = get_as_torch_dataset(101, num_samples=1000, seed=0)
         >>> len(ds), tuple(ds[0]["sample"].shape)
         (1000, (1, 64, 64))
     """
-    executor = (get_executor or default_executors())(model_id, package_path=package_path)
+    executor = (get_executor or default_executors(catalog))(model_id, package_path=package_path)
     ref = ModelRef.of(executor)
     common = dict(transform=transform, item_transform=item_transform, chunk_size=chunk_size,
                   cache_chunks=cache_chunks, device=device, as_tensor=as_tensor, scale=scale, inputs=inputs,
@@ -450,6 +456,11 @@ def get_as_torch_dataset(
     return SyntheticDataset(ref, num_samples, seed, **common)
 
 
+#: The dataset options of :func:`get_as_torch_dataset` (its keyword-only parameters), stated once there.
+DATASET_OPTIONS = frozenset(p.name for p in inspect.signature(get_as_torch_dataset).parameters.values()
+                            if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
 def get_as_torch_dataloader(
     model_id: str | int | Dataset | None = None,
     num_samples: int | None = 1000,
@@ -458,17 +469,6 @@ def get_as_torch_dataloader(
     seed: int = 0,
     *,
     dataset: Dataset | None = None,
-    iterable: bool = False,
-    start: int = 0,
-    chunk_size: int | None = None,
-    cache_chunks: int = DEFAULT_CACHE_CHUNKS,
-    device: str = "cpu",
-    item_transform: Callable[[dict[str, Any]], Any] | None = None,
-    as_tensor: bool = True,
-    scale: bool = True,
-    package_path: str | os.PathLike[str] | None = None,
-    trust_remote_code: bool = False,
-    get_executor: Callable[..., ModelExecutor] | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     output_path: str | os.PathLike[str] | None = None,
     save_images: bool = False,
@@ -476,11 +476,15 @@ def get_as_torch_dataloader(
 ) -> DataLoader:
     """A ``torch.utils.data.DataLoader`` over a lazy synthetic dataset.
 
-    Keyword arguments named like ``DataLoader`` parameters (``batch_size``, ``shuffle``,
-    ``num_workers``, ``pin_memory``, ``persistent_workers``, ``prefetch_factor``,
-    ``multiprocessing_context``, ``generator``, ...) are passed to it, only those given; the others
-    are model inputs (as medigan did), as is ``model_kwargs``. ``dataset`` (or a Dataset as first
-    argument, as in medigan) wraps an existing dataset instead.
+    Keyword arguments go where their name says, only those given: named like a ``DataLoader``
+    parameter (:data:`LOADER_PARAMETERS`: ``batch_size``, ``shuffle``, ``num_workers``,
+    ``pin_memory``, ``persistent_workers``, ``prefetch_factor``, ``multiprocessing_context``,
+    ``generator``, ...) to the DataLoader; named like a dataset option of
+    :func:`get_as_torch_dataset` (:data:`DATASET_OPTIONS`: ``iterable``, ``start``, ``chunk_size``,
+    ``cache_chunks``, ``device``, ``item_transform``, ``as_tensor``, ``scale``, ``package_path``,
+    ``trust_remote_code``, ``get_executor``, ``catalog``) to the dataset; the others are model
+    inputs (as medigan did), as is ``model_kwargs``. ``dataset`` (or a Dataset as first argument,
+    as in medigan) wraps an existing dataset instead.
 
     When ``chunk_size`` is not given and ``batch_size`` is, the chunk size follows the batch
     size: equal to it with ``num_workers > 0`` (each batch is one chunk, generated by one worker)
@@ -503,28 +507,26 @@ def get_as_torch_dataloader(
     """
     if isinstance(model_id, Dataset) and dataset is None:
         dataset, model_id = model_id, None
-    loader_kwargs = {k: v for k, v in kwargs.items() if k in _LOADER_PARAMS}
-    inputs = {**{k: v for k, v in kwargs.items() if k not in _LOADER_PARAMS}, **dict(model_kwargs or {})}
+    loader_kwargs = {k: v for k, v in kwargs.items() if k in LOADER_PARAMETERS}
+    options = {k: v for k, v in kwargs.items() if k in DATASET_OPTIONS}
+    inputs = {**{k: v for k, v in kwargs.items() if k not in LOADER_PARAMETERS and k not in DATASET_OPTIONS},
+              **dict(model_kwargs or {})}
     if save_images or output_path is not None:
         logger.warning("get_as_torch_dataloader generates samples in memory, on demand; output_path and save_images "
                        "are ignored (use generate(..., output_path=...) to write files).")
     if dataset is None:
         if model_id is None:
             raise InvalidArgumentError("get_as_torch_dataloader needs a model_id (or a dataset).")
-        get_executor = get_executor or default_executors()
-        if chunk_size is None:
-            chunk_size = _loader_chunk_size(ModelRef.of(get_executor(model_id, package_path=package_path)),
-                                            loader_kwargs)
-        if iterable and loader_kwargs.get("shuffle"):
+        get_executor = options["get_executor"] = options.get("get_executor") or default_executors(options.get("catalog"))
+        if options.get("chunk_size") is None:
+            options["chunk_size"] = _loader_chunk_size(
+                ModelRef.of(get_executor(model_id, package_path=options.get("package_path"))), loader_kwargs)
+        if options.get("iterable") and loader_kwargs.get("shuffle"):
             raise InvalidArgumentError(
                 "An iterable (streamed) dataset cannot be shuffled by the DataLoader; its samples are i.i.d. draws "
                 "already. Drop shuffle=True, or use the map-style dataset (iterable=False)."
             )
-        dataset = get_as_torch_dataset(
-            model_id, num_samples, install_dependencies, transform, seed, iterable=iterable, start=start,
-            chunk_size=chunk_size, cache_chunks=cache_chunks, device=device, item_transform=item_transform,
-            as_tensor=as_tensor, scale=scale, package_path=package_path, trust_remote_code=trust_remote_code,
-            get_executor=get_executor, **inputs)
+        dataset = get_as_torch_dataset(model_id, num_samples, install_dependencies, transform, seed, **options, **inputs)
     elif inputs:
         raise InvalidArgumentError(
             f"Unknown DataLoader arguments {sorted(inputs)} (model inputs apply only when a model_id is given)."

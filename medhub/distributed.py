@@ -460,13 +460,12 @@ def _run_pool(ray: Any, config: dict[str, Any], workers: int, num_cpus: float, g
         def wait(refs: list[Any]) -> list[Any]:
             return ray.wait(refs, num_returns=1)[0]
 
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
-        show = sys.stderr.isatty() if progress is None else progress
         chunks, resumed = 0, len(done)
         t1 = time.perf_counter()
-        with tqdm(total=len(done) + len(todo), initial=len(done), desc=f"{config['model']['model_id']} (ray x{workers})",
-                  unit="sample", disable=not show) as bar:
+        with progress_bar(len(done) + len(todo), f"{config['model']['model_id']} (ray x{workers})", progress,
+                          initial=len(done)) as bar:
             for _, _, ref in bounded_dispatch(workers, _chunks(todo, size), submit, wait, per_worker):
                 try:
                     rows = ray.get(ref)

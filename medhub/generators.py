@@ -415,16 +415,13 @@ class Generators(StepwiseContribution):
             >>> [tuple(b["sample"].shape) for b in loader]
             [(32, 1, 64, 64), (32, 1, 64, 64)]
         """
-        from .data import get_as_torch_dataloader
+        from .data import LOADER_PARAMETERS, get_as_torch_dataloader
 
-        loader = dict(batch_size=batch_size, shuffle=shuffle, sampler=sampler, batch_sampler=batch_sampler,
-                      num_workers=num_workers, collate_fn=collate_fn, pin_memory=pin_memory, drop_last=drop_last,
-                      timeout=timeout, worker_init_fn=worker_init_fn, prefetch_factor=prefetch_factor,
-                      persistent_workers=persistent_workers)
+        # medigan's DataLoader parameters are named above for its positional calls; those given go on by name
+        loader = {k: v for k, v in locals().items() if k in LOADER_PARAMETERS and v is not None}
         dataset, model_id = (None, dataset) if model_id is None else (dataset, model_id)
         return get_as_torch_dataloader(model_id, num_samples, install_dependencies, transform, seed, dataset=dataset,
-                                       get_executor=self.get_model_executor, **kwargs,
-                                       **{k: v for k, v in loader.items() if v is not None})
+                                       get_executor=self.get_model_executor, **kwargs, **loader)
 
     def visualize(self, model_id: str | int, slider_grouper: int = 10, auto_close: bool = False,
                   install_dependencies: bool = False, seed: int | None = None,

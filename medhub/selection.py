@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache, partial
 from typing import Any
 
-from .config import ConfigManager
+from .config import ConfigManager, catalog_or_default
 from .errors import SelectionError
 
 logger = logging.getLogger("medhub.selection")
@@ -202,7 +202,7 @@ class ModelSelector:
     """
 
     def __init__(self, config_manager: ConfigManager | None = None) -> None:
-        self.config_manager = config_manager or ConfigManager()
+        self.config_manager = catalog_or_default(config_manager)
         # per case mode: [(model_id, " v1 | v2 | ...", " k1 | k2 | ...")], built on the first search
         self._index: dict[bool, list[tuple[str, str, str]]] = {}
 

@@ -77,8 +77,8 @@ def generate_shard(executor: ModelExecutor, shard: tuple[int, int] | None, num_s
                    output_format: str | None = None) -> GenerationRun:
     """Generate shard K of N of a run into a shared folder; running it again resumes it."""
     from .execution.marking import mark_provenance, run_marker, run_signing
-    from .execution.pipeline import progress_bar
     from .outputs.marks import creation_time
+    from .progress import progress_bar
 
     assert shard is not None
     k, n = shard

@@ -482,11 +482,9 @@ def fid_overview_data(catalog: ConfigManager | None = None, model_ids: Sequence[
         >>> kid["KID"] > kid["KID_rr"], len(kid["ci"])
         (True, 2)
     """
-    if catalog is None:
-        from .config import ConfigManager
+    from .config import catalog_or_default
 
-        catalog = ConfigManager()
-    cm = catalog
+    cm = catalog_or_default(catalog)
     ids = cm.model_ids if model_ids is None else [cm.resolve_model_id(m) for m in model_ids]
     rows, skipped = [], []
     for model_id in ids:

@@ -144,3 +144,29 @@ def test_every_documented_variable_is_in_the_table():
     texts = [ROOT.parent / "README.md", *sorted((ROOT.parent / "docs").glob("*.md"))]
     named = {m for p in texts for m in re.findall(r"\bMEDHUB_[A-Z_]+[A-Z]\b", p.read_text())}
     assert sorted(named - set(SETTINGS)) == []
+
+
+# ---------------------------------------------------------------------------- one place per decision (issue 33)
+def _code_lines(name: str, needle: str) -> list[str]:
+    """Lines of module ``name`` holding ``needle``, outside doctest examples."""
+    return [f"{name}:{i}" for i, line in enumerate(MODULES[name].read_text().splitlines(), 1)
+            if needle in line and not line.lstrip().startswith(">>>")]
+
+
+def test_one_module_decides_whether_a_progress_bar_is_drawn():
+    bad = [hit for name in MODULES if name != "medhub.progress" for hit in _code_lines(name, "isatty(")]
+    assert bad == [], "use medhub.progress.shows_progress / progress_bar"
+
+
+def test_one_function_builds_the_default_catalog():
+    """A catalog is passed down (a Generators' config_manager); without one, config.catalog_or_default."""
+    bad = [hit for name in MODULES if name != "medhub.config" for hit in _code_lines(name, "ConfigManager()")]
+    assert bad == [], "take a catalog argument and use medhub.config.catalog_or_default"
+
+
+def test_atomic_writes_go_through_one_module():
+    """Files are written atomically by medhub.atomic; os.replace elsewhere only moves what is already
+    complete (extracted package folders, finished downloads, a run's staging folder)."""
+    moves = {"medhub.execution.cache", "medhub.execution.fetch", "medhub.outputs.runs"}
+    bad = [hit for name in MODULES if name not in moves | {"medhub.atomic"} for hit in _code_lines(name, "os.replace(")]
+    assert bad == [], "write through medhub.atomic (replacing, write_*_atomically)"

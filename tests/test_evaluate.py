@@ -222,10 +222,19 @@ def test_real_inception_fid_orders_near_and_far_sets():
 
 
 def test_lower_bound_needs_four_images():
-    from medhub.evaluate import _lower_bound
-
     with pytest.raises(InvalidArgumentError, match="at least 4"):
-        _lower_bound(np.zeros((3, 5)), 2, 0)
+        evaluate.fid_lower_bound_from_features(np.zeros((3, 5)), 2, 0)
+
+
+def test_the_package_serves_exactly_its_public_names():
+    """``medhub.evaluate`` imports its names lazily from a table: nothing private is served, and
+    ``__all__`` (kept literal for the API docs) lists exactly the table's names."""
+    from medhub.evaluate import _WHERE
+
+    assert sorted(evaluate.__all__) == sorted(_WHERE)
+    assert [n for n in evaluate.__all__ if n.startswith("_")] == []
+    for name in evaluate.__all__:
+        assert getattr(evaluate, name).__name__ == name
 
 
 def test_lower_bound_against_a_reference_set_uses_the_same_number_of_images(tiny_weights):
@@ -235,7 +244,7 @@ def test_lower_bound_against_a_reference_set_uses_the_same_number_of_images(tiny
     # FID_rr is now the mean FID between the real set and 6 images drawn from the reference
     a, _ = evaluate.compute_features(real, **opts)
     r, _ = evaluate.compute_features(train, **opts)
-    expected = np.mean([evaluate._fid_from_features(a, r[np.sort(np.random.default_rng(k).choice(10, 6, replace=False))])
+    expected = np.mean([evaluate.fid_from_features(a, r[np.sort(np.random.default_rng(k).choice(10, 6, replace=False))])
                         for k in range(3)])
     assert report.fid_rr == pytest.approx(expected)
     assert report.r_fid == pytest.approx(report.fid_rr / report.fid_rs)

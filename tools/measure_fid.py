@@ -156,16 +156,16 @@ PLANS: dict[str, Callable[[int], Plan]] = {
 def measure(model_id: str, seed: int) -> dict:
     """Features once per set, then the same computations as ``medhub.evaluate.fid_report`` (with and
     without ``reference``)."""
-    from medhub.evaluate import _fid_from_features, _lower_bound, _reference_bound, compute_features, fid_ratio
+    from medhub.evaluate import compute_features, fid_from_features, fid_lower_bound_from_features, fid_ratio
 
     started = time.time()
     real, syn, train, description = PLANS[model_id](seed)
     a, info = compute_features(list(real), seed=seed)
     b, _ = compute_features(list(syn), seed=seed)
     t, _ = compute_features(list(train), seed=seed)
-    fid_rs = _fid_from_features(a, b)
-    fid_rr, fid_rr_std = _reference_bound(a, t, len(b), 5, seed)
-    halves, halves_std = _lower_bound(a, 5, seed)
+    fid_rs = fid_from_features(a, b)
+    fid_rr, fid_rr_std = fid_lower_bound_from_features(a, 5, seed, reference=t, n=len(b))
+    halves, halves_std = fid_lower_bound_from_features(a, 5, seed)
     return {"FID": round(fid_rs, 2), "FID_rr": round(fid_rr, 2), "FID_rr_std": round(fid_rr_std, 2),
             "FID_ratio": round(fid_ratio(fid_rs, fid_rr), 3),
             "FID_rr_halves": round(halves, 2), "FID_rr_halves_std": round(halves_std, 2),

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import replacing
 from ..errors import ContributionError
 
 #: Earliest timestamp a zip file can hold; every member gets it.
@@ -90,8 +90,7 @@ def make_archive(folder: Path, dest: Path, root: str, replace: Mapping[str, byte
     names = sorted(set(on_disk) | set(replace))
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with replacing(dest) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=_COMPRESSLEVEL) as zf:
             for rel in names:
                 arcname = f"{root}/{rel}"
@@ -118,8 +117,4 @@ def make_archive(folder: Path, dest: Path, root: str, replace: Mapping[str, byte
             while block := fh.read(_CHUNK):
                 sha256.update(block)
                 md5.update(block)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return Archive(dest, sha256.hexdigest(), md5.hexdigest(), dest.stat().st_size, tuple(f"{root}/{n}" for n in names))

@@ -117,9 +117,9 @@ class ModelContributor:
     @property
     def config_manager(self) -> Any:
         if self._config_manager is None:
-            from ..config import ConfigManager
+            from ..config import catalog_or_default
 
-            self._config_manager = ConfigManager()
+            self._config_manager = catalog_or_default()
         return self._config_manager
 
     @property

@@ -259,8 +259,8 @@ def export_dataset(get_executor: Callable[[str], Any], get_entry: Callable[[str]
                    device: str = "auto", batch_size: int | None = None, progress: bool | None = None,
                    trust_remote_code: bool = False) -> DatasetBuild:
     """Build a training set; see :meth:`medhub.Generators.export_dataset` (the facade documents the arguments)."""
-    from ..execution.pipeline import progress_bar
     from ..execution.seeds import check_seed, new_seed
+    from ..progress import progress_bar
     from ..shards import parse_shard, shard_range
     from ..validate import check_batch_size
 

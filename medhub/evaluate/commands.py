@@ -104,30 +104,30 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
                 progress=False)
 
 
-def run(args: argparse.Namespace, emit: Callable[[argparse.Namespace, Any, str], None]) -> int:
-    """Run ``medhub evaluate`` or ``medhub report``; ``emit(args, data, text)`` prints the result."""
+def run(args: argparse.Namespace, generators: Any, emit: Callable[[argparse.Namespace, Any, str], None]) -> int:
+    """Run ``medhub evaluate`` or ``medhub report`` with the command's ``Generators`` (its catalog,
+    ``--config``, resolves every model id); ``emit(args, data, text)`` prints the result."""
     if args.command == "evaluate":
         from .suite import metrics_report
 
         real = image_set(args.real)
         report = metrics_report(real, image_set(args.synthetic), metrics=args.metrics, reference=args.reference,
-                                **_options(args))
+                                catalog=generators.config_manager, **_options(args))
         data, text = report.to_dict(), str(report)
         if args.train:
             from .memorization import memorization_report
 
             mem = memorization_report(image_set(args.synthetic), args.train, held_out=real,
+                                      catalog=generators.config_manager,
                                       **{k: v for k, v in _options(args).items() if k in _FEATURE_KEYS})
             data["memorization"] = mem.to_dict()
             text += "\n" + mem.summary_text()
         emit(args, data, text)
         return 0
     from ..execution.inputs import check_inputs
-    from ..generators import Generators
     from ..validate import parse_model_args
     from .report import model_report
 
-    generators = Generators(config_file=getattr(args, "config", None))
     model_args = parse_model_args(args.arg)
     check_inputs(generators.get_model_executor(args.model_id), model_args, "--arg")  # named as typed
     result = model_report(args.model_id, args.real, train=args.train, num_samples=args.num_samples, output=args.output,

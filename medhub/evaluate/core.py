@@ -9,17 +9,20 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..atomic import replacing
 from ..errors import InvalidArgumentError, OutputPathError
 from .metrics import fid_from_features
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import ConfigManager
 
 
 def fid_ratio(fid_rs: float, fid_rr: float) -> float:
@@ -32,10 +35,13 @@ def fid_ratio(fid_rs: float, fid_rr: float) -> float:
 
 def compute_features(source: Any, extractor: str = "inception", weights: str | os.PathLike[str] | None = None,
              normalize: bool = False, batch_size: int = 32, device: str = "cpu", seed: int = 0,
-             cache: str | os.PathLike[str] | None = None, progress: bool | None = None) -> tuple[np.ndarray, dict]:
+             cache: str | os.PathLike[str] | None = None, progress: bool | None = None,
+             catalog: ConfigManager | None = None) -> tuple[np.ndarray, dict]:
     """Features of a set of images and a description of how they were made.
 
-    ``source``: a folder of images, an array (N, ...), a list of arrays, or ``(model_id, n)``.
+    ``source``: a folder of images, an array (N, ...), a list of arrays, or ``(model_id, n)``
+    (``model_id`` of ``catalog``: default the default catalog; pass a ``Generators``'
+    ``config_manager`` to use its catalog).
     ``cache``: an ``.npz`` file; if it exists and was made with the same extractor, weights and
     normalisation, its features are used; otherwise they are computed and written there.
     """
@@ -51,18 +57,15 @@ def compute_features(source: Any, extractor: str = "inception", weights: str | o
         feats, stored = read_feature_cache(cache)
         if {k: stored.get(k) for k in info} == info:
             return feats, stored
-    images, count, what = iter_images(source, seed=seed, device=device, normalize=normalize)
+    images, count, what = iter_images(source, seed=seed, device=device, normalize=normalize, catalog=catalog)
     feats = extract(ext, images, count, batch_size=batch_size, normalize=normalize, progress=progress)
     info = {**info, "source": what, "n": int(feats.shape[0])}
     if cache is not None:
-        tmp = Path(cache).with_name(f".{Path(cache).name}.tmp.npz")
         try:
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
-            np.savez(tmp, features=feats.astype(np.float32), info=json.dumps(info))
-            os.replace(tmp, cache)
+            with replacing(cache, suffix=".npz") as tmp:  # np.savez adds .npz to a name without it
+                np.savez(tmp, features=feats.astype(np.float32), info=json.dumps(info))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             raise OutputPathError(f"Cannot write the feature cache {cache}: {exc.strerror or exc}; give a writable "
                                   "path.") from None
     return feats, info
@@ -94,45 +97,54 @@ def read_feature_cache(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[s
     return feats, stored
 
 
-def _fid_from_features(a: np.ndarray, b: np.ndarray) -> float:
-    return fid_from_features(a, b)
-
-
 def fid(real: Any, synthetic: Any, extractor: str = "inception", normalize: bool = False, **kwargs: Any) -> float:
     """FID between a real and a synthetic image set (lower is better).
 
     Each set is a folder of images, an array, a list of arrays, or ``(model_id, num_samples)``.
     Keyword arguments: ``weights``, ``batch_size``, ``device``, ``seed``, ``real_cache`` (an
-    ``.npz`` for the real set's features), ``progress``.
+    ``.npz`` for the real set's features), ``progress``, ``catalog`` (the
+    :class:`~medhub.config.ConfigManager` that resolves model ids, e.g. a ``Generators``'
+    ``config_manager``).
     """
     real_cache = kwargs.pop("real_cache", None)
     a, _ = compute_features(real, extractor, normalize=normalize, cache=real_cache, **kwargs)
     b, _ = compute_features(synthetic, extractor, normalize=normalize, **kwargs)
-    return _fid_from_features(a, b)
+    return fid_from_features(a, b)
 
 
-def _lower_bound(feats: np.ndarray, repeats: int, seed: int) -> tuple[float, float]:
-    if feats.shape[0] < 4:
-        raise InvalidArgumentError(f"The real-real lower bound needs at least 4 real images, got {feats.shape[0]}.")
+def fid_lower_bound_from_features(real: np.ndarray, repeats: int = 5, seed: int = 0, reference: np.ndarray | None = None,
+                                  n: int | None = None) -> tuple[float, float]:
+    """FID_rr from features: the mean and the std of the real-real FID over ``repeats`` seeds.
+
+    Without ``reference``: the FID between two random halves of ``real`` (n/2 per side). With
+    ``reference`` (features of a second, disjoint real set): the FID between ``real`` and ``n``
+    images drawn from it (default: as many as ``real`` has), so that FID_rr is computed on the same
+    number of images as the FID it is compared with (what :func:`fid_report` does).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> mean, std = fid_lower_bound_from_features(rng.standard_normal((40, 8)), repeats=3)
+        >>> 0 < mean < 5, std >= 0
+        (True, True)
+    """
     values = []
-    for r in range(repeats):
-        order = np.random.default_rng(seed + r).permutation(feats.shape[0])
-        half = feats.shape[0] // 2
-        values.append(_fid_from_features(feats[order[:half]], feats[order[half : 2 * half]]))
-    return float(np.mean(values)), float(np.std(values))
-
-
-def _reference_bound(feats: np.ndarray, ref: np.ndarray, n: int, repeats: int, seed: int) -> tuple[float, float]:
-    """FID between ``feats`` and ``n`` images drawn from a second real set, over ``repeats`` draws."""
-    if ref.shape[0] < n:
+    if reference is None:
+        if real.shape[0] < 4:
+            raise InvalidArgumentError(f"The real-real lower bound needs at least 4 real images, got {real.shape[0]}.")
+        half = real.shape[0] // 2
+        for r in range(repeats):
+            order = np.random.default_rng(seed + r).permutation(real.shape[0])
+            values.append(fid_from_features(real[order[:half]], real[order[half : 2 * half]]))
+        return float(np.mean(values)), float(np.std(values))
+    n = real.shape[0] if n is None else n
+    if reference.shape[0] < n:
         raise InvalidArgumentError(
-            f"The reference set has {ref.shape[0]} images; the lower bound needs at least as many as the "
+            f"The reference set has {reference.shape[0]} images; the lower bound needs at least as many as the "
             f"synthetic set ({n}), so that both FIDs are computed on the same number of images."
         )
-    values = []
-    for r in range(repeats if ref.shape[0] > n else 1):
-        pick = np.random.default_rng(seed + r).choice(ref.shape[0], size=n, replace=False)
-        values.append(_fid_from_features(feats, ref[np.sort(pick)]))
+    for r in range(repeats if reference.shape[0] > n else 1):
+        pick = np.random.default_rng(seed + r).choice(reference.shape[0], size=n, replace=False)
+        values.append(fid_from_features(real, reference[np.sort(pick)]))
     return float(np.mean(values)), float(np.std(values))
 
 
@@ -153,8 +165,8 @@ def fid_lower_bound(real: Any, extractor: str = "inception", normalize: bool = F
     feats, _ = compute_features(real, extractor, normalize=normalize, cache=kwargs.pop("real_cache", None), **kwargs)
     if reference is not None:
         ref, _ = compute_features(reference, extractor, normalize=normalize, **kwargs)
-        return _reference_bound(feats, ref, feats.shape[0], repeats, seed)[0]
-    return _lower_bound(feats, repeats, seed)[0]
+        return fid_lower_bound_from_features(feats, repeats, seed, reference=ref)[0]
+    return fid_lower_bound_from_features(feats, repeats, seed)[0]
 
 
 @dataclass
@@ -199,12 +211,9 @@ def fid_report(real: Any, synthetic: Any, extractor: str = "inception", normaliz
     seed = kwargs.get("seed", 0)
     a, info_a = compute_features(real, extractor, normalize=normalize, cache=real_cache, **kwargs)
     b, info_b = compute_features(synthetic, extractor, normalize=normalize, **kwargs)
-    fid_rs = _fid_from_features(a, b)
-    if reference is not None:
-        ref, _ = compute_features(reference, extractor, normalize=normalize, **kwargs)
-        fid_rr, fid_rr_std = _reference_bound(a, ref, b.shape[0], repeats, seed)
-    else:
-        fid_rr, fid_rr_std = _lower_bound(a, repeats, seed)
+    fid_rs = fid_from_features(a, b)
+    ref = None if reference is None else compute_features(reference, extractor, normalize=normalize, **kwargs)[0]
+    fid_rr, fid_rr_std = fid_lower_bound_from_features(a, repeats, seed, reference=ref, n=b.shape[0])
     preprocessing = {k: v for k, v in info_a.items() if k not in ("source", "n", "extractor", "normalize")}
     return FIDReport(fid_rs, fid_rr, fid_rr_std, fid_ratio(fid_rs, fid_rr) if fid_rs > 0 else float("nan"),
                      a.shape[0], b.shape[0], extractor, normalize, preprocessing,

@@ -18,11 +18,14 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InvalidArgumentError, MedhubError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import ConfigManager
 
 logger = logging.getLogger("medhub.evaluate")
 
@@ -235,12 +238,14 @@ def _mode_array(img: Any, path: Path, normalize: bool) -> np.ndarray:
     return arr
 
 
-def iter_images(source: Any, seed: int = 0, device: str = "cpu",
-                normalize: bool = False) -> tuple[Iterator[np.ndarray], int, str]:
+def iter_images(source: Any, seed: int = 0, device: str = "cpu", normalize: bool = False,
+                catalog: ConfigManager | None = None) -> tuple[Iterator[np.ndarray], int, str]:
     """Images from a folder, an array (N, ...), a list of arrays, or ``(model_id, num_samples)``.
 
     Returns (iterator, count, description). A folder's files are read by :func:`read_image` as the
-    iterator reaches them (``normalize``: as the extractor will take them).
+    iterator reaches them (``normalize``: as the extractor will take them). ``catalog`` resolves
+    ``model_id`` (default: the default catalog, ``MEDHUB_CONFIG`` or the bundled one); pass a
+    ``Generators``' ``config_manager`` to use its catalog.
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         files = image_files(source)
@@ -249,10 +254,10 @@ def iter_images(source: Any, seed: int = 0, device: str = "cpu",
         return (read_image(f, normalize) for f in files), len(files), f"folder {Path(source).name} ({len(files)} images)"
     if isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], int):
         model_id, n = source
-        from ..config import ConfigManager
+        from ..config import catalog_or_default
         from ..execution.ref import executor_for
 
-        executor = executor_for(ConfigManager(), model_id)
+        executor = executor_for(catalog_or_default(catalog), model_id)
         executor.prepare()
         name = executor.specs[0].name if executor.specs else "image"
 
@@ -275,11 +280,10 @@ def iter_images(source: Any, seed: int = 0, device: str = "cpu",
 def extract(extractor: FeatureExtractor, images: Iterable[np.ndarray], count: int, batch_size: int = 32,
             normalize: bool = False, progress: bool | None = None) -> np.ndarray:
     """Features (count, D) of ``images``, computed batch by batch."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     feats, batch = [], []
-    show = os.isatty(2) if progress is None else progress
-    with tqdm(total=count, unit="img", desc=f"features ({extractor.name})", disable=not show) as bar:
+    with progress_bar(count, f"features ({extractor.name})", progress, unit="img") as bar:
         for img in images:
             batch.append(img)
             if len(batch) == batch_size:

@@ -31,12 +31,15 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InvalidArgumentError
 from .features import to_unit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import ConfigManager
 
 
 def pixel_matrix(images: list[np.ndarray], size: tuple[int, int], channels: int, normalize: bool = False) -> np.ndarray:
@@ -167,14 +170,14 @@ def memorization_from_arrays(synthetic: list[np.ndarray] | np.ndarray, train: li
                               extractor if features is not None else None, [*size, channels], train_names or [])
 
 
-def load_images(source: Any, seed: int = 0, device: str = "cpu",
-                normalize: bool = False) -> tuple[list[np.ndarray], list[str], str]:
-    """Images of a set (folder, array, list, ``(model_id, n)``) in memory: (images, names, what).
+def load_images(source: Any, seed: int = 0, device: str = "cpu", normalize: bool = False,
+                catalog: ConfigManager | None = None) -> tuple[list[np.ndarray], list[str], str]:
+    """Images of a set (folder, array, list, ``(model_id, n)`` of ``catalog``) in memory: (images, names, what).
 
     Folder images are named by their path inside the folder, others by their index."""
     from .features import image_files, iter_images
 
-    images, _count, what = iter_images(source, seed=seed, device=device, normalize=normalize)
+    images, _count, what = iter_images(source, seed=seed, device=device, normalize=normalize, catalog=catalog)
     images = [np.asarray(x) for x in images]
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         names = [str(p.relative_to(source)) for p in image_files(source)]
@@ -184,18 +187,20 @@ def load_images(source: Any, seed: int = 0, device: str = "cpu",
 
 
 def memorization_report(synthetic: Any, train: Any, held_out: Any = None, extractor: str | None = "inception",
-                        normalize: bool = False, seed: int = 0, device: str = "cpu", **kwargs: Any) -> MemorizationReport:
+                        normalize: bool = False, seed: int = 0, device: str = "cpu", catalog: ConfigManager | None = None,
+                        **kwargs: Any) -> MemorizationReport:
     """The memorisation check on image sets (folders, arrays, lists, ``(model_id, n)``).
 
     ``held_out``: real images of the same source never used in training (strongly recommended:
     without them the distances have no yardstick). ``extractor=None`` compares pixels only.
+    ``catalog`` resolves the model ids of ``(model_id, n)`` sets (as in :func:`medhub.evaluate.fid`).
     Other keyword arguments (``weights``, ``batch_size``, ``progress``) go to the extractor.
     """
     from .core import compute_features
 
-    syn, _, _ = load_images(synthetic, seed, device, normalize)
-    tr, names, _ = load_images(train, seed, device, normalize)
-    held = None if held_out is None else load_images(held_out, seed, device, normalize)[0]
+    syn, _, _ = load_images(synthetic, seed, device, normalize, catalog)
+    tr, names, _ = load_images(train, seed, device, normalize, catalog)
+    held = None if held_out is None else load_images(held_out, seed, device, normalize, catalog)[0]
     features = None
     if extractor is not None:
         opts = dict(extractor=extractor, normalize=normalize, seed=seed, device=device, **kwargs)

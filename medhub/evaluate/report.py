@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
 import html
 import io
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import replacing
 from ..errors import InvalidArgumentError, OutputPathError
 from ..execution.inputs import check_inputs
 from ..validate import check_positive
@@ -221,15 +223,11 @@ def report_paths(output: str | os.PathLike[str], model_id: str) -> tuple[Path, P
 
 def _write_atomic(files: dict[Path, str]) -> None:
     """Write every file (each through a temporary file renamed into place), or none of them."""
-    tmps = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in files}
     try:
-        for path, text in files.items():
-            tmps[path].write_text(text, encoding="utf-8")
-        for path in files:
-            os.replace(tmps[path], path)
+        with contextlib.ExitStack() as stack:  # all written before any is renamed; an error removes every one
+            for path, text in files.items():
+                stack.enter_context(replacing(path)).write_text(text, encoding="utf-8")
     except OSError as exc:
-        for tmp in tmps.values():
-            tmp.unlink(missing_ok=True)
         raise OutputPathError(f"Cannot write the report next to {next(iter(files))}: {exc.strerror or exc}.") from None
 
 
@@ -261,7 +259,7 @@ def model_report(model_id: str | int, real: Any, train: Any = None, num_samples:
     html_path, json_path = report_paths(output, model_id)  # a bad -o, batch size or input fails before any work
     check_positive("batch_size", batch_size, allow_none=False)
     check_inputs(generators.get_model_executor(model_id), model_args or {})
-    real_images, _, real_what = load_images(real, seed, device, normalize)
+    real_images, _, real_what = load_images(real, seed, device, normalize, generators.config_manager)
     n = len(real_images) if num_samples is None else int(num_samples)
     if n < 2:
         raise InvalidArgumentError(f"num_samples must be at least 2, got {n}.")

@@ -234,7 +234,7 @@ def metrics_report(real: Any, synthetic: Any, metrics: str | Sequence[str] = MET
 
     Sets are folders of images, arrays, lists of arrays or ``(model_id, n)``. Keyword arguments as
     for :func:`medhub.evaluate.fid`: ``weights``, ``batch_size``, ``device``, ``seed``,
-    ``real_cache`` (``.npz`` of the real features, shared with FID), ``progress``. With
+    ``real_cache`` (``.npz`` of the real features, shared with FID), ``progress``, ``catalog``. With
     ``reference`` (a second real set of the same source, e.g. the training images when ``real`` is
     held out), ``baseline`` holds the same figures for ``real`` against as many reference images as
     the synthetic set has (drawn with ``seed``): what real data scores at this size.

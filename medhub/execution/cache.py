@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_json_atomically
 from ..errors import IntegrityError, PackageError, PackageNotAvailableError, UntrustedPackageError
 from .archive import Limits, member_digests, safe_extract
 from .fetch import download, validators_of
@@ -81,9 +82,7 @@ def _suffix(url: str) -> str:
 
 
 def _write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, path)
+    write_json_atomically(path, doc, indent=2)
 
 
 def _rmdir_if_empty(folder: Path) -> None:

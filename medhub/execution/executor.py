@@ -33,6 +33,7 @@ from ..outputs import (
 )
 from ..outputs.runs import signals_as_exit
 from ..outputs.specs import check_format, with_format
+from ..progress import progress_bar
 from ..settings import get as get_setting
 from ..validate import check_batch_size, check_in_memory, check_num_samples
 from .deps import ensure_dependencies, requirement_name
@@ -40,7 +41,7 @@ from .device import device_name, resolve_device
 from .inputs import check_inputs
 from .introspect import accepts_indices, jsonable
 from .loader import import_resolved
-from .pipeline import BatchStream, collect, progress_bar
+from .pipeline import BatchStream, collect
 from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
 from .seeds import check_seed, new_seed
 from .streams import cpu_streams, part_size

@@ -288,11 +288,11 @@ def _run(session: Any, transfer: _Transfer, budget: Budget, ends: float, sha256:
     (a ``time.monotonic()`` value) passes."""
     import requests
     import urllib3
-    from tqdm.auto import tqdm
+
+    from ..progress import progress_bar
 
     url, part = transfer.url, transfer.part
     limit = size if size is not None else budget.max_bytes
-    show = os.isatty(2) if progress is None else progress
     last_error = ""
 
     def overdue() -> DownloadError:
@@ -338,9 +338,8 @@ def _run(session: Any, transfer: _Transfer, budget: Budget, ends: float, sha256:
                 if length.isdigit() and transfer.have + int(length) > limit:
                     raise _too_large(transfer, limit, size is not None)
                 total = size if size is not None else (transfer.have + int(length) if length.isdigit() else None)
-                with open(part, "ab") as fh, tqdm(total=total, initial=transfer.have, unit="B", unit_scale=True,
-                                                  desc=url.rsplit("/", 1)[-1].split("?")[0][:40],
-                                                  disable=not show) as bar:
+                with open(part, "ab") as fh, progress_bar(total, url.rsplit("/", 1)[-1].split("?")[0][:40], progress,
+                                                          initial=transfer.have, unit="B", unit_scale=True) as bar:
                     for block in _blocks(response.raw):
                         if transfer.have + len(block) > limit:
                             raise _too_large(transfer, limit, size is not None)

@@ -34,10 +34,7 @@ import fnmatch
 import hashlib
 import json
 import logging
-import os
 import re
-import sys
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import settings
+from ..atomic import write_json_atomically
 from ..errors import (
     DependencyError,
     DownloadError,
@@ -53,6 +51,7 @@ from ..errors import (
     PackageNotAvailableError,
     UntrustedPackageError,
 )
+from ..progress import shows_progress
 from .adapters import allow_patterns, required_files
 from .tree import FileRecord, file_sha256, first_difference, manifest_digest, package_files
 
@@ -182,10 +181,7 @@ def _quiet_tqdm() -> type:
 
 
 def _write_json(path: Path, doc: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, path)
+    write_json_atomically(path, doc, parents=True, indent=2)
 
 
 class HubSource:
@@ -418,7 +414,7 @@ class HubSource:
     def _download(self, model_id: str, link: HubLink, revision: str, patterns: Sequence[str],
                   force: bool = False) -> Path:
         hf = _hf()
-        quiet = {} if sys.stderr.isatty() else {"tqdm_class": _quiet_tqdm()}  # bars only on a terminal
+        quiet = {} if shows_progress(None) else {"tqdm_class": _quiet_tqdm()}  # bars only on a terminal
         try:
             folder = hf.snapshot_download(link.repo_id, revision=revision, allow_patterns=list(patterns),
                                           force_download=force, **quiet)

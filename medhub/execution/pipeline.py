@@ -137,25 +137,3 @@ def collect(stream: BatchStream, bar: Any = None) -> dict[str, np.ndarray]:
         if bar is not None:
             bar.update(len(batch))
     return {name: np.concatenate(v) if isinstance(v, list) else v[:done] for name, v in out.items()}
-
-
-class _NoBar:
-    """Stands in for a disabled tqdm bar (so a run without a progress bar never imports tqdm)."""
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def progress_bar(total: int, desc: str, progress: bool | None, initial: int = 0) -> Any:
-    """A tqdm bar of ``total`` samples when ``progress`` is true (None: when stderr is a terminal)."""
-    import sys
-
-    show = sys.stderr.isatty() if progress is None else progress
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, unit="sample")

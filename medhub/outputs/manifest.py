@@ -11,13 +11,13 @@ import csv
 import io
 import os
 import re
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
+from ..atomic import write_text_atomically
 from ..errors import OutputPathError
 from .encode import sample_filename
 from .marks import Marker
@@ -93,17 +93,6 @@ def manifest_text(specs: Sequence[OutputSpec] | Sequence[str], rows: Iterable[Ma
     buf = io.StringIO()
     ManifestWriter(buf, specs).write(rows)
     return buf.getvalue()
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary name beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_manifest(folder: str | os.PathLike[str]) -> list[dict[str, str]]:

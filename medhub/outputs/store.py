@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_bytes_atomically
 from ..errors import DependencyError, InvalidArgumentError, OutputPathError
 
 #: Folder of the journal markers inside a shared run (see :mod:`medhub.outputs.shared`).
@@ -51,14 +51,7 @@ class LocalStore:
             raise OutputPathError(f"Cannot create output folder {self.root}: {exc.strerror or exc}.") from None
 
     def write_bytes(self, name: str, data: bytes) -> None:
-        target = self.root / name
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_bytes_atomically(self.root / name, data)
 
     def create_exclusive(self, name: str, data: bytes) -> bool:
         try:
