@@ -106,8 +106,10 @@ class MonaiBundleAdapter:
     SUPPORTS_AMP = None
 
     def __init__(self, model_id: str, folder: Path, execution: Mapping[str, Any],
-                 files: Mapping[str, str] | None = None, install: bool = False, check: bool = True) -> None:
+                 files: Mapping[str, str] | None = None, install: bool = False, check: bool = True,
+                 defaults: Mapping[str, Any] | None = None) -> None:
         self.model_id = model_id
+        self.defaults = dict(defaults or {})  # the catalog's default inputs (ModelSpec.custom_args)
         self.folder = Path(folder)
         self.execution = execution
         self.files = files
@@ -235,9 +237,8 @@ class MonaiBundleAdapter:
                 "bundle_not_applied": list(self.not_applied)}
 
     def catalog_inputs(self) -> set[str]:
-        """The inputs the catalog entry gives defaults for (``generate_method.args.custom``)."""
-        method = self.execution.get("generate_method") or {}
-        return set(((method.get("args") or {}).get("custom")) or {}) - {"num_inference_steps"}
+        """The inputs the catalog entry gives defaults for (``defaults``)."""
+        return set(self.defaults) - {"num_inference_steps"}
 
     def scripts_module(self) -> str | None:
         """The private module name of the bundle's ``scripts`` package, imported from its verified source."""
