@@ -35,15 +35,17 @@ import numpy as np
 
 from ..errors import PackageError
 from ..outputs.specs import from_samples
-from .adapters import DiffusersAdapter, MonaiBundleAdapter
-from .adapters.diffusers_kind import DIFFUSERS_PATTERNS
-from .adapters.monai_bundle import BUNDLE_PATTERNS
 from .context import to_host
 from .loader import import_resolved
 
 #: Parameters medhub fills itself, never user inputs.
 NATIVE_RESERVED = frozenset({"model", "seeds", "indices"})
 MEDIGAN_RESERVED = frozenset({"model_file", "num_samples", "output_path", "save_images"})
+#: What a diffusers pipeline needs from its Hub repository.
+DIFFUSERS_PATTERNS = ("model_index.json", "*.json", "*.safetensors", "*.txt", "*.model", "LICENSE*", "README.md")
+#: What a MONAI bundle needs from its repository: configs, weights (not TorchScript or TensorRT), scripts.
+BUNDLE_PATTERNS = ("configs/*", "models/*.pt", "models/*.pth", "models/*.safetensors", "scripts/*.py",
+                   "scripts/**/*.py", "LICENSE*", "docs/README.md", "README.md")
 
 
 @lru_cache(maxsize=256)
@@ -98,10 +100,14 @@ def _import(package: Any, spec: Any, execution: Mapping[str, Any], install: bool
 
 
 def _diffusers(package: Any, spec: Any, execution: Mapping[str, Any], install: bool) -> Any:
+    from .adapters.diffusers_kind import DiffusersAdapter  # imported when a pipeline runs
+
     return DiffusersAdapter(spec.model_id, package.folder, execution)
 
 
 def _bundle(package: Any, spec: Any, execution: Mapping[str, Any], install: bool) -> Any:
+    from .adapters.monai_bundle import MonaiBundleAdapter  # imported when a bundle runs
+
     return MonaiBundleAdapter(spec.model_id, package.folder, execution, package.files, install,
                               defaults=spec.custom_args)
 
@@ -124,6 +130,9 @@ class PackageKind:
     grad: str = "inference"
     allow_patterns: tuple[str, ...] = ("*",)
     required_files: tuple[str, ...] = ()
+    #: Adapter kinds: what a catalog entry drafted from the Hub depends on, and its selection tag.
+    hub_dependencies: tuple[str, ...] = ()
+    hub_tag: str = ""
 
     def entry_points(self, method_name: str) -> tuple[str, ...]:
         """The functions a package of this kind must define (``method_name``: the catalog's generate function)."""
@@ -149,9 +158,12 @@ KINDS: dict[str, PackageKind] = {k.name: k for k in (
     PackageKind("medigan", native=False, adapter=False, bind=_import, call=_generate, package_inputs=_generate_inputs,
                 own_count=True, calls_once_on_paths=True, grad="no_grad"),
     PackageKind("diffusers", native=True, adapter=True, bind=_diffusers, call=_sample, package_inputs=_adapter_inputs,
-                allow_patterns=tuple(DIFFUSERS_PATTERNS), required_files=("model_index.json",)),
+                allow_patterns=DIFFUSERS_PATTERNS, required_files=("model_index.json",),
+                hub_dependencies=("torch>=2.1", "diffusers>=0.35", "huggingface_hub>=0.36"), hub_tag="diffusers"),
     PackageKind("monai-bundle", native=True, adapter=True, bind=_bundle, call=_sample, package_inputs=_adapter_inputs,
-                allow_patterns=tuple(BUNDLE_PATTERNS), required_files=("configs/metadata.json",)),
+                allow_patterns=BUNDLE_PATTERNS, required_files=("configs/metadata.json",),
+                hub_dependencies=("torch>=2.1", "monai>=1.4", "einops>=0.7", "huggingface_hub>=0.36"),
+                hub_tag="MONAI bundle"),
 )}
 
 

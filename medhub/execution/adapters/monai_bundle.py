@@ -36,7 +36,8 @@ load, e.g. a ``load_state``), ``overrides`` (``{item: value}``), ``value_range``
 ``not_applied`` (the bundle items medhub does not run, checked by the entry's author: no warning).
 
 Example:
-    >>> "configs/*" in BUNDLE_PATTERNS
+    >>> from medhub.execution.kinds import KINDS
+    >>> "configs/*" in KINDS["monai-bundle"].allow_patterns  # the files of a bundle medhub fetches
     True
 """
 
@@ -72,9 +73,6 @@ from .convert import library_versions, require, to_outputs, weights_only_loads
 
 logger = logging.getLogger("medhub.execution.adapters.monai_bundle")
 
-#: What a MONAI bundle needs from its repository: configs, weights (not TorchScript or TensorRT), scripts.
-BUNDLE_PATTERNS = ("configs/*", "models/*.pt", "models/*.pth", "models/*.safetensors", "scripts/*.py",
-                   "scripts/**/*.py", "LICENSE*", "docs/README.md", "README.md")
 _CONFIG_NAMES = ("configs/inference.json", "configs/inference.yaml", "configs/inference.yml")
 
 
