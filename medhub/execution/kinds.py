@@ -48,9 +48,16 @@ BUNDLE_PATTERNS = ("configs/*", "models/*.pt", "models/*.pth", "models/*.safeten
                    "scripts/**/*.py", "LICENSE*", "docs/README.md", "README.md")
 
 
-@lru_cache(maxsize=256)
 def signature(function: Callable[..., Any] | None) -> tuple[frozenset[str], bool]:
-    """The named parameters of ``function`` and whether it takes ``**kwargs``."""
+    """The named parameters of ``function`` and whether it takes ``**kwargs`` (read once per function)."""
+    try:
+        return _signature(function)
+    except TypeError:  # an unhashable callable
+        return _signature.__wrapped__(function)
+
+
+@lru_cache(maxsize=256)
+def _signature(function: Callable[..., Any] | None) -> tuple[frozenset[str], bool]:
     try:
         params = list(inspect.signature(function).parameters.values())  # type: ignore[arg-type]
     except (TypeError, ValueError):

@@ -1,7 +1,8 @@
 """Find a model package on disk and check it against the sha256 pinned in the catalog.
 
-A package link is either a URL (a remote archive, fetched into the cache) or a path: absolute,
-or relative to the catalog's models folder. Folders are pinned by their *tree digest* (see
+A package link is a Hugging Face Hub repository (``hf://``), a URL (a remote archive, fetched into
+the cache) or a path: absolute, or relative to the catalog's models folder; :data:`SOURCES` maps
+each scheme to its source. Folders are pinned by their *tree digest* (see
 :func:`tree_digest`), archives by the sha256 of the archive file.
 
 What the resolver hands to the loader is the folder *and* the sha256 of every file of the tree it
@@ -29,8 +30,8 @@ from .tree import (
     tree_manifest,
 )
 
-__all__ = ["IGNORED_DIRS", "SOURCES", "PackageResolver", "ResolvedPackage", "file_sha256", "is_remote_link", "package_files",
-           "package_root", "tree_digest", "weights_path"]
+__all__ = ["IGNORED_DIRS", "SOURCES", "PackageResolver", "ResolvedPackage", "file_sha256", "is_remote_link",
+           "package_files", "package_root", "tree_digest", "weights_path"]
 
 logger = logging.getLogger("medhub.execution.resolve")
 
@@ -150,7 +151,6 @@ class PackageResolver:
         files = {rel[len(prefix):]: r.sha256 for rel, r in manifest.items() if rel.startswith(prefix)}
         # verified means: matched a pin of the catalog; a trusted unpinned package matched none
         return ResolvedPackage(folder, "cache", sha, bool(execution.get("sha256")), files, marker)
-
 
 
 #: Where a package comes from, by the scheme of its ``package_link`` ("" for a local path).
