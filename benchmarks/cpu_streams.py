@@ -7,7 +7,7 @@ Run from the repository root::
     python benchmarks/cpu_streams.py --models 00101_DCGAN_BRAIN_MRI_T1 --json out.json
 
 Parallel CPU streams are an opt-in (``generate(..., cpu_streams=N)``; see
-``medhub.execution.streams``). For each model, one process runs ``ModelExecutor.generate`` in
+``medhub.execution.streams``). For each model, one process runs ``medhub.runs.single.generate_samples`` in
 memory on the CPU (seed 0, two catalog batches) with ``cpu_streams=1`` (one package call at a time
 on all of torch's threads, the default) and with ``cpu_streams=min(4, torch threads)`` (that many
 calls at once, each on a share of the threads), alternating the two, median of ``--rounds``
@@ -58,6 +58,8 @@ def _arrays(samples: list[Any]) -> list[np.ndarray]:
 def measure(model_id: str, rounds: int) -> dict[str, Any]:
     import torch
 
+    from medhub.runs.single import generate_samples
+
     ex = executor(model_id, thread_safe=True)
     ex.prepare()
     threads = torch.get_num_threads()
@@ -66,8 +68,7 @@ def measure(model_id: str, rounds: int) -> dict[str, Any]:
     kept = []
 
     def run(k: int) -> list[np.ndarray]:
-        samples = ex.generate(num_samples=n, save_images=False, seed=SEED, device="cpu", progress=False,
-                              cpu_streams=k)
+        samples = generate_samples(ex, n, seed=SEED, device="cpu", progress=False, cpu_streams=k)
         kept.append(torch.get_num_threads() == threads)
         return _arrays(samples)
 

@@ -333,7 +333,7 @@ def _run(args: argparse.Namespace) -> int:
 
         return command(args, g, _emit)
     if args.command == "merge-manifests":
-        from .shards import merge_manifests
+        from .outputs.manifest import merge_manifests
 
         path = merge_manifests(args.folder)
         _emit(args, {"manifest": str(path)}, f"wrote {path}")

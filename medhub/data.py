@@ -83,8 +83,8 @@ __all__ = [
 def default_chunk_size(ref: ModelRef) -> int:
     """The chunk size of a model's dataset: :data:`DEFAULT_CHUNK_SIZE`, or the model's smaller
     ``generate_method.batch_size``."""
-    declared = ref.execution.get("generate_method", {}).get("batch_size")
-    return min(DEFAULT_CHUNK_SIZE, int(declared)) if declared else DEFAULT_CHUNK_SIZE
+    declared = ref.spec.batch_size
+    return min(DEFAULT_CHUNK_SIZE, declared) if declared else DEFAULT_CHUNK_SIZE
 
 
 def default_executors(catalog: ConfigManager | None = None) -> Callable[..., ModelExecutor]:
@@ -132,7 +132,7 @@ class _ChunkedModel:
         self.trust_remote_code = trust_remote_code
         self.inputs = dict(inputs or {})
         # a scalar (condition="WM") applies to every sample and is passed unchanged
-        self._per_sample = [n for n in model.per_sample_input_names
+        self._per_sample = [n for n in model.spec.per_sample_inputs
                             if self.inputs.get(n) is not None and np.asarray(self.inputs[n]).ndim > 0]
         for name in self._per_sample:
             value = np.asarray(self.inputs[name])

@@ -260,7 +260,7 @@ class Generators(StepwiseContribution):
             shard: ``"K/N"`` (or ``(K, N)``, or ``"auto"`` for torchrun's RANK / WORLD_SIZE or a
                 SLURM array): generate only shard K of N of the run into the shared
                 ``output_path`` (needs ``seed``); the shards together give the same files as one
-                run, and running a shard again resumes it (see :mod:`medhub.shards`).
+                run, and running a shard again resumes it (see :mod:`medhub.runs.shards`).
             output_format: write every image, mask and volume as ``"png"`` (2D only), ``"nifti"``,
                 ``"npy"`` or ``"dicom"`` (Secondary Capture images and Segmentations; needs
                 ``pip install 'medhub[dicom]'``). None (default): PNG for 2D outputs, NIfTI for volumes.
@@ -279,11 +279,23 @@ class Generators(StepwiseContribution):
         """
         package_path = kwargs.pop("package_path", None)
         executor = self.get_model_executor(model_id, package_path=package_path)
-        return executor.generate(num_samples=num_samples, output_path=output_path, save_images=save_images,
-                                 is_gen_function_returned=is_gen_function_returned,
-                                 install_dependencies=install_dependencies, seed=seed, device=device,
-                                 batch_size=batch_size, trust_remote_code=trust_remote_code, shard=shard,
-                                 output_format=output_format, **kwargs)
+        run = dict(num_samples=num_samples, output_path=output_path, save_images=save_images, seed=seed, device=device,
+                   batch_size=batch_size, shard=shard, output_format=output_format, **kwargs)
+        if not is_gen_function_returned:
+            return _run(executor, install_dependencies=install_dependencies, trust_remote_code=trust_remote_code, **run)
+        # medigan's flag: a callable that generates with these arguments, checked now (before any work)
+        from .runs.common import check_model, check_options
+
+        check_options(num_samples, seed, batch_size, output_format,
+                      output_path if save_images and shard is None else None)
+        check_model(executor, {k: v for k, v in kwargs.items() if k not in _RUN_OPTIONS}, install_dependencies,
+                    trust_remote_code)
+
+        def generate_function(**overrides: Any) -> list[Any] | GenerationRun:
+            return _run(executor, **{**run, **overrides})
+
+        generate_function.__doc__ = f"Generate samples with {executor.model_id}; keyword arguments override {sorted(run)}."
+        return generate_function
 
     def verify_model(self, model_id: str | int) -> GoldenCheck:
         """Regenerate the model's golden samples (catalog ``execution.golden``) on the CPU and compare
@@ -305,10 +317,10 @@ class Generators(StepwiseContribution):
 
         Same files, names and bytes as :meth:`generate` with the same seed; calling it again after a
         failure resumes. Options (``num_workers``, ``address``, ``device``, ``batch_size``,
-        ``chunk_size``, ``storage_options``...): see :func:`medhub.distributed.generate_on_ray`.
+        ``chunk_size``, ``storage_options``...): see :func:`medhub.runs.distributed.generate_on_ray`.
         Needs ``pip install 'medhub[ray]'``.
         """
-        from .distributed import generate_on_ray
+        from .runs.distributed import generate_on_ray
 
         return generate_on_ray(model_id, num_samples, output_path, seed, get_executor=self.get_model_executor,
                                **kwargs)
@@ -554,3 +566,30 @@ class Generators(StepwiseContribution):
 
     def __getitem__(self, idx: int) -> ModelExecutor:
         return self.model_executors[idx]
+
+
+#: Options of a run that are not model inputs (given to ``generate`` as keyword arguments).
+_RUN_OPTIONS = ("progress", "cpu_streams", "mark", "sign")
+
+
+def _run(executor: ModelExecutor, save_images: bool = True, shard: Any = None, output_path: Any = None,
+         output_format: str | None = None, mark: bool = True, sign: Any = None,
+         **options: Any) -> list[Any] | GenerationRun:
+    """medigan's ``save_images`` and medhub's ``shard`` mapped onto the runs' entry points, each of
+    which returns one type (:mod:`medhub.runs`)."""
+    if shard is not None:
+        from .runs.shards import generate_shard
+
+        return generate_shard(executor, shard, output_path=output_path, output_format=output_format, mark=mark,
+                              sign=sign, save_images=save_images, **options)
+    if not save_images:
+        from .outputs.specs import check_format
+        from .runs.single import generate_samples
+
+        check_format(output_format)
+        return generate_samples(executor, **options)
+    from .runs.single import generate_files
+
+    return generate_files(executor, output_path=output_path, output_format=output_format, mark=mark, sign=sign,
+                          **options)
+

@@ -70,7 +70,7 @@ def golden_entry(generate: Callable[..., Any], args: Mapping[str, Any] | None = 
 
     Args:
         generate: a model's generate function, e.g. ``functools.partial(Generators().generate, 101)``
-            or a :class:`~medhub.execution.ModelExecutor`'s ``generate``; it is called with
+            (or :func:`medhub.runs.single.generate_samples` of a model); it is called with
             ``num_samples``, ``seed``, ``save_images=False``, ``device="cpu"``, ``progress=False`` and ``args``.
         args: model inputs of the golden run (JSON values), e.g. ``{"condition": "T1"}``.
         seed: run seed.

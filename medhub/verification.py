@@ -269,7 +269,7 @@ def _inputs(executor: ModelExecutor, record: Mapping[str, Any], given: Any) -> d
         kwargs = from_plain(record["inputs"])
     except MarkError as exc:
         raise Unverifiable(f"inputs unavailable: {exc}") from None
-    per_sample = executor.execution_config.get("generate_method", {}).get("per_sample_inputs", [])
+    per_sample = executor.spec.per_sample_inputs
     rows = {k: kwargs[k] for k in per_sample if isinstance(kwargs.get(k), np.ndarray)}  # this sample's rows
     paths = [k for k, v in kwargs.items() if "path" in k.lower() and isinstance(v, str) and v]
     want = record.get("inputs_digest")

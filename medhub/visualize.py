@@ -16,7 +16,6 @@ backend is never switched.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
@@ -121,21 +120,16 @@ def latent_input(executor: ModelExecutor) -> tuple[int, str, tuple[int, ...]]:
     medigan's ``input_latent_vector`` of shape (N, size, 1, 1). Raises
     :class:`~medhub.errors.LatentNotSupportedError` for models without one.
     """
-    gm = executor.execution_config.get("generate_method", {}) or {}
-    size = gm.get("input_latent_vector_size")
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+    size = executor.spec.latent_size
+    if size is None:
         raise LatentNotSupportedError(
             f"Model {executor.model_id} declares no latent vector size "
             "(execution.generate_method.input_latent_vector_size), so the latent explorer cannot drive it; "
             f"look at its samples with plot_samples({executor.model_id!r}) instead."
         )
     if executor.is_native:
-        module = executor.prepare()
-        try:
-            params = inspect.signature(module.sample).parameters
-        except (TypeError, ValueError):  # pragma: no cover - builtins
-            params = {}
-        if "latent" not in gm.get("per_sample_inputs", []) and "latent" not in params:
+        own = executor.kind.package_inputs(executor.prepare(), executor.spec) or set()
+        if "latent" not in executor.spec.per_sample_inputs and "latent" not in own:
             raise LatentNotSupportedError(
                 f"Model {executor.model_id}: its sample() takes no `latent` input (declare it in "
                 "execution.generate_method.per_sample_inputs and honour it in sample()), so the latent explorer "
@@ -181,7 +175,7 @@ class LatentExplorer:
         self.base_latent = self._base_latent(self.seed)
         self.device = resolve_device(device, executor.uses_torch)
         self.inputs = inputs
-        custom = executor.execution_config.get("generate_method", {}).get("args", {}).get("custom", {}) or {}
+        custom = executor.spec.custom_args
         self.conditional = "condition" in custom and "condition" not in inputs
         lo, hi = condition_range if condition_range is not None else (0, 1)
         default = custom.get("condition")

@@ -1,8 +1,9 @@
 """The shape of the code: no import circles inside medhub, no import that runs back up to a
 parent package, no private name used across modules, no module far over 600 lines.
 
-The import graph is read from the source (every import, also those inside functions, except
-``if TYPE_CHECKING:`` blocks, which never run).
+The import graph is read from the source: every import, also those inside functions and in
+``if TYPE_CHECKING:`` blocks (an import for a type hint is a dependency too). The engine
+(``medhub.execution``) imports nothing above it: no run (``medhub.runs``), no facade.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ def _type_checking_lines(tree: ast.AST) -> set[int]:
     return lines
 
 
-def imports(name: str) -> list[tuple[str, list[str], int]]:
-    """(imported module, names imported from it, line) of each medhub import of module ``name``."""
+def imports(name: str, type_checking: bool = True) -> list[tuple[str, list[str], int]]:
+    """(imported module, names imported from it, line) of each medhub import of module ``name``
+    (``type_checking=False``: without those in ``if TYPE_CHECKING:`` blocks)."""
     path = MODULES[name]
     tree = ast.parse(path.read_text())
-    skip = _type_checking_lines(tree)
+    skip = set() if type_checking else _type_checking_lines(tree)
     package = name if _is_package(name) else name.rsplit(".", 1)[0]
     out = []
     for node in ast.walk(tree):
@@ -98,6 +100,34 @@ def test_no_import_circles():
         if node not in state:
             visit(node)
     assert cycles == [], "import circles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+#: What the engine may import outside itself: the layers below it (and the catalog, for type hints).
+ENGINE_BELOW = ("medhub.errors", "medhub._paths", "medhub.settings", "medhub.validate", "medhub.version",
+                "medhub.config", "medhub.outputs", "medhub.atomic", "medhub.progress")
+
+
+def test_the_engine_imports_nothing_above_it():
+    """No upward arrow: ``medhub.execution`` never imports the runs, the facade, the CLI or the
+    features built on them (function-level and TYPE_CHECKING imports counted)."""
+    edges = graph()
+    up = [f"{name} imports {target}" for name in sorted(edges) if name.startswith("medhub.execution")
+          for target in sorted(edges[name]) if not target.startswith("medhub.execution")
+          and not any(target == b or target.startswith(b + ".") for b in ENGINE_BELOW)]
+    assert up == []
+
+
+def test_the_graph_counts_function_level_and_type_checking_imports(tmp_path, monkeypatch):
+    """The reader of the graph sees an import inside a function and one under TYPE_CHECKING."""
+    pkg = tmp_path / "medhub"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .b import X\n")
+    (pkg / "b.py").write_text("def f():\n    from .a import Y\n")
+    monkeypatch.setitem(MODULES, "medhub.a", pkg / "a.py")
+    monkeypatch.setitem(MODULES, "medhub.b", pkg / "b.py")
+    assert [t for t, _, _ in imports("medhub.a")] == ["medhub.b"]
+    assert [t for t, _, _ in imports("medhub.b")] == ["medhub.a"]
+    assert imports("medhub.a", type_checking=False) == []
 
 
 def test_no_import_runs_back_up_to_a_parent_package():

@@ -21,13 +21,13 @@ from conftest import IMG8, LABEL, NUMPY_TOY, RAISES, VOLUME, entry, write_catalo
 
 from medhub import Generators
 from medhub.cli import main as cli_main
-from medhub.distributed import ChunkWorker, bounded_dispatch, generate_on_ray
 from medhub.errors import DependencyError, GenerationError, InvalidArgumentError, OutputPathError
 from medhub.execution.ref import ModelRef
 from medhub.outputs import read_manifest
 from medhub.outputs.manifest import manifest_text
 from medhub.outputs.shared import claim_run, load_done
 from medhub.outputs.store import MARKERS, FsspecStore, open_store
+from medhub.runs.distributed import ChunkWorker, bounded_dispatch, generate_on_ray
 
 
 @pytest.fixture(autouse=True)
@@ -224,8 +224,8 @@ def test_workers_and_gpus_follow_the_cluster():
     per CPU; device='cpu' forces CPU workers; impossible requests fail instead of waiting."""
     from types import SimpleNamespace
 
-    from medhub.distributed import _plan_resources
     from medhub.errors import DeviceError
+    from medhub.runs.distributed import _plan_resources
 
     gpu = SimpleNamespace(cluster_resources=lambda: {"CPU": 32.0, "GPU": 4.0})
     cpu = SimpleNamespace(cluster_resources=lambda: {"CPU": 6.0})

@@ -232,7 +232,7 @@ def test_loader_pins_memory_by_default_only_with_cuda(monkeypatch):
 
 
 def test_cpu_tensors_are_shared_with_numpy_without_copy():
-    from medhub.execution.executor import _to_host
+    from medhub.execution.context import to_host as _to_host
 
     t = torch.arange(6, dtype=torch.uint8).reshape(2, 3)
     out = _to_host({"image": t, "label": np.array([1, 2])})
@@ -243,7 +243,7 @@ def test_cpu_tensors_are_shared_with_numpy_without_copy():
 # ------------------------------------------------------------------------------------------- GPU
 @needs_cuda
 def test_cuda_tensors_come_back_through_pinned_non_blocking_copies():
-    from medhub.execution.executor import _to_host
+    from medhub.execution.context import to_host as _to_host
 
     t = torch.arange(4 * 16, device="cuda", dtype=torch.float32).reshape(4, 16)
     out = _to_host({"image": t, "mask": (t > 10).to(torch.uint8)})

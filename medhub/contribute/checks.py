@@ -92,10 +92,11 @@ def detect_interface(module: Any, generate_method_name: str) -> str:
         >>> detect_interface(types.SimpleNamespace(generate=print), "generate")
         'medigan'
     """
-    if callable(getattr(module, "load", None)) and callable(getattr(module, "sample", None)):
-        return "medhub/1"
-    if callable(getattr(module, generate_method_name, None)):
-        return "medigan"
+    from ..execution.kinds import KINDS
+
+    for kind in (KINDS["medhub/1"], KINDS["medigan"]):  # the Python package kinds, native first
+        if all(callable(getattr(module, name, None)) for name in kind.entry_points(generate_method_name)):
+            return kind.name
     raise ContributionError(
         f"The package defines neither load() and sample() (interface medhub/1) nor {generate_method_name}() (interface "
         "medigan); see docs/model-package.md. Set generate_method_name if your generate function has another name.",
@@ -106,10 +107,11 @@ def import_and_detect(model_id: str, folder: Path, execution: dict[str, Any], in
     """Check the dependencies, import the package by file path, detect its interface and record it in ``execution``."""
     from ..execution.deps import ensure_dependencies
     from ..execution.loader import import_package
+    from ..execution.spec import ModelSpec
 
     ensure_dependencies(model_id, execution["dependencies"], install=install_dependencies)
     module = import_package(folder, model_id)
-    interface = detect_interface(module, execution["generate_method"]["name"])
+    interface = detect_interface(module, ModelSpec.parse(model_id, execution).method_name)
     declared = execution.get("interface")
     if declared == "medhub/1" and interface != "medhub/1":
         raise ContributionError("The metadata declares interface medhub/1, but the package has no load() and "

@@ -214,7 +214,10 @@ class ModelContributor:
             logger.warning("%s: no outputs spec in the metadata; inferred %s from the samples. Check it, and add "
                            "range / values.", self.model_id, [o["name"] for o in report.outputs])
         if report.reproducible:
-            golden = self.entry["execution"]["golden"] = golden_entry(executor.generate)
+            from ..runs.single import generate_samples
+
+            golden = self.entry["execution"]["golden"] = golden_entry(  # save_images=False: samples in memory
+                lambda save_images=False, **options: generate_samples(executor, **options))
             logger.info("%s: golden samples (seed 0, 8, CPU) have sha256 %s", self.model_id, golden["sha256"])
         selection = self.entry["selection"]
         if not selection.get("generates"):

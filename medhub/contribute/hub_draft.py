@@ -38,12 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CatalogError, InvalidArgumentError, MetadataError, PackageError, UntrustedPackageError
+from ..execution.kinds import KINDS
 
 #: The package kinds the Hub can serve, and the dependencies their entries start with.
-HUB_KINDS = {
-    "diffusers": ["torch>=2.1", "diffusers>=0.35", "huggingface_hub>=0.36"],
-    "monai-bundle": ["torch>=2.1", "monai>=1.4", "einops>=0.7", "huggingface_hub>=0.36"],
-}
+HUB_KINDS = {kind.name: list(kind.hub_dependencies) for kind in KINDS.values() if kind.adapter}
 #: What a draft reads from a repository: configs, model cards, licences and a bundle's scripts (no weights).
 DRAFT_PATTERNS = ("model_index.json", "*.json", "configs/*", "scripts/*.py", "scripts/**/*.py", "LICENSE*",
                   "README.md", "docs/README.md")

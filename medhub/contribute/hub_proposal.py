@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CatalogError, MetadataError
+from ..execution.kinds import KINDS
 from .github import require_pygithub
 from .hub_draft import HUB_KINDS, draft_hub_entry
 from .ids import validate_model_id
@@ -85,7 +86,7 @@ def hub_entry(model_id: str, repo_id: str, revision: str, interface: str,
     apply_arguments(entry, model_id)
     execution.pop("package_name", None)  # a Hub repository is the package itself
     tags = entry["selection"].setdefault("tags", [])
-    for tag in ("Hugging Face Hub", "MONAI bundle" if interface == "monai-bundle" else "diffusers"):
+    for tag in ("Hugging Face Hub", KINDS[interface].hub_tag):
         if tag not in tags:
             tags.append(tag)
     missing = missing_fields(entry)

@@ -66,7 +66,7 @@ def run_model_test(executor: Any, num_samples: int = 3, seed: int = 0, device: s
     import numpy as np
 
     from ..execution.device import resolve_device
-    from ..execution.executor import check_num_samples
+    from ..validate import check_num_samples
 
     started = time.perf_counter()
     try:
@@ -86,7 +86,7 @@ def run_model_test(executor: Any, num_samples: int = 3, seed: int = 0, device: s
                 "generator seeded with seeds[i] alone (see docs/model-package.md, section 2).", step="test")
         logger.warning("%s: the same seed gave different samples; medigan packages should draw from the global "
                        "random generators, which medhub seeds", executor.model_id)
-    if executor.interface == "medhub/1" and not callable(getattr(executor.prepare(), "generate", None)):
+    if executor.kind.native and not executor.kind.adapter and not callable(getattr(executor.prepare(), "generate", None)):
         logger.warning("%s: no medigan-style generate(); the package will not run under medigan", executor.model_id)
     return TestReport(executor.model_id, executor.interface, n, seed, device,
                       [spec_to_dict(s) for s in executor.specs], inferred, same,

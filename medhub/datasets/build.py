@@ -261,7 +261,7 @@ def export_dataset(get_executor: Callable[[str], Any], get_entry: Callable[[str]
     """Build a training set; see :meth:`medhub.Generators.export_dataset` (the facade documents the arguments)."""
     from ..execution.seeds import check_seed, new_seed
     from ..progress import progress_bar
-    from ..shards import parse_shard, shard_range
+    from ..runs.shards import parse_shard, shard_range
     from ..validate import check_batch_size
 
     if layout not in LAYOUTS:

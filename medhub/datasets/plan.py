@@ -107,8 +107,7 @@ class Part:
     @property
     def condition_input(self) -> str | None:
         """The name of the model's condition input, for a conditional model (e.g. 00103)."""
-        method = self.executor.execution_config.get("generate_method", {}) or {}
-        names = set(method.get("per_sample_inputs", [])) | set((method.get("args", {}) or {}).get("custom", {}) or {})
+        names = set(self.executor.spec.per_sample_inputs) | set(self.executor.spec.custom_args)
         return "condition" if "condition" in names and self.label is not None and self.label.values else None
 
     @property

@@ -52,7 +52,7 @@ from ..errors import (
     UntrustedPackageError,
 )
 from ..progress import shows_progress
-from .adapters import allow_patterns, required_files
+from .kinds import allow_patterns, required_files
 from .tree import FileRecord, file_sha256, first_difference, manifest_digest, package_files
 
 logger = logging.getLogger("medhub.execution.hub")

@@ -1,13 +1,10 @@
-"""The inputs a model takes, and the one check that refuses a misspelt one before any work.
+"""The one check that refuses a misspelt model input before any work.
 
-A model takes the inputs its catalog entry declares (``execution.generate_method``: ``args.custom``,
-``per_sample_inputs``, and ``latent`` when it has ``input_latent_vector_size``) and
-
-* ``medhub/1`` packages: the named parameters of the package's ``sample`` (its ``**kwargs``, if any,
-  declare nothing: the contract asks a package to name its inputs);
-* ``diffusers`` and ``monai-bundle`` models: the names their adapter lists (``input_names()``);
-* medigan packages: the named parameters of the generate function. One that also takes
-  ``**kwargs`` takes any name, as it does under medigan: nothing is refused.
+Which inputs a model takes is answered once, by its package kind
+(:meth:`medhub.execution.kinds.PackageKind.inputs`, asked through ``executor.inputs()``): what its
+catalog entry declares (default arguments, per-sample inputs, ``latent`` when it has a latent
+vector size) and what its package names (``sample``'s parameters, an adapter's ``input_names()``,
+or a medigan generate function's parameters; one that also takes ``**kwargs`` takes any name).
 
 :func:`check_inputs` is called by every path that runs a model with the user's inputs
 (``Generators.generate``, the datasets and DataLoaders, ``medhub generate``, ``grid`` and ``report``)
@@ -17,7 +14,7 @@ Example:
     >>> from medhub.config import ConfigManager
     >>> from medhub.execution.ref import executor_for
     >>> executor = executor_for(ConfigManager(), 101)
-    >>> sorted(known_inputs(executor))
+    >>> sorted(executor.inputs())
     ['latent']
     >>> check_inputs(executor, {"laten": 1})
     Traceback (most recent call last):
@@ -28,50 +25,21 @@ Example:
 from __future__ import annotations
 
 import difflib
-import inspect
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from ..errors import InvalidArgumentError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .executor import ModelExecutor
 
-#: Parameters medhub fills itself, never user inputs.
-NATIVE_RESERVED = frozenset({"model", "seeds", "indices"})
-MEDIGAN_RESERVED = frozenset({"model_file", "num_samples", "output_path", "save_images"})
+class TakesInputs(Protocol):
+    """What :func:`check_inputs` asks of a model (a :class:`~medhub.execution.ModelExecutor`)."""
 
+    model_id: str
 
-def _signature(function: Callable[..., Any] | None) -> tuple[list[str], bool]:
-    """The named parameters of ``function`` and whether it takes ``**kwargs``."""
-    try:
-        params = list(inspect.signature(function).parameters.values())  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return [], False
-    named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    return named, any(p.kind is p.VAR_KEYWORD for p in params)
+    def inputs(self, install_dependencies: bool = False, trust_remote_code: bool = False) -> set[str] | None: ...
 
 
-def known_inputs(executor: ModelExecutor, install_dependencies: bool = False,
-                 trust_remote_code: bool = False) -> set[str] | None:
-    """The names of the inputs ``executor``'s model takes, or None when it takes any name (a medigan
-    generate function with ``**kwargs``). Prepares (imports) the package if it is not yet."""
-    method = executor.execution_config.get("generate_method", {}) or {}
-    known = set((method.get("args", {}) or {}).get("custom", {}) or {}) | set(method.get("per_sample_inputs", []))
-    if method.get("input_latent_vector_size"):
-        known.add("latent")
-    module = executor.prepare(install_dependencies, trust_remote_code)
-    adapter_inputs = getattr(module, "input_names", None)  # pipelines and bundles (medhub.execution.adapters)
-    if executor.interface != "medigan" and callable(adapter_inputs):
-        return known | set(adapter_inputs())
-    if executor.is_native:
-        named, _ = _signature(getattr(module, "sample", None))
-        return known | (set(named) - NATIVE_RESERVED)
-    named, any_name = _signature(getattr(module, executor.generate_method_name, None))
-    return None if any_name else known | (set(named) - MEDIGAN_RESERVED)
-
-
-def check_inputs(executor: ModelExecutor, inputs: Mapping[str, Any], option: str = "",
+def check_inputs(executor: TakesInputs, inputs: Mapping[str, Any], option: str = "",
                  install_dependencies: bool = False, trust_remote_code: bool = False) -> None:
     """Refuse an input name the model does not take, naming the closest one and every one it takes.
 
@@ -81,7 +49,7 @@ def check_inputs(executor: ModelExecutor, inputs: Mapping[str, Any], option: str
     """
     if not inputs:
         return
-    known = known_inputs(executor, install_dependencies, trust_remote_code)
+    known = executor.inputs(install_dependencies, trust_remote_code)
     if known is None:
         return
     for name in inputs:

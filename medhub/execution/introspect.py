@@ -1,24 +1,11 @@
-"""Small questions the executor asks of a package and its arguments: whether its ``sample`` takes the
-run positions of its samples, and a run's arguments as plain JSON for ``provenance.json``."""
+"""A run's arguments as plain JSON for ``provenance.json``."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-
-def accepts_indices(function: Callable[..., Any]) -> bool:
-    """Whether a package's ``sample`` declares an ``indices`` parameter (the run positions of its
-    samples, e.g. to pick the i-th file of an ``input_path`` folder)."""
-    import inspect
-
-    try:
-        return "indices" in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def jsonable(value: Any) -> Any:

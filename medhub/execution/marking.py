@@ -66,9 +66,8 @@ def run_marker(executor: ModelExecutor, seed: int, device: str, inputs: Mapping[
     """The marker of a run of ``executor`` (prepared) seeded ``seed`` on ``device`` with model
     ``inputs``; ``created`` defaults to :func:`~medhub.outputs.marks.creation_time` (taken now, once);
     ``sign``: see :func:`run_signing`."""
-    method = executor.execution_config.get("generate_method", {})
-    defaults = dict((method.get("args", {}) or {}).get("custom", {}) or {})  # as the catalog writes them
-    per_sample = set(method.get("per_sample_inputs", []))
+    defaults = dict(executor.spec.custom_args)  # as the catalog writes them
+    per_sample = set(executor.spec.per_sample_inputs)
     recorded = {k: v for k, v in {**defaults, **inputs}.items()
                 if not (k in per_sample and v is not None and np.ndim(v) > 0)}  # those go per sample
     package = executor.package

@@ -21,9 +21,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,8 +32,22 @@ from ..outputs import OutputSpec
 from .seeds import sample_seeds
 from .streams import parallel
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .executor import ModelExecutor
+logger = logging.getLogger("medhub.execution")
+
+
+class Engine(Protocol):
+    """What a stream asks of the loaded model (a :class:`~medhub.execution.ModelExecutor`)."""
+
+    model_id: str
+    specs: list[OutputSpec]
+    kind: Any
+
+    def per_sample_inputs(self, inputs: Mapping[str, Any], num_samples: int) -> dict[str, np.ndarray]: ...
+
+    def call_package(self, indices: Sequence[int], seeds: Sequence[int], device: str,
+                     inputs: Mapping[str, Any]) -> dict[str, np.ndarray]: ...
+
+    def load(self, device: str = "cpu") -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ class BatchStream:
     (``generate_method.per_sample_inputs``) hold one row per element of ``indices``.
     """
 
-    def __init__(self, executor: ModelExecutor, indices: Sequence[int], seed: int, device: str, call_size: int,
+    def __init__(self, executor: Engine, indices: Sequence[int], seed: int, device: str, call_size: int,
                  streams: int, inputs: dict[str, Any]) -> None:
         self.executor = executor
         self.indices = indices
@@ -68,7 +83,7 @@ class BatchStream:
         self.common = {k: v for k, v in inputs.items() if k not in self.per_sample}
         self._first: Batch | None = None
         self._started = False
-        self._produced = 0  # samples returned so far (medigan packages may return their own count)
+        self._produced = 0  # samples returned so far (a kind with own_count may return another count)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -86,10 +101,14 @@ class BatchStream:
         seeds = sample_seeds(self.seed, indices)
         rows = {k: v[lo:hi] for k, v in self.per_sample.items()}
         arrays = self.executor.call_package(indices, seeds, self.device, {**self.common, **rows})
-        if self.executor.interface != "medigan":  # medhub/1 returns one sample per seed (checked)
+        if not self.executor.kind.own_count:  # one sample per seed (checked)
             return Batch(indices, seeds, arrays, rows)
         # medigan packages may return their own count; their calls run one at a time, in order
         count = len(next(iter(arrays.values()))) if arrays else len(indices)
+        if count != len(indices):
+            logger.warning("Model %s returned %d samples where %d were asked (e.g. translate_all_images or "
+                           "fewer inputs than samples); the run holds what it returned.", self.executor.model_id,
+                           count, len(indices))
         if count != len(indices) or self._produced != lo:  # number what the package really returned
             first = self.indices[0] if len(self.indices) else 0
             indices = range(first + self._produced, first + self._produced + count)

@@ -19,9 +19,11 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .executor import ModelExecutor
+from .spec import ModelSpec
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import ConfigManager
-    from .executor import ModelExecutor
 
 
 @dataclass(frozen=True)
@@ -60,26 +62,23 @@ class ModelRef:
 
     def build(self) -> ModelExecutor:
         """A new executor of this model (nothing is fetched or imported until it is first used)."""
-        from .executor import ModelExecutor
-
         return ModelExecutor(self.model_id, self.execution, base_dir=self.base_dir, description=self.description,
                              catalog_version=self.catalog_version, package_path=self.package_path,
                              selection=self.selection)
 
     @property
+    def spec(self) -> ModelSpec:
+        """The typed spec of the entry's ``execution`` part."""
+        return ModelSpec.parse(self.model_id, self.execution)
+
+    @property
     def interface(self) -> str:
-        return str(self.execution.get("interface", "medigan"))
+        return self.spec.interface
 
     @property
     def is_native(self) -> bool:
-        """Whether sample i depends only on (seed, i): ``medhub/1`` packages and the adapter kinds
-        (``diffusers``, ``monai-bundle``); medigan packages draw from global random state."""
-        return self.interface != "medigan"
-
-    @property
-    def per_sample_input_names(self) -> list[str]:
-        return list(self.execution.get("generate_method", {}).get("per_sample_inputs", []))
-
+        """Whether sample i depends only on (seed, i) (the package kind's ``native``)."""
+        return self.spec.kind.native
 
 def executor_for(config_manager: ConfigManager, model_id: str | int,
                  package_path: str | os.PathLike[str] | None = None) -> ModelExecutor:

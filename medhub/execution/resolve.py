@@ -1,7 +1,8 @@
 """Find a model package on disk and check it against the sha256 pinned in the catalog.
 
-A package link is either a URL (a remote archive, fetched into the cache) or a path: absolute,
-or relative to the catalog's models folder. Folders are pinned by their *tree digest* (see
+A package link is a Hugging Face Hub repository (``hf://``), a URL (a remote archive, fetched into
+the cache) or a path: absolute, or relative to the catalog's models folder; :data:`SOURCES` maps
+each scheme to its source. Folders are pinned by their *tree digest* (see
 :func:`tree_digest`), archives by the sha256 of the archive file.
 
 What the resolver hands to the loader is the folder *and* the sha256 of every file of the tree it
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,8 @@ from .tree import (
     tree_manifest,
 )
 
-__all__ = ["IGNORED_DIRS", "PackageResolver", "ResolvedPackage", "file_sha256", "is_remote_link", "package_files",
-           "package_root", "tree_digest", "weights_path"]
+__all__ = ["IGNORED_DIRS", "SOURCES", "PackageResolver", "ResolvedPackage", "file_sha256", "is_remote_link",
+           "package_files", "package_root", "tree_digest", "weights_path"]
 
 logger = logging.getLogger("medhub.execution.resolve")
 
@@ -91,20 +92,33 @@ class PackageResolver:
         return candidate
 
     def resolve(self, model_id: str, execution: dict[str, Any], package_path: str | os.PathLike[str] | None = None,
-                trust_remote_code: bool = False) -> ResolvedPackage:
-        pinned = execution.get("sha256")
+                trust_remote_code: bool = False, python: bool = True) -> ResolvedPackage:
+        """The package of ``execution``: the user's ``package_path`` as is (unverified), else the
+        source of its ``package_link``'s scheme (:data:`SOURCES`). ``python``: the package is a Python
+        package (the folder holding ``__init__.py`` is looked for), not an adapter's folder."""
         if package_path is not None:
-            folder = package_root(Path(package_path).expanduser().resolve(), model_id, execution)
-            return ResolvedPackage(folder, "user", None, False)
-        link = execution["package_link"]
-        if link.startswith("hf://"):  # a Hugging Face Hub repository (medhub.execution.hub)
-            from .hub import HubSource
+            path = Path(package_path).expanduser().resolve()
+            return ResolvedPackage(package_root(path, model_id, execution) if python else path, "user", None, False)
+        link = str(execution["package_link"])
+        scheme = link.split("://", 1)[0].lower() if "://" in link else ""
+        source = SOURCES.get(scheme)
+        if source is None:
+            raise PackageNotAvailableError(f"Model {model_id}: package_link {link!r} has the scheme {scheme!r}; "
+                                           f"medhub fetches packages from {', '.join(s + '://' for s in SOURCES if s)} "
+                                           "links and local paths.")
+        return source(self, model_id, execution, trust_remote_code)
 
-            snap = HubSource(self.home).fetch(model_id, execution, trust_remote_code)
-            return ResolvedPackage(snap.folder, "hub", snap.tree_sha256, snap.pinned, snap.files)
-        if is_remote_link(link):
-            return self.fetch_remote(model_id, execution, trust_remote_code)
-        folder = package_root(self.local_path(link).resolve(), model_id, execution)
+    def hub(self, model_id: str, execution: dict[str, Any], trust_remote_code: bool = False) -> ResolvedPackage:
+        """A Hugging Face Hub repository (``hf://``, :mod:`medhub.execution.hub`)."""
+        from .hub import HubSource
+
+        snap = HubSource(self.home).fetch(model_id, execution, trust_remote_code)
+        return ResolvedPackage(snap.folder, "hub", snap.tree_sha256, snap.pinned, snap.files)
+
+    def local(self, model_id: str, execution: dict[str, Any], trust_remote_code: bool = False) -> ResolvedPackage:
+        """A folder named by an absolute path or one relative to the catalog, checked against its pin."""
+        pinned = execution.get("sha256")
+        folder = package_root(self.local_path(execution["package_link"]).resolve(), model_id, execution)
         if not pinned:
             return ResolvedPackage(folder, "catalog", None, False)
         manifest = tree_manifest(folder)
@@ -137,6 +151,15 @@ class PackageResolver:
         files = {rel[len(prefix):]: r.sha256 for rel, r in manifest.items() if rel.startswith(prefix)}
         # verified means: matched a pin of the catalog; a trusted unpinned package matched none
         return ResolvedPackage(folder, "cache", sha, bool(execution.get("sha256")), files, marker)
+
+
+#: Where a package comes from, by the scheme of its ``package_link`` ("" for a local path).
+SOURCES: dict[str, Callable[[PackageResolver, str, dict[str, Any], bool], ResolvedPackage]] = {
+    "hf": PackageResolver.hub,
+    "http": PackageResolver.fetch_remote,
+    "https": PackageResolver.fetch_remote,
+    "": PackageResolver.local,
+}
 
 
 def weights_path(folder: Path, execution: dict[str, Any], model_id: str = "the model") -> Path:

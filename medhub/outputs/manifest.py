@@ -24,6 +24,8 @@ from .marks import Marker
 from .specs import OutputSpec, plain_value
 
 MANIFEST = "manifest.csv"
+#: The record of what ran, beside the manifest.
+PROVENANCE = "provenance.json"
 _PART = re.compile(r"^manifest\.part-(\d+)-of-(\d+)\.csv$")
 
 #: One file to write: (file name, the sample's array, its spec, its sample record or None for no mark).

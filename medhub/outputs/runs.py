@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, OutputPathError
 from .encode import write_file
-from .manifest import MANIFEST, FileJob, ManifestWriter, read_manifest, sample_rows
+from .manifest import MANIFEST, PROVENANCE, FileJob, ManifestWriter, read_manifest, sample_rows
 from .marks import Marker
 from .specs import OutputSpec
 from .workers import AUTO_MIN_FILES, WriterPool, auto_processes, configured_processes, writer_timeout
@@ -187,7 +187,7 @@ class RunWriter:
                 self._processes.finish()
             self._manifest.close()
             provenance = dict(provenance, files=self.num_files, outputs=[asdict(s) for s in self.specs])
-            (self.staging / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+            (self.staging / PROVENANCE).write_text(json.dumps(provenance, indent=2, default=str) + "\n")
             (self.staging / OWNER_FILE).unlink()
         except OSError as exc:
             self.abort()
@@ -197,7 +197,7 @@ class RunWriter:
             raise
         self._publish()
         return GenerationRun(self.final, self.num_samples, int(provenance.get("seed", 0)), self.final / MANIFEST,
-                             self.final / "provenance.json")
+                             self.final / PROVENANCE)
 
     def _publish(self) -> None:
         try:

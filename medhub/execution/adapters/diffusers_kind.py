@@ -14,7 +14,8 @@ folder per component), run as a ``medhub/1`` package.
   (or as the outputs spec declares).
 
 Example:
-    >>> "model_index.json" in DIFFUSERS_PATTERNS
+    >>> from medhub.execution.kinds import KINDS
+    >>> "model_index.json" in KINDS["diffusers"].allow_patterns  # the files of a pipeline medhub fetches
     True
 """
 
@@ -34,7 +35,6 @@ from .convert import generators, library_versions, require, to_outputs
 logger = logging.getLogger("medhub.execution.adapters.diffusers")
 
 #: What a diffusers pipeline needs from its repository: configs, safetensors weights, tokenizer files.
-DIFFUSERS_PATTERNS = ("model_index.json", "*.json", "*.safetensors", "*.txt", "*.model", "LICENSE*", "README.md")
 #: Inputs medhub itself passes (never taken from the user).
 _RESERVED = ("generator", "output_type", "return_dict", "batch_size", "num_images_per_prompt")
 #: Parameters of pipelines that are not inputs: the starting noise (medhub draws it from each sample's

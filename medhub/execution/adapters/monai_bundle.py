@@ -36,7 +36,8 @@ load, e.g. a ``load_state``), ``overrides`` (``{item: value}``), ``value_range``
 ``not_applied`` (the bundle items medhub does not run, checked by the entry's author: no warning).
 
 Example:
-    >>> "configs/*" in BUNDLE_PATTERNS
+    >>> from medhub.execution.kinds import KINDS
+    >>> "configs/*" in KINDS["monai-bundle"].allow_patterns  # the files of a bundle medhub fetches
     True
 """
 
@@ -72,9 +73,6 @@ from .convert import library_versions, require, to_outputs
 
 logger = logging.getLogger("medhub.execution.adapters.monai_bundle")
 
-#: What a MONAI bundle needs from its repository: configs, weights (not TorchScript or TensorRT), scripts.
-BUNDLE_PATTERNS = ("configs/*", "models/*.pt", "models/*.pth", "models/*.safetensors", "scripts/*.py",
-                   "scripts/**/*.py", "LICENSE*", "docs/README.md", "README.md")
 _CONFIG_NAMES = ("configs/inference.json", "configs/inference.yaml", "configs/inference.yml")
 
 
@@ -106,8 +104,10 @@ class MonaiBundleAdapter:
     SUPPORTS_AMP = None
 
     def __init__(self, model_id: str, folder: Path, execution: Mapping[str, Any],
-                 files: Mapping[str, str] | None = None, install: bool = False, check: bool = True) -> None:
+                 files: Mapping[str, str] | None = None, install: bool = False, check: bool = True,
+                 defaults: Mapping[str, Any] | None = None) -> None:
         self.model_id = model_id
+        self.defaults = dict(defaults or {})  # the catalog's default inputs (ModelSpec.custom_args)
         self.folder = Path(folder)
         self.execution = execution
         self.files = files
@@ -235,9 +235,8 @@ class MonaiBundleAdapter:
                 "bundle_not_applied": list(self.not_applied)}
 
     def catalog_inputs(self) -> set[str]:
-        """The inputs the catalog entry gives defaults for (``generate_method.args.custom``)."""
-        method = self.execution.get("generate_method") or {}
-        return set(((method.get("args") or {}).get("custom")) or {}) - {"num_inference_steps"}
+        """The inputs the catalog entry gives defaults for (``defaults``)."""
+        return set(self.defaults) - {"num_inference_steps"}
 
     def scripts_module(self) -> str | None:
         """The private module name of the bundle's ``scripts`` package, imported from its verified source."""
