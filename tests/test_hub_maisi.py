@@ -12,12 +12,11 @@ direct MONAI ``ConfigParser`` evaluation of the same expression.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_catalog
+from conftest import REPO, import_file, write_catalog
 
 from medhub import Generators
 from medhub.errors import InvalidArgumentError
@@ -26,8 +25,9 @@ from medhub.execution.seeds import sample_seeds
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai.apps.generation.maisi.networks.controlnet_maisi")
 
-REPO = Path(__file__).resolve().parents[1]
 MODEL_ID = "00207_LDM_CT_MAISI_MONAI"
+#: tools/check_maisi_bundle.py: the same check on a published bundle (random weights, direct MONAI run)
+TOOL = import_file(REPO / "tools" / "check_maisi_bundle.py", "check_maisi_bundle")
 
 #: A stand-in for the bundle's scripts/sample.py with the published interface of its LDMSampler
 #: (version 1.0.x): prepare_anatomy_size_condtion -> prepare_one_mask_and_meta_info -> (mask,
@@ -110,12 +110,15 @@ MAISI = "monai.apps.generation.maisi.networks."
 def maisi_bundle(folder: Path) -> Path:
     """The bundle layout of MONAI/maisi_ct_generative 1.0.x (item names as its inference.json),
     small networks of the published classes, random weights."""
-    from monai.bundle import ConfigParser
-
-    models = "@bundle_root + '/models/"
+    models = "$@bundle_root + '/models/"
     inference = {
         "imports": ["$import torch", "$from pathlib import Path", "$import scripts"],
         "bundle_root": ".", "output_dir": "$@bundle_root + '/output'",
+        "trained_autoencoder_path": f"{models}autoencoder_epoch273.pt'",
+        "trained_diffusion_path": f"{models}diff_unet_ckpt_epoch19350.pt'",
+        "trained_controlnet_path": f"{models}controlnet_epoch150.pt'",
+        "trained_mask_generation_autoencoder_path": f"{models}mask_generation_autoencoder.pt'",
+        "trained_mask_generation_diffusion_path": f"{models}mask_generation_diffusion_unet.pt'",
         "create_output_dir": "$Path(@output_dir).mkdir(exist_ok=True)",
         "device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')",
         "controllable_anatomy_size": [], "modality": "ct", "num_inference_steps": 30,
@@ -140,21 +143,21 @@ def maisi_bundle(folder: Path) -> Path:
             "num_head_channels": [0, 8], "num_res_blocks": 1, "norm_num_groups": 4, "with_conditioning": True,
             "upcast_attention": True, "cross_attention_dim": 10},
         "autoencoder": "$@autoencoder_def.to(@device)",
-        "checkpoint_autoencoder": f"$torch.load({models}autoencoder_epoch273.pt', weights_only=True)",
+        "checkpoint_autoencoder": "$torch.load(@trained_autoencoder_path, weights_only=True)",
         "load_autoencoder": "$@autoencoder.load_state_dict(@checkpoint_autoencoder)",
         "diffusion_unet": "$@diffusion_unet_def.to(@device)",
-        "checkpoint_diffusion_unet": f"$torch.load({models}diff_unet_ckpt_epoch19350.pt', weights_only=False)",
+        "checkpoint_diffusion_unet": "$torch.load(@trained_diffusion_path, weights_only=False)",
         "load_diffusion": "$@diffusion_unet.load_state_dict(@checkpoint_diffusion_unet['unet_state_dict'])",
         "controlnet": "$@controlnet_def.to(@device)",
-        "checkpoint_controlnet": f"$torch.load({models}controlnet_epoch150.pt', weights_only=False)",
+        "checkpoint_controlnet": "$torch.load(@trained_controlnet_path, weights_only=False)",
         "load_controlnet": "$@controlnet.load_state_dict(@checkpoint_controlnet['controlnet_state_dict'], strict=True)",
         "scale_factor": "$@checkpoint_diffusion_unet['scale_factor'].to(@device)",
         "mask_generation_autoencoder": "$@mask_generation_autoencoder_def.to(@device)",
-        "checkpoint_mask_generation_autoencoder": f"$torch.load({models}mask_generation_autoencoder.pt')",
+        "checkpoint_mask_generation_autoencoder": "$torch.load(@trained_mask_generation_autoencoder_path)",
         "load_mask_generation_autoencoder": "$@mask_generation_autoencoder.load_state_dict("
                                             "@checkpoint_mask_generation_autoencoder, strict=True)",
         "mask_generation_diffusion_unet": "$@mask_generation_diffusion_def.to(@device)",
-        "checkpoint_mask_generation_diffusion_unet": f"$torch.load({models}mask_generation_diffusion_unet.pt')",
+        "checkpoint_mask_generation_diffusion_unet": "$torch.load(@trained_mask_generation_diffusion_path)",
         "load_mask_generation_diffusion": "$@mask_generation_diffusion_unet.load_state_dict("
                                           "@checkpoint_mask_generation_diffusion_unet['unet_state_dict'], strict=True)",
         "mask_generation_scale_factor": "$@checkpoint_mask_generation_diffusion_unet['scale_factor']",
@@ -186,20 +189,7 @@ def maisi_bundle(folder: Path) -> Path:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
     (folder / "scripts" / "sample.py").write_bytes(SAMPLER)
-    (folder / "models").mkdir()
-    parser = ConfigParser(inference)
-    torch.manual_seed(0)
-    nets = {name: parser.get_parsed_content(f"{name}_def").state_dict() for name in ("autoencoder", "diffusion_unet",
-                                                                                    "controlnet")}
-    mask_ae = parser.get_parsed_content("mask_generation_autoencoder_def").state_dict()
-    mask_unet = parser.get_parsed_content("mask_generation_diffusion_def").state_dict()
-    one = torch.tensor(1.0)
-    for name, data in {"autoencoder_epoch273": nets["autoencoder"],
-                       "diff_unet_ckpt_epoch19350": {"unet_state_dict": nets["diffusion_unet"], "scale_factor": one},
-                       "controlnet_epoch150": {"controlnet_state_dict": nets["controlnet"]},
-                       "mask_generation_autoencoder": mask_ae,
-                       "mask_generation_diffusion_unet": {"unet_state_dict": mask_unet, "scale_factor": one}}.items():
-        torch.save(data, folder / "models" / f"{name}.pt")
+    TOOL.random_weights(folder, {})
     return folder
 
 
@@ -216,30 +206,6 @@ def small_entry() -> dict:
     return entry
 
 
-def direct(folder: Path, entry: dict, seed: int) -> np.ndarray:
-    """The entry's sampling expression evaluated by MONAI's own ConfigParser, torch seeded as medhub seeds it."""
-    from monai.bundle import ConfigParser
-
-    adapter = entry["execution"]["adapter"]
-    sys.path.insert(0, str(folder))  # the bundle's scripts package, as `python -m monai.bundle run` imports it
-    try:
-        parser = ConfigParser()
-        parser.read_config(str(folder / "configs" / "inference.json"))
-        parser["bundle_root"] = str(folder)
-        parser["device"] = "$torch.device('cpu')"
-        for key, value in adapter["overrides"].items():
-            parser[key] = value
-        parser["medhub_check"] = adapter["sample"]
-        parser.get_parsed_content("ldm_sampler")
-        torch.manual_seed(seed % 2**63)
-        image = parser.get_parsed_content("medhub_check")[0]
-    finally:
-        sys.path.remove(str(folder))
-        for name in [n for n in sys.modules if n == "scripts" or n.startswith("scripts.")]:
-            del sys.modules[name]
-    return image.float().clamp(*adapter["value_range"]).numpy()[0, 0]
-
-
 def test_maisi_entry_samples_as_a_direct_monai_run(tmp_path):
     folder = maisi_bundle(tmp_path / "maisi_ct_generative")
     entry = small_entry()
@@ -249,11 +215,22 @@ def test_maisi_entry_samples_as_a_direct_monai_run(tmp_path):
     volumes = g.generate("00207", num_samples=2, save_images=False, seed=0, package_path=str(folder), device="cpu")
     assert volumes[0].shape == (16, 16, 16) and volumes[0].dtype == np.float32
     assert volumes[0].min() >= -1000 and volumes[0].max() <= 1000 and not np.array_equal(volumes[0], volumes[1])
-    for index, volume in enumerate(volumes):
-        np.testing.assert_array_equal(volume, direct(folder, entry, sample_seeds(0, [index])[0]))
+    # sample 1 is the expression run by MONAI with torch seeded from sample 1's seed (the tool's test does sample 0)
+    np.testing.assert_array_equal(volumes[1], TOOL.direct(folder, entry["execution"]["adapter"], sample_seeds(0, [1])[0]))
     assert not (folder / "output").exists()  # the bundle's own writing (run, create_output_dir) never ran
     # the sampler takes its steps from the bundle: medhub has no num_inference_steps to set
     assert g.get_model_executor("00207", package_path=str(folder)).prepare().input_names() == []
     with pytest.raises(InvalidArgumentError, match="takes no input 'num_inference_steps'"):
         g.generate("00207", num_samples=1, save_images=False, seed=0, package_path=str(folder), device="cpu",
                    num_inference_steps=5)
+
+
+def test_check_tool_runs_the_shipped_entry_on_a_bundle_folder(tmp_path, capsys):
+    pytest.importorskip("skimage")  # a dependency of the entry (the published scripts import it)
+    folder = maisi_bundle(tmp_path / "maisi_ct_generative")
+    assert TOOL.main([str(folder), "--size", "16", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "equal to the direct MONAI run: True" in out and "medhub: (16, 16, 16) float32" in out
+    assert torch.Tensor.half is not None and torch.ones(1).half().dtype == torch.float16  # restored
+    assert not (folder / "output").exists() and sorted(p.name for p in folder.iterdir()) == [
+        "LICENSE", "configs", "models", "scripts"]  # the bundle folder is only read

@@ -69,23 +69,30 @@ def random_weights(folder: Path, overrides: dict) -> dict:
     return sizes
 
 
-def direct(folder: Path, expression: str, overrides: dict, seed: int):
-    """The expression evaluated by MONAI's ConfigParser, torch seeded with ``seed``."""
+def direct(folder: Path, adapter: dict, seed: int):
+    """The entry's sampling expression evaluated by MONAI's own ConfigParser on the CPU, with the entry's
+    overrides and torch seeded with ``seed`` (as medhub seeds a sample), clipped to its value range."""
+    import numpy as np
     import torch
     from monai.bundle import ConfigParser
 
-    sys.path.insert(0, str(folder))
-    parser = ConfigParser(json.loads((folder / "configs" / "inference.json").read_text()))
-    parser["bundle_root"] = str(folder)
-    parser["device"] = "$torch.device('cpu')"
-    for key, value in overrides.items():
-        parser[key] = value
-    parser["medhub_check"] = expression
-    parser.get_parsed_content("ldm_sampler")
-    torch.manual_seed(seed % 2**63)
-    with torch.no_grad():
-        image = parser.get_parsed_content("medhub_check")[0]
-    return image.float().numpy()[0, 0]
+    sys.path.insert(0, str(folder))  # the bundle's scripts package, as `python -m monai.bundle run` finds it
+    try:
+        parser = ConfigParser(json.loads((folder / "configs" / "inference.json").read_text()))
+        parser["bundle_root"] = str(folder)
+        parser["device"] = "$torch.device('cpu')"
+        for key, value in adapter["overrides"].items():
+            parser[key] = value
+        parser["medhub_check"] = adapter["sample"]
+        parser.get_parsed_content("ldm_sampler")
+        torch.manual_seed(seed % 2**63)
+        with torch.no_grad():
+            image = parser.get_parsed_content("medhub_check")[0]
+    finally:
+        sys.path.remove(str(folder))
+        for name in [n for n in sys.modules if n == "scripts" or n.startswith("scripts.")]:
+            del sys.modules[name]
+    return np.clip(image.float().numpy()[0, 0], *adapter["value_range"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,17 +102,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    import numpy as np
     import torch
 
-    from medhub import Generators
-    from medhub.execution.seeds import sample_seeds
-
-    torch.Tensor.half = lambda self, *a, **k: self.float()  # the sampler's CUDA-autocast casts, on the CPU
     entry = json.loads((REPO / "config" / "global.json").read_text())["models"][MODEL_ID]
     adapter = entry["execution"]["adapter"]
     adapter["overrides"] |= cpu_overrides(args.size, args.steps)
     entry["execution"]["outputs"][0]["shape"] = [args.size] * 3
+    half = torch.Tensor.half
+    torch.Tensor.half = lambda self, *a, **k: self.float()  # the sampler's CUDA-autocast casts, on the CPU
+    try:
+        return check(args, entry, adapter)
+    finally:
+        torch.Tensor.half = half
+
+
+def check(args: argparse.Namespace, entry: dict, adapter: dict) -> int:
+    import numpy as np
+
+    from medhub import Generators
+    from medhub.execution.seeds import sample_seeds
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "maisi_ct_generative"
         for part in ("configs", "scripts"):
@@ -118,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         ours = Generators(config_file=str(catalog)).generate("00207", num_samples=1, save_images=False,
                                                              seed=args.seed, package_path=str(folder), device="cpu")[0]
         print(f"medhub: {ours.shape} {ours.dtype} [{ours.min():.1f}, {ours.max():.1f}] in {time.perf_counter() - start:.0f} s")
-        theirs = direct(folder, adapter["sample"], adapter["overrides"], sample_seeds(args.seed, [0])[0])
-        theirs = np.clip(theirs, *adapter["value_range"])
+        theirs = direct(folder, adapter, sample_seeds(args.seed, [0])[0])
         same = np.array_equal(ours, theirs)
         print("equal to the direct MONAI run:", same, f"(max difference {np.abs(ours - theirs).max():.3g})")
     return 0 if same else 1
