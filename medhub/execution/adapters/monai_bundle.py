@@ -30,7 +30,7 @@ config, ``models/``, optional ``scripts/``), run as a ``medhub/1`` package.
 ``execution.adapter`` settings (all optional): ``config`` (a file or a list, merged in order; default
 ``configs/inference.json`` / ``.yaml``), ``sample`` (a MONAI expression using ``@noise``), ``noise``
 (the noise item, default ``noise``), ``noise_distribution`` (``normal`` or ``uniform``),
-``scheduler`` (default ``scheduler`` or ``noise_scheduler``), ``load`` (items to evaluate once at
+``scheduler`` (default ``scheduler`` or ``noise_scheduler``; null: the sampler sets its own steps), ``load`` (items to evaluate once at
 load, e.g. a ``load_state``), ``overrides`` (``{item: value}``), ``value_range``,
 ``ignore_packages`` (required packages the sampling does not use, e.g. training-only ones),
 ``not_applied`` (the bundle items medhub does not run, checked by the entry's author: no warning).
@@ -223,9 +223,17 @@ class MonaiBundleAdapter:
         if not isinstance(expression, str):
             return []
         names = set(sample_inputs(parser.get, expression, str(self.settings.get("noise", "noise"))))
-        if self.settings.get("scheduler") or any(n in parser for n in ("scheduler", "noise_scheduler")):
+        if self.scheduler_name(parser):
             names.add("num_inference_steps")
         return sorted(names)
+
+    def scheduler_name(self, parser: Any) -> str | None:
+        """The scheduler item whose ``set_timesteps`` medhub calls: the catalog's ``adapter.scheduler``,
+        else ``scheduler`` or ``noise_scheduler`` when the bundle has one; None (no ``num_inference_steps``
+        input) when the catalog sets it to null, for samplers that set their own steps (MAISI)."""
+        if "scheduler" in self.settings:
+            return None if self.settings["scheduler"] is None else str(self.settings["scheduler"])
+        return next((n for n in ("scheduler", "noise_scheduler") if n in parser), None)
 
     def provenance(self) -> dict[str, Any]:
         """What a run's ``provenance.json`` records of the bundle: the versions of the libraries that run it
@@ -300,7 +308,7 @@ class MonaiBundleAdapter:
                 raise ours from None
             raise PackageError(f"Model {self.model_id}: building the bundle failed: "
                                f"{' '.join(str(exc).split())[:300]}") from exc
-        name = self.settings.get("scheduler") or next((n for n in ("scheduler", "noise_scheduler") if n in parser), None)
+        name = self.scheduler_name(parser)
         if name:
             model.scheduler = parser.get_parsed_content(str(name))
             model.default_steps = getattr(model.scheduler, "num_inference_steps", None)
@@ -325,7 +333,7 @@ class MonaiBundleAdapter:
         import numpy as np
         import torch
 
-        steps = inputs.pop("num_inference_steps", None)
+        steps = inputs.pop("num_inference_steps", None) if model.scheduler is not None else None
         values = {}
         takes = set(model.inputs) | self.catalog_inputs()
         for name, value in inputs.items():
