@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 #: Every benchmark, runnable as ``python benchmarks/<name>.py`` (with ``--help``).
 NAMES = sorted(p.stem for p in BENCHMARKS.glob("*.py")
-               if p.stem not in ("common", "report", "run_all", "generate_worker", "build_medigan_package"))
+               if p.stem not in ("common", "report", "run_all", "generate_worker", "cold_start_worker",
+                                 "build_medigan_package"))
 
 
 @pytest.fixture()

@@ -13,26 +13,22 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._paths import bundled
 from ..errors import GenerationError, InvalidArgumentError, MedhubError, OutputSpecError, PackageError
-from ..outputs import (
-    GenerationRun,
+from ..outputs.specs import (  # the writer stack (outputs.runs) loads with the first run to files
     OutputSpec,
-    RunWriter,
+    check_format,
     check_outputs,
     from_samples,
     infer_specs,
-    output_folder,
     parse_specs,
     to_samples,
-    unique_run_dir,
+    with_format,
 )
-from ..outputs.runs import signals_as_exit
-from ..outputs.specs import check_format, with_format
 from ..settings import get as get_setting
 from ..validate import check_batch_size, check_in_memory, check_num_samples
 from .deps import ensure_dependencies, requirement_name
@@ -44,6 +40,9 @@ from .pipeline import BatchStream, collect, progress_bar
 from .resolve import PackageResolver, ResolvedPackage, tree_digest, weights_path
 from .seeds import check_seed, new_seed
 from .streams import cpu_streams, part_size
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..outputs.runs import GenerationRun
 
 logger = logging.getLogger("medhub.execution")
 
@@ -468,6 +467,8 @@ class ModelExecutor:
         check_format(output_format)
         seed = check_seed(seed)
         batch_size = check_batch_size(batch_size)
+        if save_images:
+            from ..outputs.runs import RunWriter, output_folder, signals_as_exit, unique_run_dir
         if save_images and output_path is not None and shard is None:
             output_folder(output_path)  # a bad path fails before any work
         self.prepare(install_dependencies, trust_remote_code)

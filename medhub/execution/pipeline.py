@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..outputs import OutputSpec
+from ..outputs.specs import OutputSpec
 from .seeds import sample_seeds
 from .streams import parallel
 
