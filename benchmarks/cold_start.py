@@ -241,6 +241,7 @@ def first_call(python: str, model: str, num_samples: int, raw_batch: int, rounds
         phases = {p: [{**d["before_call"], **d["phases"]}.get(p) for d in docs] for p in FIRST_CALL_PHASES}
         calls = [d["call_s"] for d in docs]
         cells[key] = {"call_s": statistics.median(calls), "call_s_all": calls,
+                      "call_cpu_s": statistics.median(d["call_cpu_s"] for d in docs),
                       "phases": {p: statistics.median(v) for p, v in phases.items() if None not in v}}
     ratios = {mode: cells[f"raw|{mode}"]["call_s"] / cells[f"medhub|{mode}"]["call_s"] for mode in GOAL_FIRST_CALL}
     return {"rounds": rounds, "num_samples": num_samples, "raw_batch": raw_batch, "cells": cells,
@@ -254,7 +255,9 @@ FIRST_CALL = """
     processes, alternated, after a warm-up round): `Generators().generate(..., seed=0, device="cpu")`
     against the raw loop of `benchmarks/generate.py` at batch size {raw_batch}. The call is what
     medhub / raw compares (the raw call's time over medhub's); the phases above the line run before
-    it. Phases are exclusive times on the calling thread; *other* is what no phase claims.
+    it. Phases are exclusive times on the calling thread; *other* is what no phase claims. The
+    last row is the CPU time the call used: on a loaded machine the wall times grow with the load,
+    and a call that needs less CPU suffers less from it.
 
     {phases}
 """
@@ -272,6 +275,8 @@ def first_call_section(res: dict[str, Any], model: str) -> tuple[list[Goal], str
             rows.append(["**the call**", *(f"**{ms(cells[f'{impl}|{mode}']['call_s'])}**" for impl, mode in order)])
     rows.append(["**medhub / raw**", *("" if impl == "raw" else f"**{res['medhub_over_raw'][mode]:.2f}**"
                                        for impl, mode in order)])
+    rows.append(["CPU time of the call (every thread, writer processes)",
+                 *(ms(cells[f"{impl}|{mode}"]["call_cpu_s"]) for impl, mode in order)])
     goals = [Goal("cold start", f"{short(model)}, first call of generate, {res['num_samples']:,} samples "
                   f"{MODE_LABELS[mode]}: medhub / raw loop ({ms(cells[f'medhub|{mode}']['call_s'])} vs "
                   f"{ms(cells[f'raw|{mode}']['call_s'])})", f"{ratio:.2f}", f">= {GOAL_FIRST_CALL[mode]}",
