@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from medhub.errors import DependencyError
@@ -81,3 +82,60 @@ def test_bad_requirements_are_named_as_before(text):
     with pytest.raises(DependencyError, match="is not a valid PEP 508 requirement"):
         parse_requirement(text)
 
+
+
+ATTACK = """
+import os, sys
+from medhub import Generators
+from medhub.errors import IntegrityError
+
+catalog, weights, tamper = sys.argv[1], sys.argv[2], sys.argv[3] == "tamper"
+
+def run():
+    try:
+        Generators(config_file=catalog).generate("00990_TOY", num_samples=1, save_images=False, seed=0, progress=False)
+        return "ran"
+    except IntegrityError:
+        return "refused"
+
+first = run()
+if tamper:  # same size, mtime put back: only the ctime (and the hash) tell
+    st = os.stat(weights)
+    with open(weights, "r+b") as fh:
+        fh.write(b"X")
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
+print(first, run())
+"""
+
+
+def test_weights_rewritten_between_processes_are_hashed_and_refused_again(tmp_path):
+    """No record on disk lets a process skip hashing weights (docs/security.md): a package whose
+    weights were rewritten (same size, mtime put back) after other processes used it is refused by
+    the next process too, as by the process that saw the change."""
+    from conftest import IMG8, entry, write_catalog, write_package
+
+    from medhub.execution.resolve import tree_digest
+
+    folder = write_package(tmp_path / "pkgs", "toy", """
+        import numpy as np
+        def load(weights_path, device):
+            return np.load(weights_path)
+        def sample(model, seeds, **inputs):
+            return {"image": np.stack([np.full((8, 8), model[0], np.uint8) for _ in seeds])}
+        """)
+    np.save(folder / "weights.npy", np.arange(64, dtype=np.uint8))
+    catalog = write_catalog(tmp_path / "catalog.json", {"00990_TOY": entry(
+        str(folder), [IMG8], weights="weights.npy", sha256=tree_digest(folder)[0])})
+    env = {"MEDHUB_HOME": str(tmp_path / "home"), "MEDHUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": str(ROOT / "tests")}
+
+    def process(tamper: bool) -> str:
+        out = subprocess.run([sys.executable, "-c", ATTACK, str(catalog), str(folder / "weights.npy"),
+                              "tamper" if tamper else "-"], capture_output=True, text=True, cwd=ROOT, env=env,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return out.stdout.split()[-2:]
+
+    assert process(tamper=False) == ["ran", "ran"]
+    assert process(tamper=True) == ["ran", "refused"]  # the process that used it sees the change
+    assert process(tamper=False) == ["refused", "refused"]  # and so does every process after it
