@@ -139,3 +139,16 @@ def test_weights_rewritten_between_processes_are_hashed_and_refused_again(tmp_pa
     assert process(tamper=False) == ["ran", "ran"]
     assert process(tamper=True) == ["ran", "refused"]  # the process that used it sees the change
     assert process(tamper=False) == ["refused", "refused"]  # and so does every process after it
+
+
+def test_a_second_process_does_not_compile_the_schema_of_an_unchanged_catalog(tmp_path):
+    code = "import sys\nfrom medhub import Generators\nGenerators()\nprint('fastjsonschema' in sys.modules)"
+    env = {"MEDHUB_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+
+    def compiled() -> str:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return out.stdout.split()[-1]
+
+    assert [compiled(), compiled()] == ["True", "False"]
