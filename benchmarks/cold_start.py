@@ -240,7 +240,7 @@ def first_call(python: str, model: str, num_samples: int, raw_batch: int, rounds
     for key, docs in done.items():
         phases = {p: [{**d["before_call"], **d["phases"]}.get(p) for d in docs] for p in FIRST_CALL_PHASES}
         calls = [d["call_s"] for d in docs]
-        cells[key] = {"call_s": statistics.median(calls), "call_s_all": calls,
+        cells[key] = {"call_s": statistics.median(calls), "call_s_all": calls, "runs": docs,
                       "call_cpu_s": statistics.median(d["call_cpu_s"] for d in docs),
                       "phases": {p: statistics.median(v) for p, v in phases.items() if None not in v}}
     ratios = {mode: cells[f"raw|{mode}"]["call_s"] / cells[f"medhub|{mode}"]["call_s"] for mode in GOAL_FIRST_CALL}
