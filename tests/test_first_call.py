@@ -17,8 +17,8 @@ from medhub.errors import DependencyError
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Imported by a first run to files only, or by requirements with markers or URLs only.
-NOT_IN_MEMORY = ("packaging.requirements", "packaging.markers", "medhub.outputs.runs", "medhub.outputs.marks",
-                 "medhub.outputs.manifest", "medhub.outputs.workers", "medhub.outputs.encode")
+NOT_IN_MEMORY = ("packaging.requirements", "packaging.markers", "medhub.outputs.runs",
+                 "medhub.outputs.manifest", "medhub.outputs.workers")
 
 
 def _first_call_modules(code: str, tmp_path: Path) -> list[str]:
@@ -52,6 +52,7 @@ def test_every_public_name_of_medhub_outputs_still_imports():
     outputs = importlib.import_module("medhub.outputs")
     assert all(namespace[name] is getattr(outputs, name) for name in outputs.__all__)
     assert namespace["RunWriter"] is importlib.import_module("medhub.outputs.runs").RunWriter
+    assert namespace["encode"] is importlib.import_module("medhub.outputs.encode").encode  # the function
     assert set(outputs.__all__) <= set(dir(outputs))
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         outputs.no_such_name  # noqa: B018

@@ -14,14 +14,21 @@
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: Where each public name lives. They are imported on first use (PEP 562), so a run that only
-#: checks outputs (in memory, a DataLoader) does not import the writer stack (marks, manifest,
-#: run folders, writer processes): that was a cost of every process's first in-memory ``generate``.
+# ``encode`` is both a submodule and a function: importing the submodule (as the writers do) binds the
+# package's ``encode`` to the module, so the function is bound here, after it, as before (the encoders are light).
+from .encode import encode, encode_png, sample_filename, write_file, write_png
+
+if TYPE_CHECKING:  # the same names for type checkers and the API docs (imported on first use below)
+    from .manifest import ManifestWriter, merge_manifests, read_manifest, sample_rows
+    from .runs import GenerationRun, RunWriter, output_folder, prepare_output_dir, remove_stale_runs, unique_run_dir
+    from .specs import OutputSpec, check_outputs, from_samples, infer_specs, parse_specs, to_samples
+
+#: Where the other public names live. They are imported on first use (PEP 562), so a run that only
+#: checks outputs (in memory, a DataLoader) does not import the writer stack (manifest, run folders,
+#: writer processes): that was a cost of every process's first in-memory ``generate``.
 _HOMES = {
-    "encode": "encode", "encode_png": "encode", "sample_filename": "encode", "write_file": "encode",
-    "write_png": "encode",
     "ManifestWriter": "manifest", "merge_manifests": "manifest", "read_manifest": "manifest",
     "sample_rows": "manifest",
     "GenerationRun": "runs", "RunWriter": "runs", "output_folder": "runs", "prepare_output_dir": "runs",
