@@ -18,8 +18,9 @@ Catalogs:
 
 Operations and how they are timed:
 
-* ``Generators()`` initialisation: in fresh subprocesses (cold: JSON parsing, schema compilation
-  and validation included), N times, median. ``import medhub`` is timed apart and not included.
+* ``Generators()`` initialisation: in fresh subprocesses (cold: JSON parsing included; the schema
+  compilation and validation only in the *first load* runs, see :func:`measure_init`), N times,
+  median. ``import medhub`` is timed apart and not included.
 * ``find_model(["brain", "mri"], "AND")``: in this process. The search index is built lazily on
   a selector's first search, so the first call is timed apart on fresh selectors (the catalog
   already loaded), and the repeated (warm) call on one selector. Medians.
@@ -169,9 +170,9 @@ def write_synthetic_catalog(folder: Path, n_models: int, seed: int) -> tuple[Pat
 def measure_init(python: str, config_file: Path | None, repeat: int, env: dict[str, str]) -> dict[str, Any]:
     """Cold ``Generators()`` in fresh subprocesses (after one discarded warm-up).
 
-    ``init`` runs share one MEDHUB_HOME, so a large catalog's validation is remembered there
-    after its first load (medhub does this for catalogs of 1,000 models or more). ``first`` runs
-    each get an empty MEDHUB_HOME: the first load ever, with full schema validation.
+    ``init`` runs share one MEDHUB_HOME, so a catalog's validation is remembered there after its
+    first load (medhub does this for every catalog file). ``first`` runs each get an empty
+    MEDHUB_HOME: the first load ever, with full schema validation.
     """
     cmd = [python, "-c", _INIT_CODE, str(config_file) if config_file else ""]
     samples: list[dict[str, Any]] = []
@@ -289,10 +290,10 @@ REPORT = """
       ({size_mb} MB, seed {seed}) made of varied copies of the bundled entries (ids `NNNNN_SYNTH_...`,
       random FID), validated against medhub's schema.
     * Init: `Generators()` / `Generators(config_file=...)` in {init_repeat} fresh subprocesses per catalog
-      (cold: JSON parsing and schema compilation; `import medhub` excluded). These runs share one
-      MEDHUB_HOME, where medhub remembers that a catalog of 1,000 or more models validated (keyed on its
-      path, size, modification time and the schema), so only its first load validates it; the *first
-      load* rows give that one-time cost, each run with an empty MEDHUB_HOME.
+      (cold: JSON parsing; `import medhub` excluded). These runs share one MEDHUB_HOME, where medhub
+      remembers that a catalog file validated (keyed on its path, inode, size, modification and change
+      times, medhub's version and the schema), so only its first load compiles the schema and validates
+      it; the *first load* rows give that one-time cost, each run with an empty MEDHUB_HOME.
     * Search `{search}` and ranking `{rank}` in one process: the first call on {first_repeat} fresh
       selectors (the search index is built lazily on the first search) and {repeat} repeated calls.
 

@@ -71,20 +71,24 @@ def _bad_model_id(models: dict[str, Any], source: str) -> str:
             "(e.g. 00150_MY_GAN).")
 
 
-#: Catalogs with at least this many models remember a successful validation (keyed on the file's
-#: path, size, modification time and the schema), so a large unchanged catalog is validated once.
-_VALIDATION_CACHE_MIN_MODELS = 1000
-
-
 def _validation_key(path: Path) -> str | None:
+    """What identifies one version of a catalog file and of the rules it was checked by: its path,
+    device, inode, size, mtime and ctime (an edit with the mtime put back still changes the ctime),
+    medhub's version and the schema. A catalog file that passed validation is remembered by it
+    (``<MEDHUB_HOME>/catalog/validated.json``), so an unchanged catalog is validated once, not in
+    every process: compiling the schema was most of ``Generators()``'s time. The record only saves
+    work on input that already passed; what runs stays pinned by the catalog's sha256s."""
     import hashlib
+
+    from .version import __version__
 
     try:
         st = path.stat()
         schema = _paths.schema_path().read_bytes()
     except OSError:
         return None
-    raw = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|".encode() + schema
+    raw = (f"{path.resolve()}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|"
+           f"{__version__}|").encode() + schema
     return hashlib.sha256(raw).hexdigest()
 
 
@@ -248,20 +252,20 @@ class ConfigManager:
         gc.disable()
         try:
             doc = _read_json(path)
-            large = isinstance(doc, dict) and len(doc.get("models") or ()) >= _VALIDATION_CACHE_MIN_MODELS
-            key = _validation_key(path) if large else None
-            if key is not None and _validation_cached(key):
-                return doc  # this very file passed every check below before
-            check_depth(doc, str(path))
+            key = _validation_key(path)
+            known = key is not None and _validation_cached(key)  # this very file passed the checks before
+            if not known:
+                check_depth(doc, str(path))
             if is_medigan_catalog(doc):
                 logger.info("%s is a medigan catalog; converting it to the medhub schema", path)
                 try:
                     doc = convert_medigan_catalog(doc)
                 except CatalogError as exc:
                     raise CatalogError(f"{path}: {exc}") from None
-            validate_catalog(doc, source=str(path))
-            if key is not None:
-                _remember_validation(key)
+            if not known:
+                validate_catalog(doc, source=str(path))
+                if key is not None:
+                    _remember_validation(key)
         finally:
             if gc_was_enabled:
                 gc.enable()

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 #: Every benchmark, runnable as ``python benchmarks/<name>.py`` (with ``--help``).
 NAMES = sorted(p.stem for p in BENCHMARKS.glob("*.py")
-               if p.stem not in ("common", "report", "run_all", "generate_worker", "build_medigan_package"))
+               if p.stem not in ("common", "report", "run_all", "generate_worker", "cold_start_worker",
+                                 "build_medigan_package"))
 
 
 @pytest.fixture()
@@ -156,3 +157,33 @@ def test_the_examples_in_the_docstrings_hold(bench):
 
     for name in ("common", "report"):
         assert doctest.testmod(bench(name)).failed == 0, name
+
+
+def test_the_cold_start_page_shows_each_phase_of_both_first_calls_and_the_goals(bench):
+    """Issue 33 point 8: the first call of medhub and of the raw loop, phase by phase, and medhub / raw."""
+    cold_start, Run = bench("cold_start"), bench("report").Run
+
+    cli_phases = {p: {"median_s": 0.01, "min_s": 0.01, "max_s": 0.02} for p in cold_start.PHASES}
+    cli = {"command": "medhub generate 00101 -n 1", "rounds": 1, "phases": cli_phases, "instrumented_wall_s": 2.0,
+           "fast_exit_wall_s": 1.9, "bare_python_s": 0.02, "real_wall_s": {"median": 2.0, "min": 1.9, "max": 2.1}}
+
+    def cell(call: float, **phases: float) -> dict:
+        return {"call_s": call, "call_s_all": [call], "call_cpu_s": 2 * call, "phases": phases}
+
+    first = {"rounds": 1, "num_samples": 1000, "raw_batch": 64, "medhub_over_raw": {"memory": 0.5 / 0.52, "png": 1.1},
+             "cells": {"raw|memory": cell(0.5, **{"import torch": 1.2, "build + load": 0.03, "first batch": 0.05}),
+                       "medhub|memory": cell(0.52, **{"import medhub": 0.01, "load()": 0.02, "writing": 0.0}),
+                       "raw|png": cell(0.66, writing=0.2), "medhub|png": cell(0.6, writing=0.1)}}
+    doc = {"settings": {"model": "00101_DCGAN_BRAIN_MRI_T1"}, "result": cli, "first_call": first,
+           "machine": {"date": "2026-12-07 19:00 UTC", "load_average_1_5_15min": [1.0, 1.0, 1.0]}}
+    section = cold_start.report(Run("python benchmarks/cold_start.py", doc))
+    goals = {g.measurement.split(": ")[0]: (g.value, g.passed) for g in section.goals}
+    assert goals["00101 DCGAN, first call of generate, 1,000 samples in memory"] == ("0.96", True)
+    assert goals["00101 DCGAN, first call of generate, 1,000 samples PNG files"] == ("1.10", True)
+    text = section.text
+    assert text.index("## Cold start") < text.index("### First call of `generate` against the raw loop")
+    assert "| **the call** | **500 ms** | **520 ms** | **660 ms** | **600 ms** |" in text
+    assert "| build + load | 30.0 ms |  |  |  |" in text and "| **medhub / raw** |  | **0.96** |  | **1.10** |" in text
+    old = dict(doc)
+    del old["first_call"]  # results written before the first-call part existed still render
+    assert "### First call" not in cold_start.report(Run("python benchmarks/cold_start.py", old)).text

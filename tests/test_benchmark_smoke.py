@@ -25,7 +25,7 @@ SMALLEST = {
     "memory_format": ["--models", DCGAN, "00107_ATLAS3D_BRAIN_MRI_T1_SEG"],
     "cpu_streams": ["--models", DCGAN],
     "generate": ["--impls", "raw", "medhub", "--models", DCGAN, "--sizes", "40", "100"],
-    "cold_start": [],
+    "cold_start": ["--num-samples", "64", "--rounds", "1"],
     "writers": [],
 }
 
@@ -56,6 +56,7 @@ def test_every_benchmark_runs_quick_and_run_all_renders_the_page(tmp_path):
                     "## Package download and verification", "## FID feature extraction",
                     "## Memory layout of the networks", "## Parallel CPU streams",
                     "## Generating samples: raw limit, medhub, medigan", "## Cold start",
+                    "### First call of `generate` against the raw loop",
                     "## Writing files on every core"):
         assert heading in text, heading
     assert "quick mode" in text and "{" not in text
@@ -80,3 +81,19 @@ def test_the_dataset_benchmark_runs_quick(tmp_path):
     doc = json.loads((tmp_path / "dataset.json").read_text())
     assert set(doc["cases_per_s"]) == {"generate to files", "dataset (nnunet)"} and doc["settings"]["quick"] is True
     assert "## Building training sets" in out.stdout
+
+
+@pytest.mark.slow
+def test_the_cold_start_benchmark_times_the_first_call_against_the_raw_loop(tmp_path):
+    out = subprocess.run([sys.executable, "benchmarks/cold_start.py", "--quick", "--rounds", "1", "--num-samples", "64",
+                          "--json", str(tmp_path / "cold_start.json")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    first = json.loads((tmp_path / "cold_start.json").read_text())["first_call"]
+    assert set(first["cells"]) == {"raw|memory", "medhub|memory", "raw|png", "medhub|png"}
+    medhub, raw = first["cells"]["medhub|png"]["phases"], first["cells"]["raw|png"]["phases"]
+    assert {"import medhub", "catalog (Generators())", "resolve + verification hashing", "package import", "load()",
+            "first batch", "writing"} <= set(medhub)  # 64 samples: one batch
+    assert {"import torch", "build + load", "first batch", "writing"} <= set(raw)
+    assert set(first["medhub_over_raw"]) == {"memory", "png"}
+    assert "### First call of `generate` against the raw loop" in out.stdout

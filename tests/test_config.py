@@ -146,7 +146,8 @@ def test_medigan_format_catalog_is_converted(tmp_path):
     }
     path = tmp_path / "medigan.json"
     path.write_text(json.dumps(medigan))
-    cm = ConfigManager(path)
+    ConfigManager(path)
+    cm = ConfigManager(path)  # converted again when its validation is remembered
     ex = cm.get_config_by_id(1, "execution")
     assert ex["interface"] == "medigan" and ex["sha256"] is None
     assert ex["dependencies"] == ["numpy", "torch"]
@@ -294,10 +295,13 @@ def test_corrupt_cached_catalog_falls_back_to_bundled(_isolated_home):
     assert cm.source != cached
 
 
-def test_large_catalog_validation_is_remembered_until_the_file_changes(tmp_path, monkeypatch, _isolated_home):
+def test_catalog_validation_is_remembered_until_the_file_changes(tmp_path, monkeypatch, _isolated_home):
+    """Issue 33 point 8: an unchanged catalog is validated once, not by every process (compiling the
+    schema was most of ``Generators()``); an edit is seen even with the size and mtime put back."""
+    import os
+
     import medhub.config as config
 
-    monkeypatch.setattr(config, "_VALIDATION_CACHE_MIN_MODELS", 2)
     calls = []
     real = config.validate_catalog
     monkeypatch.setattr(config, "validate_catalog", lambda doc, source="": (calls.append(source), real(doc, source)))
@@ -306,6 +310,11 @@ def test_large_catalog_validation_is_remembered_until_the_file_changes(tmp_path,
     ConfigManager(path)
     ConfigManager(path)
     assert len(calls) == 1
+    st = path.stat()
+    path.write_text(path.read_text().replace('"medhub/1"', '"medhub/9"', 1))  # same size, mtime put back
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(CatalogError, match="interface"):
+        ConfigManager(path)
     models["00901_X"]["execution"]["interface"] = "bogus"
     write_catalog(path, models)
     with pytest.raises(CatalogError, match="00901_X"):

@@ -3,11 +3,19 @@
 Requirements are PEP 508 strings, parsed by ``packaging``; installed versions come from
 ``importlib.metadata``. Pre-releases that are installed count (a ``torch`` nightly satisfies
 ``torch>=2.1``), environment markers are evaluated, and extras are not checked.
+
+The plain form every shipped package uses (a name, optional extras and version specifiers, as
+``torch>=2.1,<3``) is split here and only its specifiers go to ``packaging.specifiers``: the full
+PEP 508 parser (``packaging.requirements`` with its tokenizer and markers) takes tens of
+milliseconds to import, a cost every first ``generate`` of a process paid. Anything else (markers,
+URLs, odd spacing) and anything the split form gets wrong goes through the full parser, whose
+error names the requirement.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import subprocess
 import sys
@@ -19,17 +27,45 @@ from ..errors import DependencyError
 logger = logging.getLogger("medhub.execution.deps")
 
 
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_SPEC = r"(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+"
+#: ``name[extra,...]spec,spec`` without markers or URLs (the form :func:`parse_requirement` takes apart itself).
+_PLAIN = re.compile(rf"\s*(?P<name>{_NAME})\s*(?:\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\])?"
+                    rf"\s*(?P<spec>{_SPEC}(?:\s*,\s*{_SPEC})*)?\s*")
+
+
+class PlainRequirement:
+    """A requirement without markers or URL: its ``name`` and ``specifier`` (a ``SpecifierSet``), as
+    ``packaging``'s Requirement has them (``marker`` and ``url`` None)."""
+
+    marker = None
+    url = None
+
+    def __init__(self, name: str, specifier: Any) -> None:
+        self.name = name
+        self.specifier = specifier
+
+
 def parse_requirement(text: str) -> Any:
-    """``packaging``'s Requirement of ``text``, or :class:`DependencyError` naming it.
+    """``packaging``'s Requirement of ``text`` (a :class:`PlainRequirement` for the plain form), or
+    :class:`DependencyError` naming it.
 
     Example:
         >>> str(parse_requirement("numpy>=1.24,<3").specifier)
         '<3,>=1.24'
     """
-    from packaging.requirements import InvalidRequirement, Requirement
-
     if not isinstance(text, str):
         raise DependencyError(f"Dependency {text!r} is not a PEP 508 requirement string (e.g. 'numpy>=1.24').")
+    plain = _PLAIN.fullmatch(text)
+    if plain:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            return PlainRequirement(plain["name"], SpecifierSet(plain["spec"] or ""))
+        except InvalidSpecifier:
+            pass  # the full parser says what is wrong
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         return Requirement(text)
     except InvalidRequirement as exc:

@@ -22,8 +22,7 @@ import numpy as np
 
 from .._paths import bundled
 from ..errors import GenerationError, MedhubError, OutputSpecError, PackageError
-from ..outputs import OutputSpec, check_outputs, infer_specs
-from ..outputs.specs import with_format
+from ..outputs.specs import OutputSpec, check_outputs, infer_specs, with_format
 from ..validate import check_batch_size
 from . import context
 from .deps import ensure_dependencies, requirement_name

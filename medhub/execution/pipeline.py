@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..outputs import OutputSpec
+from ..outputs.specs import OutputSpec
 from .seeds import sample_seeds
 from .streams import parallel
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import struct
-import tempfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -174,6 +173,8 @@ def encode(arr: np.ndarray, spec: OutputSpec, record: Record = None) -> bytes:
         buf = io.BytesIO()
         write_file(buf, arr, spec, record)
         return buf.getvalue()
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="medhub-encode-") as tmp:  # nibabel writes to a path only
         path = Path(tmp) / f"sample{_WRITERS[spec.file_format][1]}"
         write_file(path, arr, spec, record)

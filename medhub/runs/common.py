@@ -12,21 +12,23 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError
 from ..execution import ModelExecutor
 from ..execution.inputs import check_inputs
 from ..execution.marking import mark_provenance
 from ..execution.seeds import check_seed
-from ..outputs import GenerationRun, OutputSpec, output_folder
-from ..outputs.manifest import MANIFEST, PROVENANCE, manifest_text, part_name, try_merge
-from ..outputs.marks import Marker
-from ..outputs.specs import check_format
-from ..outputs.store import FsspecStore, LocalStore
+from ..outputs.specs import OutputSpec, check_format
 from ..validate import check_batch_size, check_num_samples
 
-Store = LocalStore | FsspecStore
+if TYPE_CHECKING:  # the writer stack loads with the first run to files (an in-memory run never needs it)
+    from ..outputs.manifest import MANIFEST, PROVENANCE
+    from ..outputs.marks import Marker
+    from ..outputs.runs import GenerationRun
+    from ..outputs.store import FsspecStore, LocalStore
+
+    Store = LocalStore | FsspecStore
 
 
 def check_options(num_samples: Any, seed: Any, batch_size: Any, output_format: str | None,
@@ -38,6 +40,8 @@ def check_options(num_samples: Any, seed: Any, batch_size: Any, output_format: s
     seed = check_seed(seed)
     batch_size = check_batch_size(batch_size)
     if output_path is not None:
+        from ..outputs.runs import output_folder
+
         output_folder(output_path)
     return num_samples, seed, batch_size
 
@@ -68,9 +72,15 @@ def run_provenance(executor: ModelExecutor, seed: int, num_samples: int, batch_s
                 **mark_provenance(marker))
 
 
-def run_result(store: Store, num_samples: int, seed: int, manifest: str = MANIFEST,
-               provenance: str = PROVENANCE) -> GenerationRun:
-    """The :class:`GenerationRun` of a shared run's folder (URLs as strings for fsspec stores)."""
+def run_result(store: Store, num_samples: int, seed: int, manifest: str | None = None,
+               provenance: str | None = None) -> GenerationRun:
+    """The :class:`GenerationRun` of a shared run's folder (URLs as strings for fsspec stores; by
+    default its :data:`~medhub.outputs.manifest.MANIFEST` and :data:`~medhub.outputs.manifest.PROVENANCE`)."""
+    from ..outputs.manifest import MANIFEST, PROVENANCE
+    from ..outputs.runs import GenerationRun
+    from ..outputs.store import LocalStore
+
+    manifest, provenance = manifest or MANIFEST, provenance or PROVENANCE
     if isinstance(store, LocalStore):
         return GenerationRun(store.root, num_samples, seed, store.root / manifest, store.root / provenance)
     return GenerationRun(store.url, num_samples, seed, store.location(manifest),  # type: ignore[arg-type]
@@ -81,6 +91,9 @@ def finish(store: Store, specs: list[OutputSpec], rows: Iterable[dict[str, Any]]
            num_samples: int, seed: int, part: tuple[int, int] | None = None) -> GenerationRun:
     """The finish of a shared run: its manifest and provenance (shard K of N: their parts, then
     the whole manifest once every part is there), each written whole."""
+    from ..outputs.manifest import MANIFEST, PROVENANCE, manifest_text, part_name, try_merge
+    from ..outputs.store import LocalStore
+
     manifest, record = (MANIFEST, PROVENANCE) if part is None else (part_name(*part), part_name(*part, "provenance",
                                                                                                 ".json"))
     store.write_bytes(manifest, manifest_text(specs, rows).encode())

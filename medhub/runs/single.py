@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..execution import ModelExecutor
 from ..execution.device import resolve_device
 from ..execution.pipeline import collect
-from ..progress import progress_bar
 from ..execution.seeds import new_seed
-from ..outputs import GenerationRun, RunWriter, to_samples, unique_run_dir
-from ..outputs.runs import signals_as_exit
+from ..outputs.specs import to_samples
+from ..progress import progress_bar
 from ..validate import check_in_memory
 from .common import check_model, check_options, run_provenance
+
+if TYPE_CHECKING:  # the writer stack loads with the first run to files
+    from ..outputs.runs import GenerationRun
 
 
 def generate_samples(executor: ModelExecutor, num_samples: int, seed: int | None = None, device: str = "auto",
@@ -51,6 +53,8 @@ def generate_files(executor: ModelExecutor, num_samples: int, output_path: str |
                    trust_remote_code: bool = False, **inputs: Any) -> GenerationRun:
     """``num_samples`` samples written to ``output_path`` (default: a new folder under
     ``MEDHUB_HOME/outputs/<model_id>/``) with ``manifest.csv`` and ``provenance.json``."""
+    from ..outputs.runs import RunWriter, signals_as_exit, unique_run_dir
+
     num_samples, seed, batch_size = check_options(num_samples, seed, batch_size, output_format, output_path)
     check_model(executor, inputs, install_dependencies, trust_remote_code)
     device = resolve_device(device, executor.uses_torch)
