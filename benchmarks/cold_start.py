@@ -119,18 +119,19 @@ with timed("numpy import (part of torch's import)"):  # the first module get_mod
 with timed("imports (executor modules)"):  # what get_model_executor() imports on first use
     import medhub.generators, medhub.outputs
     import medhub.execution.executor as ex_mod
+    import medhub.execution.kinds as kinds_mod
     import medhub.execution.resolve as res_mod
 wrap(medhub.generators.Generators, "__init__", "catalog (Generators())")
 wrap(ex_mod, "ensure_dependencies", "dependency check")
 wrap(res_mod.PackageResolver, "resolve", "package sha256 verification")
-original_import = ex_mod.import_resolved
+original_import = kinds_mod.import_resolved
 def import_resolved(package, model_id):
     if "torch" not in sys.modules:
         with timed("torch import"):
             import torch
     with timed("package import (without torch)"):
         return original_import(package, model_id)
-ex_mod.import_resolved = import_resolved
+kinds_mod.import_resolved = import_resolved
 wrap(ex_mod.ModelExecutor, "load", "weight load")
 wrap(ex_mod.ModelExecutor, "call_package", "first batch (forward pass)")
 wrap(ex_mod.ModelExecutor, "provenance", "provenance record")
