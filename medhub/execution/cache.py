@@ -81,10 +81,6 @@ def _suffix(url: str) -> str:
     return ".zip"
 
 
-def _write_json(path: Path, doc: Any) -> None:
-    write_json_atomically(path, doc, indent=2)
-
-
 def _rmdir_if_empty(folder: Path) -> None:
     with contextlib.suppress(OSError):
         folder.rmdir()
@@ -218,7 +214,7 @@ class PackageCache:
             records[model_id] = {"url": url, "sha256": sha256, "size": size,
                                  "trusted_at": datetime.now(timezone.utc).isoformat()}
             self.root.mkdir(parents=True, exist_ok=True)
-            _write_json(self.trust_file, records)
+            write_json_atomically(self.trust_file, records, indent=2)
 
     # ------------------------------------------------------------------ lookup
     def expected_sha(self, model_id: str, execution: dict[str, Any]) -> str | None:
@@ -298,7 +294,7 @@ class PackageCache:
             raise IntegrityError(f"Cached package {model_id} at {folder}: files changed since extraction. {fix}")
         meta["files"] = {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()}
         self._match_archive(model_id, folder, meta, manifest, fix)
-        _write_json(folder / META, meta)
+        write_json_atomically(folder / META, meta, indent=2)
         return meta["archive_sha256"], manifest
 
     def fetch(self, model_id: str, execution: dict[str, Any], trust_remote_code: bool = False,
@@ -362,10 +358,11 @@ class PackageCache:
             package_root(tmp, model_id, execution)  # a package is in there
             manifest = tree_manifest(tmp)
             tree, total = manifest_digest(manifest)
-            _write_json(tmp / META, {"model_id": model_id, "url": url, "archive": f"{digest}{_suffix(url)}",
-                                     "archive_sha256": digest, "tree_sha256": tree, "size": total,
-                                     "files": {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()},
-                                     "fetched": datetime.now(timezone.utc).isoformat()})
+            meta = {"model_id": model_id, "url": url, "archive": f"{digest}{_suffix(url)}", "archive_sha256": digest,
+                    "tree_sha256": tree, "size": total,
+                    "files": {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()},
+                    "fetched": datetime.now(timezone.utc).isoformat()}
+            write_json_atomically(tmp / META, meta, indent=2)
             if downloaded:
                 self.archives.mkdir(parents=True, exist_ok=True)
                 os.replace(archive, self.archives / f"{digest}{_suffix(url)}")
@@ -469,7 +466,7 @@ class PackageCache:
             with self._lock("trust"):
                 records = self.trusted()
                 records.pop(model_id, None)
-                _write_json(self.trust_file, records)
+                write_json_atomically(self.trust_file, records, indent=2)
         return removed
 
     @contextlib.contextmanager

@@ -180,10 +180,6 @@ def _quiet_tqdm() -> type:
     return Quiet
 
 
-def _write_json(path: Path, doc: Any) -> None:
-    write_json_atomically(path, doc, parents=True, indent=2)
-
-
 class HubSource:
     """Fetches, verifies and re-checks Hub snapshots of catalog entries; records live in ``home/hub``.
 
@@ -300,11 +296,11 @@ class HubSource:
                   "patterns": list(patterns), "tree_sha256": tree, "size": size,
                   "files": {rel: [r.sha256, r.size, r.mtime_ns] for rel, r in manifest.items()},
                   "fetched": datetime.now(timezone.utc).isoformat()}
-        _write_json(self.record_path(model_id, seen), record)
+        write_json_atomically(self.record_path(model_id, seen), record, parents=True, indent=2)
         if not link.pinned:
-            _write_json(self.trust_path(model_id), {"repo_id": link.repo_id, "revision": link.revision,
-                                                    "commit": seen, "tree_sha256": tree,
-                                                    "trusted_at": record["fetched"]})
+            trust = {"repo_id": link.repo_id, "revision": link.revision, "commit": seen, "tree_sha256": tree,
+                     "trusted_at": record["fetched"]}
+            write_json_atomically(self.trust_path(model_id), trust, parents=True, indent=2)
         logger.info("Model %s: %s@%s verified (%d files, tree %s)", model_id, link.repo_id, seen[:12], len(manifest),
                     tree[:16])
         return self._snapshot(record, manifest, link.pinned)
