@@ -524,7 +524,8 @@ def test_markers_are_evaluated_and_bad_requirements_named():
 def test_requirement_answers_are_remembered_so_later_processes_skip_packaging(tmp_path):
     # whether a version satisfies a plain requirement never changes: the second process looks the
     # installed version up but does not import packaging's specifiers (a cost of every first generate)
-    code = ("import sys, json; from medhub.execution.deps import missing_requirements; "
+    code = ("import sys, json; from medhub.execution.deps import missing_requirements, requirement_name; "
+            "assert requirement_name('Torch>=2.1,<3') == 'torch'; "
             "print(json.dumps([missing_requirements(['numpy>=1.0', 'numpy>=999', 'numpy']), "
             "'packaging.specifiers' in sys.modules]))")
     env = {**os.environ, "MEDHUB_HOME": str(tmp_path)}

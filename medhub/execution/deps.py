@@ -86,6 +86,9 @@ def requirement_name(text: str) -> str:
         >>> requirement_name("Torch>=2.1,<3")
         'torch'
     """
+    plain = _PLAIN.fullmatch(text) if isinstance(text, str) else None
+    if plain:  # the name alone: no specifier parser (the dependency check still validates the specifiers)
+        return plain["name"].lower()
     return str(parse_requirement(text).name).lower()
 
 
