@@ -266,8 +266,8 @@ def native(model: str) -> bool:
 FIRST_CALL = """
     ### First call of `generate` against the raw loop
 
-    {model}, {n:,} samples, the first call in a fresh process (median of {rounds} rounds of four
-    processes, alternated, after a warm-up round): `Generators().generate(..., seed=0, device="cpu")`
+    {model}, {n:,} samples, the first call in a fresh process (median of {rounds} rounds of one process
+    per column, alternated, after a warm-up round): `Generators().generate(..., seed=0, device="cpu")`
     against the raw loop of `benchmarks/generate.py` at batch size {raw_batch}. The call is what
     medhub / raw compares (the raw call's time over medhub's); the phases above the line run before
     it. Phases are exclusive times on the calling thread; *other* is what no phase claims. The
@@ -275,7 +275,7 @@ FIRST_CALL = """
     and a call that needs less CPU suffers less from it.
 
     {phases}
-{package}"""
+    {package}"""
 
 PACKAGE = """
     *Package alone* is the package's own `load` and `sample` in a bare loop, called as medhub calls
