@@ -245,6 +245,7 @@ def first_call(python: str, model: str, num_samples: int, raw_batch: int, rounds
         calls = [d["call_s"] for d in docs]
         cells[key] = {"call_s": statistics.median(calls), "call_s_all": calls, "runs": docs,
                       "call_cpu_s": statistics.median(d["call_cpu_s"] for d in docs),
+                      "call_faults": statistics.median(d.get("call_faults", 0) for d in docs),
                       "phases": {p: statistics.median(v) for p, v in phases.items() if None not in v}}
     ratios = {mode: cells[f"raw|{mode}"]["call_s"] / cells[f"medhub|{mode}"]["call_s"] for mode in GOAL_FIRST_CALL}
     out = {"rounds": rounds, "num_samples": num_samples, "raw_batch": raw_batch, "cells": cells,
@@ -271,8 +272,9 @@ FIRST_CALL = """
     against the raw loop of `benchmarks/generate.py` at batch size {raw_batch}. The call is what
     medhub / raw compares (the raw call's time over medhub's); the phases above the line run before
     it. Phases are exclusive times on the calling thread; *other* is what no phase claims. The
-    last row is the CPU time the call used: on a loaded machine the wall times grow with the load,
-    and a call that needs less CPU suffers less from it.
+    last rows are the CPU time the call used (on a loaded machine the wall times grow with the load,
+    and a call that needs less CPU suffers less from it) and its minor page faults: the new memory a
+    fresh process maps in on first touch, a cost of the first call that a warm process does not pay.
 
     {phases}
     {package}"""
@@ -303,6 +305,9 @@ def first_call_section(res: dict[str, Any], model: str) -> tuple[list[Goal], str
                                        for impl, mode in order)])
     rows.append(["CPU time of the call (every thread, writer processes)",
                  *(ms(cells[f"{impl}|{mode}"]["call_cpu_s"]) for impl, mode in order)])
+    if all("call_faults" in cells[f"{impl}|{mode}"] for impl, mode in order):
+        rows.append(["page faults of the call (minor: new memory touched)",
+                     *(f"{cells[f'{impl}|{mode}']['call_faults']:,.0f}" for impl, mode in order)])
     goals = [Goal("cold start", f"{short(model)}, first call of generate, {res['num_samples']:,} samples "
                   f"{MODE_LABELS[mode]}: medhub / raw loop ({ms(cells[f'medhub|{mode}']['call_s'])} vs "
                   f"{ms(cells[f'raw|{mode}']['call_s'])})", f"{ratio:.2f}", f">= {GOAL_FIRST_CALL[mode]}",

@@ -62,6 +62,13 @@ def wrap(owner: Any, name: str, label: Any) -> None:
     setattr(owner, name, wrapper)
 
 
+def _faults() -> int:
+    """Minor page faults of this process so far (new memory the kernel mapped in on first touch)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def _cpu_s() -> float:
     """CPU seconds of this process (all its threads) and of its ended children (writer processes)."""
     import resource
@@ -203,14 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     call = IMPLS[args.impl](args)
     before = dict(TOTALS)
     TOTALS.clear()
-    cpu_started = _cpu_s()
+    cpu_started, faults_started = _cpu_s(), _faults()
     with Timed("other"):  # the call: what the phases inside it leave is "other"
         started = time.perf_counter()
         result = call()
         call_s = time.perf_counter() - started
-    call_cpu_s = _cpu_s() - cpu_started
+    call_cpu_s, call_faults = _cpu_s() - cpu_started, _faults() - faults_started
     produced = len(result) if args.mode == "memory" else sum(1 for _ in Path(args.out).rglob("*.png"))
-    print("RESULT " + json.dumps({"impl": args.impl, "mode": args.mode, "call_s": call_s, "call_cpu_s": call_cpu_s, "before_call": before,
+    print("RESULT " + json.dumps({"impl": args.impl, "mode": args.mode, "call_s": call_s, "call_cpu_s": call_cpu_s, "call_faults": call_faults,
+                                  "before_call": before,
                                   "phases": TOTALS, "produced": produced, "inside_s": time.perf_counter() - T0}),
           flush=True)
     return 0
