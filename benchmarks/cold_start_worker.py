@@ -1,8 +1,14 @@
 """One fresh process of the cold-start benchmark's first-call comparison (``cold_start.py`` starts it).
 
 Not a benchmark of its own: ``python benchmarks/cold_start.py`` runs it as
-``python benchmarks/cold_start_worker.py --impl raw|medhub --mode memory|png ...``, once per
+``python benchmarks/cold_start_worker.py --impl raw|medhub|package --mode memory|png ...``, once per
 process, and reads the JSON line ``RESULT {...}`` it prints last.
+
+``--impl package`` (in memory only) is the package alone: its own ``load`` and ``sample`` in a bare
+loop, called as medhub calls it (the catalog's memory layout and batch size, medhub's per-sample
+seeds), without medhub's set-up, checks or collection. It splits the gap between medhub and the raw
+loop into what the package's frozen algorithm costs (fixed blocks, per-sample counter-based noise,
+a padded last block) and what medhub adds.
 
 Both implementations import torch first, as ``generate_worker.py`` does; then medhub imports itself
 and reads its catalog (``Generators()``) and the raw loop reads the catalog facts it needs; then the
@@ -56,6 +62,13 @@ def wrap(owner: Any, name: str, label: Any) -> None:
     setattr(owner, name, wrapper)
 
 
+def _faults() -> int:
+    """Minor page faults of this process so far (new memory the kernel mapped in on first touch)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def _cpu_s() -> float:
     """CPU seconds of this process (all its threads) and of its ended children (writer processes)."""
     import resource
@@ -91,15 +104,17 @@ def medhub_call(args: argparse.Namespace) -> Any:
         import medhub.execution.executor as ex_mod
         import medhub.execution.kinds as kinds_mod
         import medhub.execution.resolve as res_mod
-        import medhub.outputs.runs as out_mod
 
         wrap(ex_mod, "ensure_dependencies", "dependency check")
         wrap(res_mod.PackageResolver, "resolve", "resolve + verification hashing")
         wrap(kinds_mod, "import_resolved", "package import")
         wrap(ex_mod.ModelExecutor, "load", "load()")
         wrap(ex_mod.ModelExecutor, "call_package", batch_label)
-        for name in ("__init__", "submit", "finish"):
-            wrap(out_mod.RunWriter, name, "writing")
+        if args.mode == "png":  # in memory the run never imports the writer stack; neither does this
+            import medhub.outputs.runs as out_mod
+
+            for name in ("__init__", "submit", "finish"):
+                wrap(out_mod.RunWriter, name, "writing")
 
     def call() -> Any:
         if args.mode == "png":
@@ -146,9 +161,44 @@ def raw_call(args: argparse.Namespace) -> Any:
     return call
 
 
+def package_call(args: argparse.Namespace) -> Any:
+    """The package's own ``load`` and ``sample`` in a bare loop, as medhub calls them; returns the call."""
+    if args.mode != "memory":
+        raise SystemExit("--impl package runs in memory only")
+    with Timed("catalog facts and encoder (raw)"):
+        from generate_worker import _load_package, _package_entry
+
+        from medhub.config import ConfigManager
+        from medhub.execution.seeds import sample_seeds
+        from medhub.execution.spec import DEFAULT_BATCH_SIZE
+
+        entry = _package_entry(args.model)
+        size = ConfigManager().config_dict[args.model]["execution"]["generate_method"].get("batch_size")
+        size = size or DEFAULT_BATCH_SIZE
+    import torch
+
+    def call() -> Any:
+        with Timed("build + load"):
+            module = _load_package(args.model, entry)
+            model = module.load(entry["weights"], "cpu")
+            if entry["memory_format"] == "channels_last":
+                model = model.to(memory_format=torch.channels_last)
+        samples: list[Any] = []
+        for lo in range(0, args.num_samples, size):
+            with Timed(batch_label(1 if lo == 0 else 2)):
+                out = module.sample(model, sample_seeds(0, range(lo, min(lo + size, args.num_samples))))
+            samples.extend(next(iter(out.values())))
+        return samples
+
+    return call
+
+
+IMPLS = {"raw": raw_call, "medhub": medhub_call, "package": package_call}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--impl", required=True, choices=("raw", "medhub"))
+    parser.add_argument("--impl", required=True, choices=tuple(IMPLS))
     parser.add_argument("--model", required=True, help="catalog model id")
     parser.add_argument("--num-samples", type=int, required=True)
     parser.add_argument("--mode", required=True, choices=("memory", "png"))
@@ -157,17 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with Timed("import torch"):
         import torch  # noqa: F401 - first, in both implementations (as generate_worker.py)
-    call = (medhub_call if args.impl == "medhub" else raw_call)(args)
+    call = IMPLS[args.impl](args)
     before = dict(TOTALS)
     TOTALS.clear()
-    cpu_started = _cpu_s()
+    cpu_started, faults_started = _cpu_s(), _faults()
     with Timed("other"):  # the call: what the phases inside it leave is "other"
         started = time.perf_counter()
         result = call()
         call_s = time.perf_counter() - started
-    call_cpu_s = _cpu_s() - cpu_started
+    call_cpu_s, call_faults = _cpu_s() - cpu_started, _faults() - faults_started
     produced = len(result) if args.mode == "memory" else sum(1 for _ in Path(args.out).rglob("*.png"))
-    print("RESULT " + json.dumps({"impl": args.impl, "mode": args.mode, "call_s": call_s, "call_cpu_s": call_cpu_s, "before_call": before,
+    print("RESULT " + json.dumps({"impl": args.impl, "mode": args.mode, "call_s": call_s, "call_cpu_s": call_cpu_s, "call_faults": call_faults,
+                                  "before_call": before,
                                   "phases": TOTALS, "produced": produced, "inside_s": time.perf_counter() - T0}),
           flush=True)
     return 0

@@ -137,6 +137,32 @@ def test_2_planted_pyc_in_a_pinned_local_package_never_runs(tmp_path):
     assert (out[0] == 7).all()  # ...and it never runs: the verified source does
 
 
+def test_2_finders_python_cached_for_the_package_before_medhub_imported_it_are_dropped(tmp_path, monkeypatch):
+    # An earlier plain import leaves Python's own finders (which read .pyc files) for the package's
+    # folders, and for links to them; medhub drops them, so every later import goes through its
+    # verified loader. Finders of other folders stay.
+    from importlib.machinery import FileFinder
+
+    from medhub.execution.loader import import_package
+
+    folder = write_package(tmp_path, "pkg", PKG)
+    (folder / "sub").mkdir()
+    with zipfile.ZipFile(folder / "lib.zip", "w") as zf:
+        zf.writestr("extra.py", "VALUE = 1\n")
+    (tmp_path / "link").symlink_to(folder)
+    (tmp_path / "zip-link.zip").symlink_to(folder / "lib.zip")
+    (tmp_path / "other").mkdir()
+    inside = [folder, folder / "sub", tmp_path / "link", tmp_path / "link" / "sub", folder / "lib.zip",
+              tmp_path / "zip-link.zip"]
+    cache = dict(sys.path_importer_cache)
+    monkeypatch.setattr(sys, "path_importer_cache", cache)  # the test's own copy, restored afterwards
+    for path in [*inside, tmp_path / "other", tmp_path]:
+        cache[str(path)] = FileFinder(str(path))
+    import_package(folder, "00001_FINDERS")
+    assert [str(p) for p in inside if str(p) in cache] == []
+    assert str(tmp_path / "other") in cache and str(tmp_path) in cache
+
+
 def test_2_planted_pyc_of_a_submodule_in_the_cache_never_runs(server, tmp_path, _isolated_home):
     source = PKG.replace("VALUE = 7", "from .net import VALUE")
     server.files["/p.zip"] = make_zip({"__init__.py": source.encode(), "net.py": b"VALUE = 7\n"})

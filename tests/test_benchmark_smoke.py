@@ -41,7 +41,10 @@ def run_quick(name: str, json_path: Path, *options: str, timeout: int = 600) -> 
 def check_cold_start(doc: dict) -> None:
     """The first call of generate, timed phase by phase against the raw loop (issue 33, point 8)."""
     first = doc["first_call"]
-    assert set(first["cells"]) == {"raw|memory", "medhub|memory", "raw|png", "medhub|png"}
+    assert set(first["cells"]) == {"raw|memory", "medhub|memory", "raw|png", "medhub|png", "package|memory"}
+    assert {"build + load", "first batch"} <= set(first["cells"]["package|memory"]["phases"])
+    assert first["package_over_raw"] > 0 and first["medhub_over_package"] > 0
+    assert all(cell["call_faults"] > 0 for cell in first["cells"].values())
     medhub, raw = first["cells"]["medhub|png"]["phases"], first["cells"]["raw|png"]["phases"]
     assert {"import medhub", "catalog (Generators())", "resolve + verification hashing", "package import", "load()",
             "first batch", "writing"} <= set(medhub)  # 64 samples: one batch

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -517,6 +519,38 @@ def test_markers_are_evaluated_and_bad_requirements_named():
         'medhub-no-such-dist; python_version >= "3"']
     with pytest.raises(DependencyError, match="'numpy>=>1' is not a valid PEP 508"):
         missing_requirements(["numpy>=>1"])
+
+
+def test_requirement_answers_are_remembered_so_later_processes_skip_packaging(tmp_path):
+    # whether a version satisfies a plain requirement never changes: the second process looks the
+    # installed version up but does not import packaging's specifiers (a cost of every first generate)
+    code = ("import sys, json; from medhub.execution.deps import missing_requirements, requirement_name; "
+            "assert requirement_name('Torch>=2.1,<3') == 'torch'; "
+            "print(json.dumps([missing_requirements(['numpy>=1.0', 'numpy>=999', 'numpy']), "
+            "'packaging.specifiers' in sys.modules]))")
+    env = {**os.environ, "MEDHUB_HOME": str(tmp_path)}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                      check=True).stdout) for _ in range(2)]
+    assert runs == [[["numpy>=999"], True], [["numpy>=999"], False]]
+    stored = json.loads((tmp_path / "requirements.json").read_text())["answers"]
+    assert sorted(stored.values()) == [False, True]
+
+
+def test_a_foreign_or_broken_answers_store_is_ignored_and_an_unwritable_one_only_costs_time(tmp_path, monkeypatch):
+    from medhub.execution import deps
+
+    store = tmp_path / "requirements.json"
+    monkeypatch.setattr(deps, "_answers_store", lambda: store)
+    version = metadata.version("numpy")
+    for text in ("{not json", json.dumps({"scope": "0|old", "answers": {f"numpy>=999\x00{version}": True}})):
+        store.write_text(text)
+        monkeypatch.setattr(deps, "_ANSWERS", None)
+        assert deps.missing_requirements(["numpy>=999"]) == ["numpy>=999"]
+        assert json.loads(store.read_text())["answers"] == {f"numpy>=999\x00{version}": False}
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(deps, "_answers_store", lambda: tmp_path / "file" / "requirements.json")
+    monkeypatch.setattr(deps, "_ANSWERS", None)
+    assert deps.missing_requirements(["numpy>=998", "numpy>=1"]) == ["numpy>=998"]
 
 
 def test_shipped_requirements_parse():

@@ -10,10 +10,17 @@ PEP 508 parser (``packaging.requirements`` with its tokenizer and markers) takes
 milliseconds to import, a cost every first ``generate`` of a process paid. Anything else (markers,
 URLs, odd spacing) and anything the split form gets wrong goes through the full parser, whose
 error names the requirement.
+
+Whether an installed version satisfies a plain requirement never changes, so the answers are
+remembered in ``MEDHUB_HOME/requirements.json`` (keyed by the requirement, the installed version
+and ``packaging``'s version): a process whose packages were checked before looks the installed
+versions up, as always, but does not import ``packaging.specifiers`` (several milliseconds of every
+process's first ``generate``). A home that cannot be written only costs that time.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shlex
@@ -79,7 +86,61 @@ def requirement_name(text: str) -> str:
         >>> requirement_name("Torch>=2.1,<3")
         'torch'
     """
+    plain = _PLAIN.fullmatch(text) if isinstance(text, str) else None
+    if plain:  # the name alone: no specifier parser (the dependency check still validates the specifiers)
+        return plain["name"].lower()
     return str(parse_requirement(text).name).lower()
+
+
+#: Remembered answers (requirement, installed version) -> satisfied, loaded once per process.
+_ANSWERS: dict[str, bool] | None = None
+_ANSWERS_LIMIT = 512
+
+
+def _answers_store() -> Any:
+    from .._paths import medhub_home
+
+    return medhub_home() / "requirements.json"
+
+
+def _answers_scope() -> str:
+    """What the answers depend on besides the requirement and the version: ``packaging``'s version
+    (its ``__init__`` alone is imported) and the format of the store."""
+    import packaging
+
+    return f"1|{getattr(packaging, '__version__', '')}"
+
+
+def _answers() -> dict[str, bool]:
+    global _ANSWERS
+    if _ANSWERS is None:
+        try:
+            doc = json.loads(_answers_store().read_text())
+            ok = isinstance(doc, dict) and doc.get("scope") == _answers_scope() and isinstance(doc.get("answers"), dict)
+            _ANSWERS = {k: v for k, v in doc["answers"].items() if isinstance(v, bool)} if ok else {}
+        except (OSError, ValueError):
+            _ANSWERS = {}
+    return _ANSWERS
+
+
+def _remember(new: dict[str, bool]) -> None:
+    from ..atomic import write_json_atomically
+
+    answers = _answers()
+    answers.update(new)
+    kept = dict(list(answers.items())[-_ANSWERS_LIMIT:])
+    answers.clear()
+    answers.update(kept)
+    store = _answers_store()
+    try:
+        write_json_atomically(store, {"scope": _answers_scope(), "answers": kept}, parents=True)
+    except OSError as exc:  # a read-only home only costs speed
+        logger.debug("Cannot remember requirement checks in %s: %s", store, exc)
+
+
+def _satisfies(text: str, installed: str) -> bool:
+    req = parse_requirement(text)
+    return not req.specifier or bool(req.specifier.contains(installed, prereleases=True))
 
 
 def missing_requirements(requirements: list[str]) -> list[str]:
@@ -89,18 +150,30 @@ def missing_requirements(requirements: list[str]) -> list[str]:
         >>> missing_requirements(["numpy", "medhub-no-such-dist>=1"])
         ['medhub-no-such-dist>=1']
     """
-    missing = []
+    missing, new = [], {}
     for text in requirements:
-        req = parse_requirement(text)
-        if req.marker is not None and not req.marker.evaluate():
+        plain = _PLAIN.fullmatch(text) if isinstance(text, str) else None
+        req = None if plain else parse_requirement(text)  # markers, URLs: the full parser, every time
+        if req is not None and req.marker is not None and not req.marker.evaluate():
             continue
         try:
-            installed = metadata.version(req.name)
+            installed = metadata.version(plain["name"] if plain else req.name)
         except metadata.PackageNotFoundError:
             missing.append(text)
             continue
-        if req.specifier and not req.specifier.contains(installed, prereleases=True):
+        if req is not None:
+            ok = not req.specifier or req.specifier.contains(installed, prereleases=True)
+        elif not plain["spec"]:
+            ok = True  # any version
+        else:
+            key = f"{text}\x00{installed}"
+            ok = _answers().get(key)
+            if ok is None:
+                ok = new[key] = _satisfies(text, installed)
+        if not ok:
             missing.append(text)
+    if new:
+        _remember(new)
     return missing
 
 

@@ -47,4 +47,6 @@ def device_name(device: str) -> str:
         return str(torch.cuda.get_device_name(torch.device(device)))
     import platform
 
+    if sys.platform.startswith("linux"):  # processor() runs `uname -p` in a subprocess, and is the machine or empty
+        return platform.machine() or "cpu"
     return platform.processor() or platform.machine() or "cpu"

@@ -19,11 +19,13 @@ packages imported by :func:`import_package`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
 import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -130,12 +132,38 @@ def _path_hook(directory: str) -> VerifiedSourceFinder:
     return VerifiedSourceFinder(directory, root)
 
 
+def _folder_ids(real: str) -> set[tuple[int, int]]:
+    """The (device, inode) of ``real`` and of every folder inside it (links not followed)."""
+    ids = set()
+    for folder, _, _ in os.walk(real):
+        with contextlib.suppress(OSError):
+            st = os.stat(folder)
+            ids.add((st.st_dev, st.st_ino))
+    return ids
+
+
+def _inside(entry: str, root: PackageRoot, folders: set[tuple[int, int]]) -> bool:
+    """Whether the path entry ``entry`` is ``root`` or lies inside it, links resolved: by its path, or
+    by its folder's identity (one ``stat``: a process's importer cache holds hundreds of entries, and
+    resolving each one's links component by component cost milliseconds of every first import)."""
+    if root.owns(os.path.abspath(entry)):
+        return True
+    try:
+        st = os.stat(entry)
+    except (OSError, ValueError):
+        return False  # gone: no finder can load from it
+    if stat.S_ISDIR(st.st_mode):
+        return (st.st_dev, st.st_ino) in folders
+    return root.owns(os.path.realpath(entry))  # a zip file on the path: its real path says
+
+
 def _register(root: PackageRoot) -> None:
     if _path_hook not in sys.path_hooks:
         sys.path_hooks.insert(0, _path_hook)
     _ROOTS[root.real] = root
+    folders = _folder_ids(root.real)
     for entry in list(sys.path_importer_cache):  # finders made before the hook knew this folder
-        if isinstance(entry, str) and (root.owns(os.path.abspath(entry)) or root.owns(os.path.realpath(entry))):
+        if isinstance(entry, str) and _inside(entry, root, folders):
             del sys.path_importer_cache[entry]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 
 import numpy as np
@@ -40,6 +39,8 @@ def sample_seeds(seed: int, indices: Iterable[int]) -> list[int]:
 
 def new_seed() -> int:
     """A fresh random run seed (recorded in the provenance, so the run can be repeated)."""
+    import secrets  # here: a seeded run (and every first call of a process) does without its import
+
     return secrets.randbits(63)
 
 
