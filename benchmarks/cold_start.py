@@ -7,6 +7,7 @@ Run from the repository root (any interpreter with medhub and torch installed)::
     python benchmarks/cold_start.py --profile        # also a cProfile listing of one instrumented CLI run
     python benchmarks/cold_start.py --json out.json  # also write the results as JSON
     python benchmarks/cold_start.py --num-samples 200 --raw-batch 32
+    python benchmarks/cold_start.py --package-block 64   # what-if: the package alone on blocks of 64
 
 **First call of ``generate``** (issue #33): the first call in a fresh process of
 ``Generators().generate(<model>, num_samples=1000, seed=0, device="cpu")``, in memory
@@ -74,6 +75,8 @@ GOAL_S = 0.100
 #: First call of generate (issue #33): medhub / raw at least this, in memory and to PNG.
 GOAL_FIRST_CALL = {"memory": 0.95, "png": 1.0}
 MODE_LABELS = {"memory": "in memory", "png": "PNG files"}
+#: The cell of ``--package-block N``: the package alone on blocks of N (a what-if).
+WHAT_IF = "package-block"
 FIRST_CALL_PHASES = ("import torch", "import medhub", "catalog (Generators())", "catalog facts and encoder (raw)",
                      "executor set-up (imports, executor)", "dependency check", "resolve + verification hashing",
                      "package import", "load()", "build + load", "first batch", "other batches", "writing", "other")
@@ -220,14 +223,16 @@ def measure(python: str, model: str, rounds: int, env: dict[str, str], scratch: 
 
 
 def first_call(python: str, model: str, num_samples: int, raw_batch: int, rounds: int, env: dict[str, str],
-               scratch: Path) -> dict[str, Any]:
-    """The first call of generate in fresh processes, raw and medhub, in memory and to PNG (see the docstring)."""
+               scratch: Path, package_block: int | None = None) -> dict[str, Any]:
+    """The first call of generate in fresh processes, raw and medhub, in memory and to PNG (see the docstring);
+    ``package_block``: also the package alone on blocks of that size (a what-if)."""
     counter = [0]
 
-    def process(impl: str, mode: str) -> dict[str, Any]:
+    def process(impl: str, mode: str, block: int | None = None) -> dict[str, Any]:
         counter[0] += 1
         cmd = [python, str(HERE / "cold_start_worker.py"), "--impl", impl, "--mode", mode, "--model", model,
-               "--num-samples", str(num_samples), "--batch", str(raw_batch), "--out", str(scratch / f"call{counter[0]}")]
+               "--num-samples", str(num_samples), "--batch", str(raw_batch), "--out", str(scratch / f"call{counter[0]}"),
+               *(["--block", str(block)] if block else [])]
         _, stdout = _timed(cmd, env, cwd=ROOT)
         doc = json.loads(next(ln for ln in reversed(stdout.splitlines()) if ln.startswith("RESULT "))[len("RESULT "):])
         if doc["produced"] != num_samples:
@@ -238,6 +243,8 @@ def first_call(python: str, model: str, num_samples: int, raw_batch: int, rounds
                 for mode in GOAL_FIRST_CALL for impl in ("raw", "medhub")}
     if native(model):  # the package alone, in memory: splits the gap (see cold_start_worker.py)
         variants["package|memory"] = lambda: process("package", "memory")
+        if package_block:
+            variants[f"{WHAT_IF}|memory"] = lambda: process("package", "memory", package_block)
     done = alternate(variants, rounds)
     cells: dict[str, Any] = {}
     for key, docs in done.items():
@@ -254,6 +261,9 @@ def first_call(python: str, model: str, num_samples: int, raw_batch: int, rounds
         package = cells["package|memory"]["call_s"]
         out["package_over_raw"] = cells["raw|memory"]["call_s"] / package
         out["medhub_over_package"] = package / cells["medhub|memory"]["call_s"]
+    if f"{WHAT_IF}|memory" in cells:
+        out["package_block"] = package_block
+        out["package_block_over_raw"] = cells["raw|memory"]["call_s"] / cells[f"{WHAT_IF}|memory"]["call_s"]
     return out
 
 
@@ -288,12 +298,21 @@ PACKAGE = """
     package what medhub adds: **{package_over_raw:.2f}** and **{medhub_over_package:.2f}**.
 """
 
+PACKAGE_BLOCK = """
+    *What-if* (`--package-block {package_block}`): the package alone with its fixed block set to
+    {package_block} samples before it runs. A package's block is part of its frozen algorithm: a
+    different block may change its samples on some CPU, so this column only measures what the block
+    costs (raw / what-if: **{package_block_over_raw:.2f}**); nothing of medhub runs it.
+"""
+
 
 def first_call_section(res: dict[str, Any], model: str) -> tuple[list[Goal], str]:
     """The goals and the table of :func:`first_call`'s results."""
     cells, order = res["cells"], [(impl, mode) for mode in GOAL_FIRST_CALL for impl in ("raw", "medhub")]
     if "package|memory" in cells:
         order.insert(2, ("package", "memory"))
+    if f"{WHAT_IF}|memory" in cells:
+        order.insert(3, (WHAT_IF, "memory"))
     rows = []
     for phase in FIRST_CALL_PHASES:
         values = [cells[f"{impl}|{mode}"]["phases"].get(phase) for impl, mode in order]
@@ -314,7 +333,10 @@ def first_call_section(res: dict[str, Any], model: str) -> tuple[list[Goal], str
                   ratio >= GOAL_FIRST_CALL[mode]) for mode, ratio in res["medhub_over_raw"].items()]
     package = "\n" + fill(PACKAGE, **{k: res[k] for k in ("package_over_raw", "medhub_over_package")}) if (
         "package_over_raw" in res) else ""
-    labels = {"raw": "raw", "medhub": "medhub", "package": "package alone"}
+    if "package_block_over_raw" in res:
+        package += "\n\n" + fill(PACKAGE_BLOCK, **{k: res[k] for k in ("package_block", "package_block_over_raw")})
+    labels = {"raw": "raw", "medhub": "medhub", "package": "package alone",
+              WHAT_IF: f"what-if: package alone on blocks of {res.get('package_block')}"}
     text = fill(FIRST_CALL, model=model, n=res["num_samples"], rounds=res["rounds"], raw_batch=res["raw_batch"],
                 phases=table(["Phase", *(f"{labels[impl]}, {MODE_LABELS[mode]}" for impl, mode in order)], rows,
                              "l" + "r" * len(order)), package=package)
@@ -375,13 +397,15 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--num-samples", type=int, default=1000, help="samples of the first call (default 1000)")
     cli.add_argument("--raw-batch", type=int, default=64, help="the raw loop's batch size (default 64)")
     cli.add_argument("--rounds", type=int, help="rounds of each part (default 9; 3 quick)")
+    cli.add_argument("--package-block", type=int, help="what-if: also the package alone on blocks of this size")
     args = cli.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 9)
     info = machine_info(args.python)
     scratch = Path(tempfile.mkdtemp(prefix="medhub-bench-cold-"))
     try:
         env = benchmark_env(scratch / "home")
-        first = first_call(args.python, args.model, args.num_samples, args.raw_batch, rounds, env, scratch)
+        first = first_call(args.python, args.model, args.num_samples, args.raw_batch, rounds, env, scratch,
+                           args.package_block)
         res = measure(args.python, args.model, rounds, env, scratch, args.profile)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -389,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         print(res.pop("profile"))
     doc = {"benchmark": "cold_start", "machine": info,
            "settings": {"model": args.model, "rounds": rounds, "quick": args.quick, "num_samples": args.num_samples,
-                        "raw_batch": args.raw_batch}, "result": res, "first_call": first}
+                        "raw_batch": args.raw_batch, "package_block": args.package_block}, "result": res,
+           "first_call": first}
     return finish(args, doc, report, argv)
 
 

@@ -8,7 +8,8 @@ process, and reads the JSON line ``RESULT {...}`` it prints last.
 loop, called as medhub calls it (the catalog's memory layout and batch size, medhub's per-sample
 seeds), without medhub's set-up, checks or collection. It splits the gap between medhub and the raw
 loop into what the package's frozen algorithm costs (fixed blocks, per-sample counter-based noise,
-a padded last block) and what medhub adds.
+a padded last block) and what medhub adds. ``--block N`` (a what-if) sets the package's ``CHUNK``,
+the fixed block its network runs on, to N first.
 
 Both implementations import torch first, as ``generate_worker.py`` does; then medhub imports itself
 and reads its catalog (``Generators()``) and the raw loop reads the catalog facts it needs; then the
@@ -180,6 +181,10 @@ def package_call(args: argparse.Namespace) -> Any:
     def call() -> Any:
         with Timed("build + load"):
             module = _load_package(args.model, entry)
+            if args.block:
+                if not isinstance(getattr(module, "CHUNK", None), int):
+                    raise SystemExit(f"--block: package {args.model} has no CHUNK to change")
+                module.CHUNK = args.block
             model = module.load(entry["weights"], "cpu")
             if entry["memory_format"] == "channels_last":
                 model = model.to(memory_format=torch.channels_last)
@@ -204,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", required=True, choices=("memory", "png"))
     parser.add_argument("--out", required=True, help="the run's output folder (png)")
     parser.add_argument("--batch", type=int, default=64, help="the raw loop's batch size")
+    parser.add_argument("--block", type=int, help="--impl package: run the package on blocks of this many samples")
     args = parser.parse_args(argv)
     with Timed("import torch"):
         import torch  # noqa: F401 - first, in both implementations (as generate_worker.py)

@@ -192,6 +192,13 @@ def test_the_cold_start_page_shows_each_phase_of_both_first_calls_and_the_goals(
     text = cold_start.report(Run("python benchmarks/cold_start.py", doc)).text
     assert "| **the call** | **500 ms** | **520 ms** | **510 ms** | **660 ms** | **600 ms** |" in text
     assert "package alone, in memory" in text and "**0.98** and **0.98**" in text
+    assert "what-if" not in text
+    # --package-block 64: one more column, the package alone on blocks of 64, and what it costs
+    first["cells"]["package-block|memory"] = cell(0.48, **{"build + load": 0.02, "first batch": 0.03})
+    first.update(package_block=64, package_block_over_raw=0.5 / 0.48)
+    text = cold_start.report(Run("python benchmarks/cold_start.py", doc)).text
+    assert "| **the call** | **500 ms** | **520 ms** | **510 ms** | **480 ms** | **660 ms** | **600 ms** |" in text
+    assert "what-if: package alone on blocks of 64, in memory" in text and "(raw / what-if: **1.04**)" in text
     old = dict(doc)
     del old["first_call"]  # results written before the first-call part existed still render
     assert "### First call" not in cold_start.report(Run("python benchmarks/cold_start.py", old)).text
