@@ -8,6 +8,7 @@ Run from the repository root (any interpreter with medhub and torch installed)::
     python benchmarks/cold_start.py --json out.json  # also write the results as JSON
     python benchmarks/cold_start.py --num-samples 200 --raw-batch 32
     python benchmarks/cold_start.py --package-block 64   # what-if: the package alone on blocks of 64
+    python benchmarks/cold_start.py --env MALLOC_TRIM_THRESHOLD_=268435456   # what-if: raw and medhub with it
 
 **First call of ``generate``** (issue #33): the first call in a fresh process of
 ``Generators().generate(<model>, num_samples=1000, seed=0, device="cpu")``, in memory
@@ -77,6 +78,8 @@ GOAL_FIRST_CALL = {"memory": 0.95, "png": 1.0}
 MODE_LABELS = {"memory": "in memory", "png": "PNG files"}
 #: The cell of ``--package-block N``: the package alone on blocks of N (a what-if).
 WHAT_IF = "package-block"
+#: The cells of ``--env NAME=VALUE``: raw and medhub in memory with those environment variables (a what-if).
+WITH_ENV = {"raw-env": "raw", "medhub-env": "medhub"}
 FIRST_CALL_PHASES = ("import torch", "import medhub", "catalog (Generators())", "catalog facts and encoder (raw)",
                      "executor set-up (imports, executor)", "dependency check", "resolve + verification hashing",
                      "package import", "load()", "build + load", "first batch", "other batches", "writing", "other")
@@ -223,17 +226,19 @@ def measure(python: str, model: str, rounds: int, env: dict[str, str], scratch: 
 
 
 def first_call(python: str, model: str, num_samples: int, raw_batch: int, rounds: int, env: dict[str, str],
-               scratch: Path, package_block: int | None = None) -> dict[str, Any]:
+               scratch: Path, package_block: int | None = None, what_if_env: dict[str, str] | None = None
+               ) -> dict[str, Any]:
     """The first call of generate in fresh processes, raw and medhub, in memory and to PNG (see the docstring);
-    ``package_block``: also the package alone on blocks of that size (a what-if)."""
+    ``package_block``: also the package alone on blocks of that size; ``what_if_env``: also raw and medhub in
+    memory with these environment variables (what-ifs)."""
     counter = [0]
 
-    def process(impl: str, mode: str, block: int | None = None) -> dict[str, Any]:
+    def process(impl: str, mode: str, block: int | None = None, extra: dict[str, str] | None = None) -> dict[str, Any]:
         counter[0] += 1
         cmd = [python, str(HERE / "cold_start_worker.py"), "--impl", impl, "--mode", mode, "--model", model,
                "--num-samples", str(num_samples), "--batch", str(raw_batch), "--out", str(scratch / f"call{counter[0]}"),
                *(["--block", str(block)] if block else [])]
-        _, stdout = _timed(cmd, env, cwd=ROOT)
+        _, stdout = _timed(cmd, {**env, **(extra or {})}, cwd=ROOT)
         doc = json.loads(next(ln for ln in reversed(stdout.splitlines()) if ln.startswith("RESULT "))[len("RESULT "):])
         if doc["produced"] != num_samples:
             raise SystemExit(f"{impl} {mode} produced {doc['produced']} of {num_samples} samples")
@@ -245,6 +250,8 @@ def first_call(python: str, model: str, num_samples: int, raw_batch: int, rounds
         variants["package|memory"] = lambda: process("package", "memory")
         if package_block:
             variants[f"{WHAT_IF}|memory"] = lambda: process("package", "memory", package_block)
+    for cell, impl in WITH_ENV.items() if what_if_env else ():
+        variants[f"{cell}|memory"] = lambda impl=impl: process(impl, "memory", extra=what_if_env)
     done = alternate(variants, rounds)
     cells: dict[str, Any] = {}
     for key, docs in done.items():
@@ -264,6 +271,12 @@ def first_call(python: str, model: str, num_samples: int, raw_batch: int, rounds
     if f"{WHAT_IF}|memory" in cells:
         out["package_block"] = package_block
         out["package_block_over_raw"] = cells["raw|memory"]["call_s"] / cells[f"{WHAT_IF}|memory"]["call_s"]
+    if what_if_env:
+        call = {key: cells[f"{key}|memory"]["call_s"] for key in ("raw", "medhub", *WITH_ENV)}
+        out["env"] = dict(what_if_env)
+        out["env_ratios"] = {"medhub_over_raw": call["raw-env"] / call["medhub-env"],
+                             "raw_speedup": call["raw"] / call["raw-env"],
+                             "medhub_speedup": call["medhub"] / call["medhub-env"]}
     return out
 
 
@@ -305,6 +318,14 @@ PACKAGE_BLOCK = """
     costs (raw / what-if: **{package_block_over_raw:.2f}**); nothing of medhub runs it.
 """
 
+ENV = """
+    *What-if* (`--env {env}`): raw and medhub in memory, each process started with these
+    environment variables (glibc's malloc thresholds, for example, decide how much freed memory is
+    handed back to the system, to be faulted in again by the next batch; they act on the whole
+    process, so medhub would only ever set them on request). With them medhub / raw is
+    **{medhub_over_raw:.2f}**; they make the raw loop {raw_speedup:.2f}x and medhub {medhub_speedup:.2f}x as fast.
+"""
+
 
 def first_call_section(res: dict[str, Any], model: str) -> tuple[list[Goal], str]:
     """The goals and the table of :func:`first_call`'s results."""
@@ -313,6 +334,8 @@ def first_call_section(res: dict[str, Any], model: str) -> tuple[list[Goal], str
         order.insert(2, ("package", "memory"))
     if f"{WHAT_IF}|memory" in cells:
         order.insert(3, (WHAT_IF, "memory"))
+    at = order.index(("raw", "png"))
+    order[at:at] = [(cell, "memory") for cell in WITH_ENV if f"{cell}|memory" in cells]
     rows = []
     for phase in FIRST_CALL_PHASES:
         values = [cells[f"{impl}|{mode}"]["phases"].get(phase) for impl, mode in order]
@@ -336,7 +359,11 @@ def first_call_section(res: dict[str, Any], model: str) -> tuple[list[Goal], str
     if "package_block_over_raw" in res:
         package += "\n\n" + fill(PACKAGE_BLOCK, **{k: res[k] for k in ("package_block", "package_block_over_raw")})
     labels = {"raw": "raw", "medhub": "medhub", "package": "package alone",
-              WHAT_IF: f"what-if: package alone on blocks of {res.get('package_block')}"}
+              WHAT_IF: f"what-if: package alone on blocks of {res.get('package_block')}",
+              **{cell: f"what-if: {impl} with --env" for cell, impl in WITH_ENV.items()}}
+    if "env_ratios" in res:
+        env = " ".join(f"{k}={v}" for k, v in res["env"].items())
+        package += "\n\n" + fill(ENV, env=env, **res["env_ratios"])
     text = fill(FIRST_CALL, model=model, n=res["num_samples"], rounds=res["rounds"], raw_batch=res["raw_batch"],
                 phases=table(["Phase", *(f"{labels[impl]}, {MODE_LABELS[mode]}" for impl, mode in order)], rows,
                              "l" + "r" * len(order)), package=package)
@@ -398,14 +425,19 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--raw-batch", type=int, default=64, help="the raw loop's batch size (default 64)")
     cli.add_argument("--rounds", type=int, help="rounds of each part (default 9; 3 quick)")
     cli.add_argument("--package-block", type=int, help="what-if: also the package alone on blocks of this size")
+    cli.add_argument("--env", action="append", metavar="NAME=VALUE", default=[],
+                     help="what-if: also raw and medhub in memory with this environment variable (repeatable)")
     args = cli.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 9)
+    if any("=" not in item or not item.split("=", 1)[0] for item in args.env):
+        cli.error("--env takes NAME=VALUE, e.g. --env MALLOC_TRIM_THRESHOLD_=268435456")
+    what_if_env = dict(item.split("=", 1) for item in args.env)
     info = machine_info(args.python)
     scratch = Path(tempfile.mkdtemp(prefix="medhub-bench-cold-"))
     try:
         env = benchmark_env(scratch / "home")
         first = first_call(args.python, args.model, args.num_samples, args.raw_batch, rounds, env, scratch,
-                           args.package_block)
+                           args.package_block, what_if_env)
         res = measure(args.python, args.model, rounds, env, scratch, args.profile)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -413,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         print(res.pop("profile"))
     doc = {"benchmark": "cold_start", "machine": info,
            "settings": {"model": args.model, "rounds": rounds, "quick": args.quick, "num_samples": args.num_samples,
-                        "raw_batch": args.raw_batch, "package_block": args.package_block}, "result": res,
+                        "raw_batch": args.raw_batch, "package_block": args.package_block,
+                        "env": what_if_env}, "result": res,
            "first_call": first}
     return finish(args, doc, report, argv)
 

@@ -199,6 +199,15 @@ def test_the_cold_start_page_shows_each_phase_of_both_first_calls_and_the_goals(
     text = cold_start.report(Run("python benchmarks/cold_start.py", doc)).text
     assert "| **the call** | **500 ms** | **520 ms** | **510 ms** | **480 ms** | **660 ms** | **600 ms** |" in text
     assert "what-if: package alone on blocks of 64, in memory" in text and "(raw / what-if: **1.04**)" in text
+    # --env NAME=VALUE: raw and medhub in memory with it, before the PNG columns
+    first["cells"].update({"raw-env|memory": cell(0.4), "medhub-env|memory": cell(0.42)})
+    first.update(env={"MALLOC_TRIM_THRESHOLD_": "268435456"},
+                 env_ratios={"medhub_over_raw": 0.4 / 0.42, "raw_speedup": 0.5 / 0.4, "medhub_speedup": 0.52 / 0.42})
+    text = cold_start.report(Run("python benchmarks/cold_start.py", doc)).text
+    assert ("| **the call** | **500 ms** | **520 ms** | **510 ms** | **480 ms** | **400 ms** | **420 ms** | **660 ms** "
+            "| **600 ms** |") in text
+    assert "what-if: raw with --env, in memory" in text and "`--env MALLOC_TRIM_THRESHOLD_=268435456`" in text
+    assert "medhub / raw is\n**0.95**; they make the raw loop 1.25x and medhub 1.24x as fast." in text
     old = dict(doc)
     del old["first_call"]  # results written before the first-call part existed still render
     assert "### First call" not in cold_start.report(Run("python benchmarks/cold_start.py", old)).text
