@@ -319,7 +319,7 @@ PACKAGE_BLOCK = """
 """
 
 ENV = """
-    *What-if* (`--env {env}`): raw and medhub in memory, each process started with these
+    *What-if* (`{env}`): raw and medhub in memory, each process started with these
     environment variables (glibc's malloc thresholds, for example, decide how much freed memory is
     handed back to the system, to be faulted in again by the next batch; they act on the whole
     process, so medhub would only ever set them on request). With them medhub / raw is
@@ -362,7 +362,7 @@ def first_call_section(res: dict[str, Any], model: str) -> tuple[list[Goal], str
               WHAT_IF: f"what-if: package alone on blocks of {res.get('package_block')}",
               **{cell: f"what-if: {impl} with --env" for cell, impl in WITH_ENV.items()}}
     if "env_ratios" in res:
-        env = " ".join(f"{k}={v}" for k, v in res["env"].items())
+        env = " ".join(f"--env {k}={v}" for k, v in res["env"].items())
         package += "\n\n" + fill(ENV, env=env, **res["env_ratios"])
     text = fill(FIRST_CALL, model=model, n=res["num_samples"], rounds=res["rounds"], raw_batch=res["raw_batch"],
                 phases=table(["Phase", *(f"{labels[impl]}, {MODE_LABELS[mode]}" for impl, mode in order)], rows,
