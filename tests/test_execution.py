@@ -593,3 +593,20 @@ def test_outputs_values_check_for_integer_dtypes(dtype):
     assert distinct_values(bad).tolist() == np.unique(bad).tolist()
     if dtype == "int8":
         assert distinct_values(np.array([-128, 127, -1, 0, -1], np.int8)).tolist() == [-128, -1, 0, 127]
+
+
+def test_device_name_of_the_cpu_starts_no_subprocess_on_linux(monkeypatch):
+    # platform.processor() runs `uname -p` in a subprocess on Linux: a cost of every run to files
+    import platform
+
+    from medhub.execution.device import device_name
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux only")
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError("device_name started a subprocess")
+
+    monkeypatch.setattr(subprocess, "Popen", no_subprocess)
+    monkeypatch.setattr(platform, "processor", lambda: no_subprocess())
+    assert device_name("cpu") == (platform.machine() or "cpu")

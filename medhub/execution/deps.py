@@ -124,16 +124,13 @@ def _answers() -> dict[str, bool]:
 
 
 def _remember(new: dict[str, bool]) -> None:
+    global _ANSWERS
     from ..atomic import write_json_atomically
 
-    answers = _answers()
-    answers.update(new)
-    kept = dict(list(answers.items())[-_ANSWERS_LIMIT:])
-    answers.clear()
-    answers.update(kept)
+    _ANSWERS = dict(list({**_answers(), **new}.items())[-_ANSWERS_LIMIT:])  # the newest answers
     store = _answers_store()
     try:
-        write_json_atomically(store, {"scope": _answers_scope(), "answers": kept}, parents=True)
+        write_json_atomically(store, {"scope": _answers_scope(), "answers": _ANSWERS}, parents=True)
     except OSError as exc:  # a read-only home only costs speed
         logger.debug("Cannot remember requirement checks in %s: %s", store, exc)
 
