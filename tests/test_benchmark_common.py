@@ -105,6 +105,15 @@ def _machine() -> dict:
             "bytecode": {"PYTHONDONTWRITEBYTECODE": "", "compiled": []}}
 
 
+def test_run_all_shows_the_options_it_adds_to_a_benchmark_in_its_command(bench):
+    """The page's command of a benchmark is the one run_all runs: with the options only run_all adds."""
+    run_all = bench("run_all")
+    assert run_all.shown_command("gpu", "<tmp>", False) == "python benchmarks/gpu.py --json <tmp>/gpu.json --no-writers"
+    assert run_all.shown_command("cold_start", "res", True) == (
+        "python benchmarks/cold_start.py --json res/cold_start.json --quick --env MALLOC_TOP_PAD_=67108864")
+    assert run_all.shown_command("download", "<tmp>", False) == "python benchmarks/download.py --json <tmp>/download.json"
+
+
 def test_run_all_renders_the_page_from_the_results_of_the_benchmarks(bench):
     """Results of two benchmarks become the page: machine, commands, goals (missed ones listed), sections."""
     run_all, report = bench("run_all"), bench("report")
