@@ -8,7 +8,7 @@ Run from the repository root (any interpreter with medhub and torch installed)::
     python benchmarks/cold_start.py --json out.json  # also write the results as JSON
     python benchmarks/cold_start.py --num-samples 200 --raw-batch 32
     python benchmarks/cold_start.py --package-block 64   # what-if: the package alone on blocks of 64
-    python benchmarks/cold_start.py --env MALLOC_TRIM_THRESHOLD_=268435456   # what-if: raw and medhub with it
+    python benchmarks/cold_start.py --env MALLOC_TOP_PAD_=67108864   # what-if: raw and medhub with it
 
 **First call of ``generate``** (issue #33): the first call in a fresh process of
 ``Generators().generate(<model>, num_samples=1000, seed=0, device="cpu")``, in memory
@@ -320,9 +320,9 @@ PACKAGE_BLOCK = """
 
 ENV = """
     *What-if* (`{env}`): raw and medhub in memory, each process started with these
-    environment variables (glibc's malloc thresholds, for example, decide how much freed memory is
-    handed back to the system, to be faulted in again by the next batch; they act on the whole
-    process, so medhub would only ever set them on request). With them medhub / raw is
+    environment variables (glibc's malloc settings, its top pad and its trim and mmap thresholds, decide
+    how much freed memory is handed back to the system, to be faulted in again by the next batch; they
+    act on the whole process, so medhub does not set them). With them medhub / raw is
     **{medhub_over_raw:.2f}**; they make the raw loop {raw_speedup:.2f}x and medhub {medhub_speedup:.2f}x as fast.
 """
 
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 9)
     if any("=" not in item or not item.split("=", 1)[0] for item in args.env):
-        cli.error("--env takes NAME=VALUE, e.g. --env MALLOC_TRIM_THRESHOLD_=268435456")
+        cli.error("--env takes NAME=VALUE, e.g. --env MALLOC_TOP_PAD_=67108864")
     what_if_env = dict(item.split("=", 1) for item in args.env)
     info = machine_info(args.python)
     scratch = Path(tempfile.mkdtemp(prefix="medhub-bench-cold-"))
