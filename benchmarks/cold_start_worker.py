@@ -130,17 +130,17 @@ def medhub_call(args: argparse.Namespace) -> Any:
 def raw_call(args: argparse.Namespace) -> Any:
     """The raw loop of ``generate_worker.py`` with its phases timed; returns the call."""
     with Timed("catalog facts and encoder (raw)"):
-        from generate_worker import _load_package, _package_entry, png_outputs, raw_step
+        from generate_worker import load_package, package_entry, png_outputs, raw_step
 
         from medhub.outputs import encode_png
 
-        entry = _package_entry(args.model)
+        entry = package_entry(args.model)
         names = png_outputs(args.model)
     import torch
 
     def call() -> Any:
         with Timed("build + load"):
-            step = raw_step(args.model, _load_package(args.model, entry), entry)
+            step = raw_step(args.model, load_package(args.model, entry), entry)
         out = Path(args.out)
         if args.mode == "png":
             out.mkdir(parents=True)
@@ -167,27 +167,24 @@ def package_call(args: argparse.Namespace) -> Any:
     if args.mode != "memory":
         raise SystemExit("--impl package runs in memory only")
     with Timed("catalog facts and encoder (raw)"):
-        from generate_worker import _load_package, _package_entry
+        from generate_worker import load_network, load_package, package_entry
 
         from medhub.config import ConfigManager
         from medhub.execution.seeds import sample_seeds
         from medhub.execution.spec import DEFAULT_BATCH_SIZE
 
-        entry = _package_entry(args.model)
+        entry = package_entry(args.model)
         size = ConfigManager().config_dict[args.model]["execution"]["generate_method"].get("batch_size")
         size = size or DEFAULT_BATCH_SIZE
-    import torch
 
     def call() -> Any:
         with Timed("build + load"):
-            module = _load_package(args.model, entry)
+            module = load_package(args.model, entry)
             if args.block:
                 if not isinstance(getattr(module, "CHUNK", None), int):
                     raise SystemExit(f"--block: package {args.model} has no CHUNK to change")
                 module.CHUNK = args.block
-            model = module.load(entry["weights"], "cpu")
-            if entry["memory_format"] == "channels_last":
-                model = model.to(memory_format=torch.channels_last)
+            model = load_network(module, entry)
         samples: list[Any] = []
         for lo in range(0, args.num_samples, size):
             with Timed(batch_label(1 if lo == 0 else 2)):

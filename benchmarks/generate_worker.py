@@ -33,7 +33,7 @@ def _reset_peak() -> bool:
         return False
 
 
-def _package_entry(model_id: str) -> dict[str, Any]:
+def package_entry(model_id: str) -> dict[str, Any]:
     """The catalog facts the raw loop needs: package folder, weights path, memory layout (read before
     the timed call, as medhub reads its catalog in ``Generators()`` before it)."""
     from medhub.config import ConfigManager
@@ -45,7 +45,7 @@ def _package_entry(model_id: str) -> dict[str, Any]:
             "memory_format": ex["generate_method"].get("memory_format", "contiguous")}
 
 
-def _load_package(model_id: str, entry: dict[str, Any]) -> Any:
+def load_package(model_id: str, entry: dict[str, Any]) -> Any:
     """The shipped package module, imported by file path as medhub does."""
     import importlib.util
 
@@ -58,13 +58,22 @@ def _load_package(model_id: str, entry: dict[str, Any]) -> Any:
     return module
 
 
+def load_network(module: Any, entry: dict[str, Any]) -> Any:
+    """The package's network on the CPU (its ``load``), in the memory layout medhub runs it in
+    (channels-last where the catalog declares it; benchmarks/memory_format.py)."""
+    import torch
+
+    model = module.load(entry["weights"], "cpu")
+    if entry["memory_format"] == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
 def raw_step(model_id: str, module: Any, entry: dict[str, Any]) -> Any:
     """``step(b)`` -> dict of b uint8 samples: the package's network in a bare loop, no per-sample seeds."""
     import torch
 
-    model = module.load(entry["weights"], "cpu")
-    if entry["memory_format"] == "channels_last":  # the layout medhub runs it in (benchmarks/memory_format.py)
-        model = model.to(memory_format=torch.channels_last)
+    model = load_network(module, entry)
 
     def to_u8(x: Any) -> Any:
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -158,10 +167,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         names = png_outputs(args.model)
         batch = args.batch
 
-        entry = _package_entry(args.model)
+        entry = package_entry(args.model)
 
         def call() -> Any:
-            step = raw_step(args.model, _load_package(args.model, entry), entry)
+            step = raw_step(args.model, load_package(args.model, entry), entry)
             if mode == "png":
                 out.mkdir(parents=True)
             samples: list[Any] = []
@@ -215,8 +224,8 @@ def sweep_worker(args: argparse.Namespace) -> dict[str, Any]:
     """Samples/s of the bare loop (no PNGs) at each batch size, median of ``--rounds`` passes."""
     import torch
 
-    entry = _package_entry(args.model)
-    step = raw_step(args.model, _load_package(args.model, entry), entry)
+    entry = package_entry(args.model)
+    step = raw_step(args.model, load_package(args.model, entry), entry)
     rows = {}
     with torch.inference_mode():
         for b in args.batches:
