@@ -15,7 +15,8 @@ Runs each benchmark (``python benchmarks/<name>.py --json ...``, the order is ``
 each prints its own report), then writes the page: the machine, the commands, every goal, and each
 benchmark's section, rendered by that benchmark's ``report`` function (``report.py``). Numbers in
 the page come only from the JSON results; do not edit them by hand, rerun this script.
-``distributed.py`` (it needs Ray) is not part of the page.
+``distributed.py`` (it needs Ray) is not part of the page. The results behind the current page are
+kept in ``benchmarks/results/`` (the page was made with ``--json-dir benchmarks/results``).
 """
 
 from __future__ import annotations

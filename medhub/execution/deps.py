@@ -135,8 +135,7 @@ def _remember(new: dict[str, bool]) -> None:
         logger.debug("Cannot remember requirement checks in %s: %s", store, exc)
 
 
-def _satisfies(text: str, installed: str) -> bool:
-    req = parse_requirement(text)
+def _satisfies(req: Any, installed: str) -> bool:
     return not req.specifier or bool(req.specifier.contains(installed, prereleases=True))
 
 
@@ -159,14 +158,14 @@ def missing_requirements(requirements: list[str]) -> list[str]:
             missing.append(text)
             continue
         if req is not None:
-            ok = not req.specifier or req.specifier.contains(installed, prereleases=True)
+            ok = _satisfies(req, installed)
         elif not plain["spec"]:
             ok = True  # any version
         else:
             key = f"{text}\x00{installed}"
             ok = _answers().get(key)
             if ok is None:
-                ok = new[key] = _satisfies(text, installed)
+                ok = new[key] = _satisfies(parse_requirement(text), installed)
         if not ok:
             missing.append(text)
     if new:
